@@ -1,0 +1,555 @@
+import { type Kysely, type Transaction as KyselyTransaction, sql } from "kysely";
+import { NightshiftError } from "../errors/index.ts";
+import type {
+  Database,
+  GateResult,
+  NewGateResult,
+  OrderStatus,
+  Run,
+  RunPhase,
+  RunStatus,
+  Transition,
+  WorkOrder,
+} from "./schema.ts";
+
+type Db = Kysely<Database> | KyselyTransaction<Database>;
+
+export interface NewWorkOrder {
+  title: string;
+  spec?: string;
+  acceptance?: string;
+  priority?: number;
+  scope?: string[];
+  key?: string;
+  dependsOn?: string[];
+  maxAttempts?: number;
+  budgetTokens?: number;
+  source?: string;
+}
+
+export interface Claim {
+  order: WorkOrder;
+  run: Run;
+}
+
+/** How a run ended, and what that means for its order. */
+export type RunEnding =
+  | { outcome: "landed"; reason: string; previousMain: string; landedCommit: string }
+  | { outcome: "retry"; runStatus: "rejected" | "failed"; reason: string; feedback: string }
+  | { outcome: "failed"; runStatus: "rejected" | "failed"; reason: string; feedback?: string };
+
+export interface LedgerTotals {
+  orders: Record<OrderStatus, number>;
+  runs: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+/**
+ * Every fact of the line, in one database. Methods that change an order's state do it in one
+ * transaction together with the transition row that records the change, so the history never
+ * disagrees with the state.
+ */
+export class Ledger {
+  constructor(
+    readonly db: Kysely<Database>,
+    private readonly closeFn: () => Promise<void>,
+  ) {}
+
+  close(): Promise<void> {
+    return this.closeFn();
+  }
+
+  // ── intake ────────────────────────────────────────────────────────────────────────────────────
+
+  /** Adds orders all-or-nothing; dependencies must name keys in this batch or already queued. */
+  async addOrders(orders: NewWorkOrder[]): Promise<WorkOrder[]> {
+    return this.db.transaction().execute(async (tx) => {
+      await this.checkKeys(tx, orders);
+      const added: WorkOrder[] = [];
+      for (const order of orders) {
+        const row = await tx
+          .insertInto("work_orders")
+          .values({
+            title: order.title,
+            spec: order.spec ?? "",
+            acceptance: order.acceptance ?? "",
+            priority: order.priority ?? 0,
+            scope: JSON.stringify(order.scope ?? []),
+            key: order.key ?? null,
+            depends_on: JSON.stringify(order.dependsOn ?? []),
+            max_attempts: order.maxAttempts ?? null,
+            budget_tokens: order.budgetTokens ?? null,
+            source: order.source ?? "cli",
+          })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        await recordTransition(tx, { order_id: row.id, entity: "order", to_status: "queued" });
+        added.push(row);
+      }
+      return added;
+    });
+  }
+
+  private async checkKeys(tx: Db, orders: NewWorkOrder[]) {
+    const batchKeys = orders.flatMap((o) => (o.key ? [o.key] : []));
+    const duplicate = batchKeys.find((k, i) => batchKeys.indexOf(k) !== i);
+    if (duplicate) throw orderError(`key "${duplicate}" is used by more than one order`);
+    const wanted = [...new Set([...batchKeys, ...orders.flatMap((o) => o.dependsOn ?? [])])];
+    const existing =
+      wanted.length === 0
+        ? []
+        : await tx.selectFrom("work_orders").select("key").where("key", "in", wanted).execute();
+    const known = new Set(existing.map((r) => r.key));
+    const taken = batchKeys.find((k) => known.has(k));
+    if (taken) throw orderError(`key "${taken}" is already used by an order in the ledger`);
+    for (const order of orders) {
+      for (const dep of order.dependsOn ?? []) {
+        if (!known.has(dep) && !batchKeys.includes(dep)) {
+          throw orderError(`order "${order.title}" depends on unknown key "${dep}"`);
+        }
+      }
+    }
+  }
+
+  async cancelOrder(id: number, reason: string): Promise<WorkOrder> {
+    return this.db.transaction().execute(async (tx) => {
+      const order = await tx
+        .updateTable("work_orders")
+        .set({ status: "cancelled", failure_reason: reason, updated_at: new Date() })
+        .where("id", "=", id)
+        .where("status", "=", "queued")
+        .returningAll()
+        .executeTakeFirst();
+      if (!order) throw orderError(`order ${id} is not queued, so it cannot be cancelled`);
+      await recordTransition(tx, {
+        order_id: id,
+        entity: "order",
+        from_status: "queued",
+        to_status: "cancelled",
+        message: reason,
+      });
+      return order;
+    });
+  }
+
+  // ── the line ─────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Takes the most urgent queued order whose dependencies have all landed and opens a run on it
+   * under a lease. `skip locked` lets several workers claim at once without waiting on each other.
+   */
+  async claimNext(options: {
+    workerId: string;
+    leaseMs: number;
+    agent: string;
+    model: string;
+  }): Promise<Claim | null> {
+    return this.db.transaction().execute(async (tx) => {
+      const picked = await sql<{ id: number }>`
+        select o.id from work_orders o
+        where o.status = 'queued'
+          and not exists (
+            select 1 from jsonb_array_elements_text(o.depends_on) as dep(key)
+            where not exists (
+              select 1 from work_orders d where d.key = dep.key and d.status = 'landed'))
+        order by o.priority desc, o.id
+        limit 1
+        for update skip locked`.execute(tx);
+      const id = picked.rows[0]?.id;
+      if (id === undefined) return null;
+      const order = await tx
+        .updateTable("work_orders")
+        .set((eb) => ({
+          status: "running",
+          attempts: eb("attempts", "+", 1),
+          updated_at: new Date(),
+        }))
+        .where("id", "=", id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      const run = await tx
+        .insertInto("runs")
+        .values({
+          order_id: id,
+          attempt: order.attempts,
+          agent: options.agent,
+          model: options.model,
+          worker_id: options.workerId,
+          lease_expires_at: new Date(Date.now() + options.leaseMs),
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await recordTransition(tx, {
+        order_id: id,
+        entity: "order",
+        from_status: "queued",
+        to_status: "running",
+        message: `attempt ${order.attempts}`,
+      });
+      await recordTransition(tx, {
+        order_id: id,
+        run_id: run.id,
+        entity: "run",
+        to_status: "running",
+      });
+      return { order, run };
+    });
+  }
+
+  /** Orders that can never start because a dependency failed or was cancelled become failed. */
+  async failBlockedOrders(): Promise<WorkOrder[]> {
+    return this.db.transaction().execute(async (tx) => {
+      const blocked = await sql<{ id: number; dep: string }>`
+        select o.id, d.key as dep from work_orders o
+        join work_orders d on o.depends_on ? d.key
+        where o.status = 'queued' and d.status in ('failed', 'cancelled')`.execute(tx);
+      const failed: WorkOrder[] = [];
+      for (const { id, dep } of blocked.rows) {
+        const reason = `dependency "${dep}" did not land`;
+        const order = await tx
+          .updateTable("work_orders")
+          .set({ status: "failed", failure_reason: reason, updated_at: new Date() })
+          .where("id", "=", id)
+          .where("status", "=", "queued")
+          .returningAll()
+          .executeTakeFirst();
+        if (!order) continue;
+        await recordTransition(tx, {
+          order_id: id,
+          entity: "order",
+          from_status: "queued",
+          to_status: "failed",
+          message: reason,
+        });
+        failed.push(order);
+      }
+      return failed;
+    });
+  }
+
+  /** Renews a run's lease; false when the lease was lost (the run was taken back meanwhile). */
+  async heartbeat(runId: number, workerId: string, leaseMs: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable("runs")
+      .set({ lease_expires_at: new Date(Date.now() + leaseMs) })
+      .where("id", "=", runId)
+      .where("worker_id", "=", workerId)
+      .where("status", "=", "running")
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async setRunPhase(runId: number, phase: RunPhase, facts: RunFacts = {}): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      const run = await tx
+        .updateTable("runs")
+        .set({ phase, ...facts })
+        .where("id", "=", runId)
+        .returning(["order_id"])
+        .executeTakeFirstOrThrow();
+      await recordTransition(tx, {
+        order_id: run.order_id,
+        run_id: runId,
+        entity: "run",
+        from_status: "running",
+        to_status: "running",
+        message: phase,
+      });
+    });
+  }
+
+  async setRunFacts(runId: number, facts: RunFacts): Promise<void> {
+    await this.db.updateTable("runs").set(facts).where("id", "=", runId).execute();
+  }
+
+  async addUsage(
+    runId: number,
+    usage: { inputTokens: number; outputTokens: number; costUsd: number },
+  ) {
+    await this.db
+      .updateTable("runs")
+      .set((eb) => ({
+        input_tokens: eb("input_tokens", "+", usage.inputTokens),
+        output_tokens: eb("output_tokens", "+", usage.outputTokens),
+        cost_usd: eb("cost_usd", "+", usage.costUsd),
+      }))
+      .where("id", "=", runId)
+      .execute();
+  }
+
+  async appendEvents(runId: number, events: { kind: string; payload: unknown }[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.db.transaction().execute(async (tx) => {
+      const last = await tx
+        .selectFrom("run_events")
+        .select((eb) => eb.fn.max("seq").as("seq"))
+        .where("run_id", "=", runId)
+        .executeTakeFirst();
+      let seq = Number(last?.seq ?? 0);
+      await tx
+        .insertInto("run_events")
+        .values(
+          events.map((e) => ({
+            run_id: runId,
+            seq: ++seq,
+            kind: e.kind,
+            payload: JSON.stringify(e.payload ?? null),
+          })),
+        )
+        .execute();
+    });
+  }
+
+  async recordGate(result: Omit<NewGateResult, "id" | "at">): Promise<void> {
+    await this.db.insertInto("gate_results").values(result).execute();
+  }
+
+  /**
+   * Closes a run and moves its order on, in one transaction: landed (with the merge row), back to
+   * the queue with feedback for a retry, or failed. A run that is no longer `running` (taken back
+   * after its lease expired) is not touched, so a late finisher cannot overwrite the recovery.
+   */
+  async finishRun(runId: number, ending: RunEnding): Promise<{ order: WorkOrder; run: Run }> {
+    return this.db.transaction().execute(async (tx) => {
+      const runStatus: RunStatus = ending.outcome === "landed" ? "landed" : ending.runStatus;
+      const run = await tx
+        .updateTable("runs")
+        .set({
+          status: runStatus,
+          phase: "done",
+          outcome_reason: ending.reason,
+          ended_at: new Date(),
+          ...(ending.outcome === "landed" ? { merge_commit: ending.landedCommit } : {}),
+        })
+        .where("id", "=", runId)
+        .where("status", "=", "running")
+        .returningAll()
+        .executeTakeFirst();
+      if (!run) throw new NightshiftError("run_not_running", `run ${runId} is no longer running`);
+      const orderStatus: OrderStatus =
+        ending.outcome === "landed" ? "landed" : ending.outcome === "retry" ? "queued" : "failed";
+      const order = await tx
+        .updateTable("work_orders")
+        .set({
+          status: orderStatus,
+          updated_at: new Date(),
+          ...(ending.outcome === "landed"
+            ? { landed_commit: ending.landedCommit, failure_reason: null }
+            : { feedback: ending.feedback ?? null }),
+          ...(ending.outcome === "failed" ? { failure_reason: ending.reason } : {}),
+        })
+        .where("id", "=", run.order_id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      if (ending.outcome === "landed") {
+        await tx
+          .insertInto("merges")
+          .values({
+            order_id: run.order_id,
+            run_id: runId,
+            previous_main: ending.previousMain,
+            landed_commit: ending.landedCommit,
+          })
+          .execute();
+      }
+      await recordTransition(tx, {
+        order_id: run.order_id,
+        run_id: runId,
+        entity: "run",
+        from_status: "running",
+        to_status: runStatus,
+        message: ending.reason,
+      });
+      await recordTransition(tx, {
+        order_id: run.order_id,
+        entity: "order",
+        from_status: "running",
+        to_status: orderStatus,
+        message: ending.reason,
+      });
+      return { order, run };
+    });
+  }
+
+  /**
+   * Takes back runs whose worker died. A run whose rebased commit already reached main is
+   * completed as landed (the process died between moving main and recording it); any other is
+   * abandoned and its order queued again, without counting the lost attempt.
+   * `all` ignores leases: right for the embedded ledger, whose lock proves no other worker lives.
+   */
+  async recoverRuns(options: {
+    all: boolean;
+    hasLanded: (commit: string) => Promise<boolean>;
+  }): Promise<{ run: Run; outcome: "landed" | "requeued" }[]> {
+    let query = this.db.selectFrom("runs").selectAll().where("status", "=", "running");
+    if (!options.all) query = query.where("lease_expires_at", "<", new Date());
+    const stale = await query.orderBy("id").execute();
+    const recovered: { run: Run; outcome: "landed" | "requeued" }[] = [];
+    for (const run of stale) {
+      if (run.merge_commit && (await options.hasLanded(run.merge_commit))) {
+        const previousMain = run.base_commit ?? run.merge_commit;
+        const done = await this.finishRun(run.id, {
+          outcome: "landed",
+          reason: "landed (recorded after restart)",
+          previousMain,
+          landedCommit: run.merge_commit,
+        });
+        recovered.push({ run: done.run, outcome: "landed" });
+      } else {
+        recovered.push({ run: await this.abandonRun(run), outcome: "requeued" });
+      }
+    }
+    return recovered;
+  }
+
+  private async abandonRun(run: Run): Promise<Run> {
+    return this.db.transaction().execute(async (tx) => {
+      const reason = `worker ${run.worker_id} stopped during ${run.phase}; order queued again`;
+      const abandoned = await tx
+        .updateTable("runs")
+        .set({ status: "abandoned", phase: "done", outcome_reason: reason, ended_at: new Date() })
+        .where("id", "=", run.id)
+        .where("status", "=", "running")
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await tx
+        .updateTable("work_orders")
+        .set((eb) => ({
+          status: "queued",
+          attempts: eb("attempts", "-", 1),
+          updated_at: new Date(),
+        }))
+        .where("id", "=", run.order_id)
+        .where("status", "=", "running")
+        .execute();
+      await recordTransition(tx, {
+        order_id: run.order_id,
+        run_id: run.id,
+        entity: "run",
+        from_status: "running",
+        to_status: "abandoned",
+        message: reason,
+      });
+      await recordTransition(tx, {
+        order_id: run.order_id,
+        entity: "order",
+        from_status: "running",
+        to_status: "queued",
+        message: reason,
+      });
+      return abandoned;
+    });
+  }
+
+  // ── reading ──────────────────────────────────────────────────────────────────────────────────
+
+  async getOrder(id: number): Promise<WorkOrder | undefined> {
+    return this.db.selectFrom("work_orders").selectAll().where("id", "=", id).executeTakeFirst();
+  }
+
+  async listOrders(): Promise<WorkOrder[]> {
+    return this.db.selectFrom("work_orders").selectAll().orderBy("id").execute();
+  }
+
+  async listRuns(orderId?: number): Promise<Run[]> {
+    let query = this.db.selectFrom("runs").selectAll();
+    if (orderId !== undefined) query = query.where("order_id", "=", orderId);
+    return query.orderBy("id").execute();
+  }
+
+  async listGateResults(runId: number): Promise<GateResult[]> {
+    return this.db
+      .selectFrom("gate_results")
+      .selectAll()
+      .where("run_id", "=", runId)
+      .orderBy("id")
+      .execute();
+  }
+
+  async listEvents(runId: number) {
+    return this.db
+      .selectFrom("run_events")
+      .selectAll()
+      .where("run_id", "=", runId)
+      .orderBy("seq")
+      .execute();
+  }
+
+  async listMerges() {
+    return this.db.selectFrom("merges").selectAll().orderBy("id").execute();
+  }
+
+  async listTransitions(orderId?: number): Promise<Transition[]> {
+    let query = this.db.selectFrom("transitions").selectAll();
+    if (orderId !== undefined) query = query.where("order_id", "=", orderId);
+    return query.orderBy("id").execute();
+  }
+
+  async totals(): Promise<LedgerTotals> {
+    const counts = await this.db
+      .selectFrom("work_orders")
+      .select(["status", (eb) => eb.fn.countAll<string>().as("n")])
+      .groupBy("status")
+      .execute();
+    const orders: Record<OrderStatus, number> = {
+      queued: 0,
+      running: 0,
+      landed: 0,
+      failed: 0,
+      cancelled: 0,
+    };
+    for (const row of counts) orders[row.status] = Number(row.n);
+    const runs = await this.db
+      .selectFrom("runs")
+      .select((eb) => [
+        eb.fn.countAll<string>().as("runs"),
+        eb.fn.coalesce(eb.fn.sum<string>("input_tokens"), sql<string>`0`).as("input"),
+        eb.fn.coalesce(eb.fn.sum<string>("output_tokens"), sql<string>`0`).as("output"),
+        eb.fn.coalesce(eb.fn.sum<string>("cost_usd"), sql<string>`0`).as("cost"),
+      ])
+      .executeTakeFirstOrThrow();
+    return {
+      orders,
+      runs: Number(runs.runs),
+      inputTokens: Number(runs.input),
+      outputTokens: Number(runs.output),
+      costUsd: Number(runs.cost),
+    };
+  }
+}
+
+export type RunFacts = Partial<
+  Pick<Run, "workspace_path" | "branch" | "base_commit" | "candidate_commit" | "merge_commit">
+>;
+
+function recordTransition(
+  tx: Db,
+  row: {
+    order_id: number;
+    run_id?: number;
+    entity: "order" | "run";
+    from_status?: string;
+    to_status: string;
+    message?: string;
+  },
+) {
+  return tx
+    .insertInto("transitions")
+    .values({
+      order_id: row.order_id,
+      run_id: row.run_id ?? null,
+      entity: row.entity,
+      from_status: row.from_status ?? null,
+      to_status: row.to_status,
+      message: row.message ?? "",
+    })
+    .execute();
+}
+
+function orderError(message: string): NightshiftError {
+  return new NightshiftError("order_invalid", message, {
+    hint: "fix the order (or backlog file) and add it again; nothing was added",
+  });
+}

@@ -1,0 +1,113 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "kysely";
+
+/** Kysely's view of the ledger; mirrors migrations/*.sql. */
+export interface Database {
+  work_orders: WorkOrdersTable;
+  runs: RunsTable;
+  run_events: RunEventsTable;
+  gate_results: GateResultsTable;
+  merges: MergesTable;
+  transitions: TransitionsTable;
+}
+
+export type OrderStatus = "queued" | "running" | "landed" | "failed" | "cancelled";
+export type RunStatus = "running" | "landed" | "rejected" | "failed" | "abandoned";
+export type RunPhase = "starting" | "agent" | "gates" | "merging" | "done";
+
+type Json<T> = ColumnType<T, string, string>;
+type CreatedAt = ColumnType<Date, never, never>;
+
+export interface WorkOrdersTable {
+  id: Generated<number>;
+  key: string | null;
+  title: string;
+  spec: Generated<string>;
+  acceptance: Generated<string>;
+  priority: Generated<number>;
+  scope: Json<string[]>;
+  depends_on: Json<string[]>;
+  status: Generated<OrderStatus>;
+  attempts: Generated<number>;
+  max_attempts: number | null;
+  budget_tokens: number | null;
+  feedback: string | null;
+  failure_reason: string | null;
+  landed_commit: string | null;
+  source: Generated<string>;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, never, Date>;
+}
+
+export interface RunsTable {
+  id: Generated<number>;
+  order_id: number;
+  attempt: number;
+  status: Generated<RunStatus>;
+  phase: Generated<RunPhase>;
+  agent: string;
+  model: string;
+  worker_id: string;
+  lease_expires_at: Date;
+  workspace_path: string | null;
+  branch: string | null;
+  base_commit: string | null;
+  candidate_commit: string | null;
+  merge_commit: string | null;
+  input_tokens: Generated<number>;
+  output_tokens: Generated<number>;
+  cost_usd: Generated<number>;
+  outcome_reason: string | null;
+  started_at: CreatedAt;
+  ended_at: Date | null;
+}
+
+export interface RunEventsTable {
+  id: Generated<string>;
+  run_id: number;
+  seq: number;
+  kind: string;
+  payload: Json<unknown>;
+  at: CreatedAt;
+}
+
+export interface GateResultsTable {
+  id: Generated<number>;
+  run_id: number;
+  gate: string;
+  stage: "candidate" | "merge";
+  commit_sha: string;
+  passed: boolean;
+  exit_code: number | null;
+  timed_out: boolean;
+  output: string;
+  duration_ms: number;
+  at: CreatedAt;
+}
+
+export interface MergesTable {
+  id: Generated<number>;
+  order_id: number;
+  run_id: number;
+  previous_main: string;
+  landed_commit: string;
+  at: CreatedAt;
+}
+
+export interface TransitionsTable {
+  id: Generated<string>;
+  order_id: number;
+  run_id: number | null;
+  entity: "order" | "run";
+  from_status: string | null;
+  to_status: string;
+  message: string;
+  at: CreatedAt;
+}
+
+export type WorkOrder = Selectable<WorkOrdersTable>;
+export type Run = Selectable<RunsTable>;
+export type RunUpdate = Updateable<RunsTable>;
+export type GateResult = Selectable<GateResultsTable>;
+export type NewGateResult = Insertable<GateResultsTable>;
+export type Merge = Selectable<MergesTable>;
+export type Transition = Selectable<TransitionsTable>;
