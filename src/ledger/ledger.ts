@@ -378,13 +378,22 @@ export class Ledger {
    * completed as landed (the process died between moving main and recording it); any other is
    * abandoned and its order queued again, without counting the lost attempt.
    * `all` ignores leases: right for the embedded ledger, whose lock proves no other worker lives.
+   * `workerId` takes back that worker's own runs too (it is shutting down).
    */
   async recoverRuns(options: {
     all: boolean;
+    workerId?: string;
     hasLanded: (commit: string) => Promise<boolean>;
   }): Promise<{ run: Run; outcome: "landed" | "requeued" }[]> {
     let query = this.db.selectFrom("runs").selectAll().where("status", "=", "running");
-    if (!options.all) query = query.where("lease_expires_at", "<", new Date());
+    if (!options.all) {
+      query = query.where((eb) =>
+        eb.or([
+          eb("lease_expires_at", "<", new Date()),
+          ...(options.workerId ? [eb("worker_id", "=", options.workerId)] : []),
+        ]),
+      );
+    }
     const stale = await query.orderBy("id").execute();
     const recovered: { run: Run; outcome: "landed" | "requeued" }[] = [];
     for (const run of stale) {

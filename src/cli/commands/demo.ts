@@ -1,0 +1,96 @@
+import { execFile } from "node:child_process";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { configTemplate } from "../../config/index.ts";
+import { demoOrders, demoProjectFiles, resolveTsxLoader } from "../../sim/index.ts";
+import { buildLine, openFactory } from "../factory.ts";
+import { formatProgress, formatTotals } from "../output.ts";
+
+const exec = promisify(execFile);
+
+export interface DemoOptions {
+  repo?: string;
+  orders: number;
+  concurrency: number;
+  brokenRate: number;
+  giveUpRate: number;
+  seed: number;
+}
+
+export const SIMULATED_BANNER =
+  "The model is SIMULATED: nightshift's bundled model simulator plays the agent's model (no network, no API key). Token counts are real counts of the simulated text; costs are simulated.";
+
+/**
+ * The whole line on a sample repository: a small TypeScript library with passing tests, a backlog
+ * of work orders, the built-in agent talking to the simulator, gates and serial landing.
+ */
+export async function demoCommand(options: DemoOptions, print: (line: string) => void) {
+  const started = Date.now();
+  const repo = options.repo ?? (await mkdtemp(path.join(os.tmpdir(), "nightshift-demo-")));
+  print(`nightshift demo: ${SIMULATED_BANNER}`);
+  await createDemoRepository(repo, options);
+  const orders = demoOrders.slice(0, options.orders);
+  print(
+    `sample repository: ${repo} (textkit, ${orders.length} work orders, concurrency ${options.concurrency})`,
+  );
+
+  const factory = await openFactory(repo, "nightshift demo");
+  try {
+    await factory.ledger.addOrders(
+      orders.map((o) => ({
+        title: o.title,
+        spec: o.spec,
+        acceptance: o.acceptance,
+        source: "demo",
+      })),
+    );
+    const { line, close } = await buildLine(factory);
+    try {
+      line.onProgress((p) => print(formatProgress(p)));
+      await line.run();
+    } finally {
+      await close();
+    }
+    const totals = await factory.ledger.totals();
+    // The demo repository is ours: bring its checkout to the landed main so `git log` and the files agree.
+    await exec("git", ["checkout", "--quiet", "main"], { cwd: repo });
+    print("");
+    print("summary (model SIMULATED)");
+    for (const text of formatTotals(totals, factory.config.agent.model, Date.now() - started))
+      print(`  ${text}`);
+    print(`  repo     ${repo}`);
+    print(`  see it:  git -C ${repo} log --oneline   ·   nightshift status --dir ${repo}`);
+    return { repo, totals };
+  } finally {
+    await factory.close();
+  }
+}
+
+async function createDemoRepository(repo: string, options: DemoOptions): Promise<void> {
+  const files = demoProjectFiles(resolveTsxLoader());
+  for (const [file, content] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(repo, file)), { recursive: true });
+    await writeFile(path.join(repo, file), content);
+  }
+  const config = configTemplate({ name: "textkit-demo", branch: "main", test: "npm test --silent" })
+    .replace("concurrency = 2", `concurrency = ${options.concurrency}`)
+    .replace("seed = 1", `seed = ${options.seed}`)
+    .replace("broken_patch_rate = 0.2", `broken_patch_rate = ${options.brokenRate}`)
+    .replace("give_up_rate = 0.05", `give_up_rate = ${options.giveUpRate}`);
+  await writeFile(path.join(repo, "nightshift.toml"), config);
+  const git = (...args: string[]) =>
+    exec(
+      "git",
+      ["-c", "user.name=nightshift demo", "-c", "user.email=demo@nightshift.invalid", ...args],
+      {
+        cwd: repo,
+      },
+    );
+  await git("init", "--quiet", "--initial-branch=main");
+  await git("add", "-A");
+  await git("commit", "--quiet", "-m", "textkit: string utilities with tests");
+  // nightshift moves main with update-ref; a checkout of main would fall out of step with it.
+  await git("checkout", "--quiet", "--detach");
+}

@@ -1,0 +1,149 @@
+import path from "node:path";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { describeError, isNightshiftError } from "../errors/index.ts";
+import { demoOrders } from "../sim/index.ts";
+import { addCommand } from "./commands/add.ts";
+import { demoCommand } from "./commands/demo.ts";
+import { initCommand } from "./commands/init.ts";
+import { runCommand } from "./commands/run.ts";
+import { simCommand } from "./commands/sim.ts";
+import { statusCommand } from "./commands/status.ts";
+
+const print = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+function integer(min: number, max: number) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}.`);
+    }
+    return n;
+  };
+}
+
+function fraction(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0 || n > 1) {
+    throw new InvalidArgumentError("must be a number from 0 to 1, e.g. 0.2.");
+  }
+  return n;
+}
+
+export function buildProgram(): Command {
+  const program = new Command("nightshift")
+    .description("A software factory: coding agents on a perpetual loop; main is never red.")
+    .option("-C, --dir <path>", "the repository to work on", ".")
+    .showHelpAfterError()
+    .configureOutput({ outputError: (text, write) => write(text) });
+  const dir = () => path.resolve(program.opts<{ dir: string }>().dir);
+
+  program
+    .command("init")
+    .description("write a commented nightshift.toml in the repository")
+    .option("--force", "overwrite an existing nightshift.toml")
+    .option("--print", "print the file instead of writing it")
+    .option("--test <command>", "the test command the gate runs")
+    .option("--branch <name>", "the branch changes land on")
+    .action(async (options) => print(await initCommand(dir(), options)));
+
+  program
+    .command("add")
+    .description("queue a work order (or every order of a backlog file)")
+    .argument("[title]", "what to do, in a line")
+    .option("-f, --file <backlog>", "a YAML or JSON backlog file of orders")
+    .option("-s, --spec <text>", "the specification")
+    .option("-a, --acceptance <text>", "how to tell it is done")
+    .option("-p, --priority <n>", "higher runs first (default 0)")
+    .option("--scope <paths>", "comma-separated paths the order may touch")
+    .option("--key <key>", "a name other orders can depend on")
+    .option("--depends-on <keys>", "comma-separated keys that must land first")
+    .option("--max-attempts <n>", "attempts before the order fails")
+    .action(async (title, options) => {
+      if (!title && !options.file) {
+        throw new InvalidArgumentError(
+          'give a title (nightshift add "title") or a backlog file (--file backlog.yaml).',
+        );
+      }
+      print(await addCommand(dir(), title, options));
+    });
+
+  program
+    .command("run")
+    .description("work the queue with N concurrent runs; stop when it is empty")
+    .option("--forever", "keep polling for new orders until interrupted")
+    .addOption(
+      new Option("-c, --concurrency <n>", "runs at once (overrides nightshift.toml)").argParser(
+        integer(1, 64),
+      ),
+    )
+    .action(async (options) => {
+      process.exitCode = await runCommand(dir(), options, print);
+    });
+
+  program
+    .command("status")
+    .description("show work orders, runs and totals")
+    .option("--json", "machine-readable output")
+    .action(async (options) => print(await statusCommand(dir(), options)));
+
+  program
+    .command("demo")
+    .description("run the factory on a sample repository with the model simulator")
+    .option(
+      "--dir <path>",
+      "create the sample repository here (an empty folder) instead of a temp folder",
+    )
+    .addOption(
+      new Option("--orders <n>", `how many demo work orders (1-${demoOrders.length})`)
+        .argParser(integer(1, demoOrders.length))
+        .default(demoOrders.length),
+    )
+    .addOption(
+      new Option("-c, --concurrency <n>", "runs at once").argParser(integer(1, 16)).default(3),
+    )
+    .addOption(
+      new Option("--broken-rate <p>", "share of first attempts with a broken patch")
+        .argParser(fraction)
+        .default(0.25),
+    )
+    .addOption(
+      new Option("--give-up-rate <p>", "share of first attempts that give up")
+        .argParser(fraction)
+        .default(0.05),
+    )
+    .addOption(new Option("--seed <n>", "simulator seed").argParser(integer(0, 2 ** 31)).default(7))
+    .action(async (options) => {
+      await demoCommand(options, print);
+    });
+
+  program
+    .command("sim")
+    .description("serve the model simulator (OpenAI-compatible) on loopback")
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .addOption(
+      new Option("--port <n>", "port (0 picks a free one)")
+        .argParser(integer(0, 65_535))
+        .default(4010),
+    )
+    .addOption(new Option("--seed <n>", "seed").argParser(integer(0, 2 ** 31)).default(1))
+    .addOption(
+      new Option("--broken-rate <p>", "share of broken patches").argParser(fraction).default(0.2),
+    )
+    .addOption(
+      new Option("--give-up-rate <p>", "share of give-ups").argParser(fraction).default(0.05),
+    )
+    .action(async (options) => simCommand(options, print));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    process.stderr.write(`nightshift: ${describeError(error)}\n`);
+    process.exitCode = isNightshiftError(error) || error instanceof InvalidArgumentError ? 2 : 1;
+  }
+}

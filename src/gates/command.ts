@@ -1,0 +1,95 @@
+import { runCommand, SandboxError } from "../sandbox/index.ts";
+import { GateError } from "./errors.ts";
+import type { Gate, GateContext, GateOutcome } from "./types.ts";
+
+export interface CommandGateOptions {
+  name: string;
+  /** A bash command line, run with `bash -c` in the workspace. */
+  command: string;
+  timeoutMs?: number;
+  maxOutputBytes?: number;
+  /** How long a timed-out or aborted process group gets between SIGTERM and SIGKILL. */
+  killGraceMs?: number;
+}
+
+interface ResolvedOptions {
+  name: string;
+  command: string;
+  timeoutMs: number;
+  maxOutputBytes: number;
+  killGraceMs: number;
+}
+
+/**
+ * A gate that passes when its command exits 0 within its timeout. The process handling (process
+ * group, kill on timeout/abort, capped interleaved output, scrubbed env) lives in sandbox/.
+ */
+export function createCommandGate(options: CommandGateOptions): Gate {
+  const resolved = resolveOptions(options);
+  return { name: resolved.name, run: (ctx) => runGate(resolved, ctx) };
+}
+
+export function createTestGate(options: Omit<CommandGateOptions, "name">): Gate {
+  return createCommandGate({ ...options, name: "test" });
+}
+
+function resolveOptions(options: CommandGateOptions): ResolvedOptions {
+  const resolved = {
+    name: options.name,
+    command: options.command,
+    timeoutMs: options.timeoutMs ?? 600_000,
+    maxOutputBytes: options.maxOutputBytes ?? 64 * 1024,
+    killGraceMs: options.killGraceMs ?? 2_000,
+  };
+  const invalid = (what: string) =>
+    new GateError(
+      "invalid_gate_options",
+      options.name,
+      what,
+      "fix the gate's entry in nightshift.toml",
+    );
+  if (!resolved.name.trim()) throw invalid("the gate has no name");
+  if (!resolved.command.trim()) throw invalid("the gate has an empty command");
+  for (const key of ["timeoutMs", "maxOutputBytes", "killGraceMs"] as const) {
+    if (!Number.isFinite(resolved[key]) || resolved[key] <= 0) {
+      throw invalid(`${key} must be a positive number, got ${resolved[key]}`);
+    }
+  }
+  return resolved;
+}
+
+async function runGate(opts: ResolvedOptions, ctx: GateContext): Promise<GateOutcome> {
+  if (ctx.signal?.aborted) {
+    throw new GateError("gate_aborted", opts.name, "cancelled before it started", "nothing to fix");
+  }
+  const result = await runCommand({
+    command: opts.command,
+    cwd: ctx.workspacePath,
+    timeoutMs: opts.timeoutMs,
+    maxOutputBytes: opts.maxOutputBytes,
+    killGraceMs: opts.killGraceMs,
+    env: ctx.env,
+    signal: ctx.signal,
+  }).catch((error: unknown) => {
+    if (!(error instanceof SandboxError)) throw error;
+    throw new GateError("gate_could_not_start", opts.name, error.detail, error.hint, {
+      cause: error,
+    });
+  });
+  if (result.aborted) {
+    throw new GateError(
+      "gate_aborted",
+      opts.name,
+      "cancelled before it finished; its processes were killed",
+      "nothing to fix if the run was cancelled on purpose; otherwise check what aborted it",
+    );
+  }
+  return {
+    gate: opts.name,
+    passed: !result.timedOut && result.exitCode === 0,
+    exitCode: result.exitCode,
+    output: result.output,
+    durationMs: result.durationMs,
+    timedOut: result.timedOut,
+  };
+}

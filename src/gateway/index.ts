@@ -1,0 +1,1 @@
+export { costOf, type ModelPrice, priceOf } from "./prices.ts";

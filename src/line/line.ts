@@ -1,0 +1,408 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger } from "pino";
+import {
+  type AgentDriver,
+  type AgentResult,
+  buildPrompt,
+  type ModelEndpoint,
+} from "../agents/index.ts";
+import { describeError } from "../errors/index.ts";
+import { feedbackFrom, type Gate, type GateOutcome, runGates } from "../gates/index.ts";
+import type { Claim, Ledger, RunEnding, WorkOrder } from "../ledger/index.ts";
+import { SerialMergeQueue } from "../merge/index.ts";
+import type { Workspace, Workspaces } from "../workspace/index.ts";
+import type { LineProgress, ProgressListener } from "./progress.ts";
+import { RunRecorder } from "./run-recorder.ts";
+
+export interface LineSettings {
+  concurrency: number;
+  maxAttempts: number;
+  pollIntervalMs: number;
+  leaseMs: number;
+  model: string;
+  maxSteps: number;
+  maxTokensPerRun: number;
+  commandTimeoutMs: number;
+  testCommand: string;
+}
+
+export interface LineParts {
+  ledger: Ledger;
+  workspaces: Workspaces;
+  driver: AgentDriver;
+  gates: Gate[];
+  /** The model endpoint (and key) one run may use. */
+  endpointFor(runId: number): ModelEndpoint;
+  logger: Logger;
+  workerId: string;
+  /** True when no other worker can share the ledger (embedded): every running run is ours. */
+  soleWorker: boolean;
+}
+
+const AUTHOR = { authorName: "nightshift agent", authorEmail: "agent@nightshift.invalid" };
+
+/**
+ * The line: claims work orders, runs an agent on each in its own worktree, sends the candidate
+ * through the gates and the merge queue, and records every step in the ledger. It knows agents,
+ * gates and sandboxes only by their interfaces.
+ */
+export class Line {
+  private readonly queue: SerialMergeQueue;
+  private readonly active = new Map<number, Promise<void>>();
+  private readonly listeners: ProgressListener[] = [];
+
+  constructor(
+    private readonly parts: LineParts,
+    private readonly settings: LineSettings,
+  ) {
+    this.queue = new SerialMergeQueue(parts.workspaces, parts.gates);
+  }
+
+  onProgress(listener: ProgressListener): void {
+    this.listeners.push(listener);
+  }
+
+  /**
+   * Works the queue until it is empty (or, with `forever`, until `signal` aborts). On abort, runs
+   * in flight are cancelled and their orders go back to the queue.
+   */
+  async run(options: { forever?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+    const signal = options.signal ?? new AbortController().signal;
+    await this.parts.workspaces.assertSafeToLand();
+    await this.recover();
+    const stopped = aborted(signal);
+    while (!signal.aborted) {
+      await this.fillSlots(signal);
+      if (this.active.size > 0) {
+        await Promise.race([...this.active.values(), stopped]);
+        continue;
+      }
+      if (!options.forever) break;
+      await sleep(this.settings.pollIntervalMs, undefined, { signal }).catch(() => undefined);
+    }
+    await Promise.allSettled(this.active.values());
+    if (signal.aborted) await this.recover();
+  }
+
+  private async fillSlots(signal: AbortSignal): Promise<void> {
+    for (const order of await this.parts.ledger.failBlockedOrders()) {
+      await this.report(order, { state: "failed", message: order.failure_reason ?? "blocked" });
+    }
+    while (this.active.size < this.settings.concurrency && !signal.aborted) {
+      const claim = await this.parts.ledger.claimNext({
+        workerId: this.parts.workerId,
+        leaseMs: this.settings.leaseMs,
+        agent: this.parts.driver.name,
+        model: this.settings.model,
+      });
+      if (!claim) return;
+      const runId = claim.run.id;
+      const work = this.work(claim, signal).finally(() => this.active.delete(runId));
+      this.active.set(runId, work);
+    }
+  }
+
+  /** Startup (and shutdown) recovery: runs left by a dead worker are landed or requeued. */
+  private async recover(): Promise<void> {
+    const { ledger, workspaces, logger } = this.parts;
+    const recovered = await ledger.recoverRuns({
+      all: this.parts.soleWorker,
+      workerId: this.parts.workerId,
+      hasLanded: async (commit) =>
+        workspaces.isAncestor(commit, await workspaces.mainTip()).catch(() => false),
+    });
+    for (const { run, outcome } of recovered) {
+      logger.warn({ runId: run.id, orderId: run.order_id, outcome }, "recovered a run");
+      const order = await ledger.getOrder(run.order_id);
+      if (order) {
+        await this.report(order, {
+          runId: run.id,
+          state: outcome === "landed" ? "landed" : "abandoned",
+          message: run.outcome_reason ?? outcome,
+        });
+      }
+    }
+    const live = new Set(
+      (await ledger.listRuns()).filter((r) => r.status === "running").map((r) => String(r.id)),
+    );
+    await workspaces.prune(live);
+  }
+
+  /** One run of one order, start to end. Never throws: every failure ends the run with a reason. */
+  private async work(claim: Claim, lineSignal: AbortSignal): Promise<void> {
+    const { ledger, logger } = this.parts;
+    const { order, run } = claim;
+    const log = logger.child({ orderId: order.id, runId: run.id, attempt: run.attempt });
+    const controller = new AbortController();
+    const stopRun = () => controller.abort();
+    lineSignal.addEventListener("abort", stopRun, { once: true });
+    const heartbeat = this.keepLease(run.id, controller);
+    await this.report(order, {
+      runId: run.id,
+      attempt: run.attempt,
+      state: "running",
+      message: `attempt ${run.attempt}`,
+    });
+    let workspace: Workspace | undefined;
+    let ending: RunEnding;
+    try {
+      workspace = await this.parts.workspaces.create(String(run.id));
+      ending = await this.attempt(claim, workspace, controller.signal);
+    } catch (error) {
+      log.error({ err: error }, "run failed unexpectedly");
+      ending = this.retryOrFail(
+        order,
+        "failed",
+        `internal error: ${describeError(error)}`,
+        describeError(error),
+      );
+    } finally {
+      clearInterval(heartbeat);
+      lineSignal.removeEventListener("abort", stopRun);
+    }
+    if (controller.signal.aborted) {
+      // Shutdown or a lost lease: leave the run to recovery, which requeues the order.
+      if (workspace)
+        await this.parts.workspaces.release(workspace, { keep: false }).catch(() => undefined);
+      return;
+    }
+    try {
+      const { order: after } = await ledger.finishRun(run.id, ending);
+      if (workspace) {
+        await this.parts.workspaces.release(workspace, { keep: ending.outcome !== "landed" });
+      }
+      log.info({ outcome: ending.outcome, reason: ending.reason }, "run finished");
+      await this.report(after, {
+        runId: run.id,
+        attempt: run.attempt,
+        state: after.status,
+        message: ending.reason,
+      });
+    } catch (error) {
+      log.error({ err: error }, "could not record the end of a run");
+    }
+  }
+
+  private async attempt(
+    claim: Claim,
+    workspace: Workspace,
+    signal: AbortSignal,
+  ): Promise<RunEnding> {
+    const { ledger } = this.parts;
+    const { order, run } = claim;
+    await ledger.setRunPhase(run.id, "agent", {
+      workspace_path: workspace.path,
+      branch: workspace.branch,
+      base_commit: workspace.baseCommit,
+    });
+    await this.report(order, {
+      runId: run.id,
+      attempt: run.attempt,
+      state: "agent",
+      message: `${this.parts.driver.name} agent working`,
+    });
+    const result = await this.runAgent(claim, workspace, signal);
+    if (result.reason !== "completed") {
+      return this.retryOrFail(
+        order,
+        "failed",
+        `agent stopped (${result.reason}): ${result.summary}`,
+        `The agent stopped before finishing: ${result.reason}: ${result.summary}`,
+      );
+    }
+    const candidate = await this.parts.workspaces.commitAll(workspace, {
+      message: `${order.title}\n\nWork-Order: WO-${order.id}\nRun: ${run.id}\n`,
+      ...AUTHOR,
+    });
+    if (!candidate) {
+      return this.retryOrFail(
+        order,
+        "failed",
+        `agent made no changes: ${result.summary}`,
+        `The previous attempt ended without changing any file. Its last words: ${result.summary}`,
+      );
+    }
+    await ledger.setRunPhase(run.id, "gates", { candidate_commit: candidate });
+    await this.report(order, {
+      runId: run.id,
+      attempt: run.attempt,
+      state: "gates",
+      message: `candidate ${candidate.slice(0, 10)}`,
+    });
+    const ratchet = await runGates(this.parts.gates, {
+      workspacePath: workspace.path,
+      commit: candidate,
+      signal,
+    });
+    for (const outcome of ratchet.outcomes)
+      await this.recordGate(run.id, "candidate", candidate, outcome);
+    const failed = ratchet.outcomes.find((o) => !o.passed);
+    if (failed) return this.rejected(order, failed);
+
+    await ledger.setRunPhase(run.id, "merging");
+    await this.report(order, {
+      runId: run.id,
+      attempt: run.attempt,
+      state: "merging",
+      message: "in the merge queue",
+    });
+    const landing = await this.queue.land(
+      workspace,
+      {
+        onGate: (outcome, commit) => this.recordGate(run.id, "merge", commit, outcome),
+        beforeFastForward: (commit, previousMain) =>
+          ledger.setRunFacts(run.id, { merge_commit: commit, base_commit: previousMain }),
+      },
+      signal,
+    );
+    switch (landing.status) {
+      case "landed":
+        return {
+          outcome: "landed",
+          reason: `landed as ${landing.commit.slice(0, 10)}`,
+          previousMain: landing.previousMain,
+          landedCommit: landing.commit,
+        };
+      case "conflict":
+        return this.retryOrFail(
+          order,
+          "rejected",
+          `conflict with main in ${landing.conflicts.join(", ")}`,
+          `Your change conflicted with changes that landed on main meanwhile, in: ${landing.conflicts.join(", ")}. Redo the work on the current main.`,
+        );
+      case "rejected":
+        return this.rejected(order, landing.failed, "after rebasing onto main");
+      default: {
+        const unreachable: never = landing;
+        throw new Error(`unknown landing ${JSON.stringify(unreachable)}`);
+      }
+    }
+  }
+
+  private async runAgent(
+    claim: Claim,
+    workspace: Workspace,
+    signal: AbortSignal,
+  ): Promise<AgentResult> {
+    const { order, run } = claim;
+    const recorder = new RunRecorder(this.parts.ledger, run.id, this.settings.model);
+    const prompt = buildPrompt({
+      id: order.id,
+      title: order.title,
+      spec: order.spec,
+      acceptance: order.acceptance,
+      scope: order.scope,
+      attempt: run.attempt,
+      feedback: order.feedback,
+      testCommand: this.settings.testCommand,
+    });
+    const result = await this.parts.driver.run(
+      {
+        prompt,
+        workspacePath: workspace.path,
+        model: this.settings.model,
+        endpoint: this.parts.endpointFor(run.id),
+        maxSteps: this.settings.maxSteps,
+        maxTokens: order.budget_tokens ?? this.settings.maxTokensPerRun,
+        commandTimeoutMs: this.settings.commandTimeoutMs,
+      },
+      recorder.record,
+      signal,
+    );
+    recorder.record({ kind: "done", reason: result.reason, summary: result.summary });
+    await recorder.flush();
+    return result;
+  }
+
+  private rejected(order: WorkOrder, failed: GateOutcome, when = ""): RunEnding {
+    const what = failed.timedOut ? "timed out" : `failed (exit ${failed.exitCode})`;
+    return this.retryOrFail(
+      order,
+      "rejected",
+      `${failed.gate} gate ${what}${when ? ` ${when}` : ""}`,
+      feedbackFrom(failed),
+    );
+  }
+
+  private retryOrFail(
+    order: WorkOrder,
+    runStatus: "rejected" | "failed",
+    reason: string,
+    feedback: string,
+  ): RunEnding {
+    const limit = order.max_attempts ?? this.settings.maxAttempts;
+    if (order.attempts >= limit) {
+      return {
+        outcome: "failed",
+        runStatus,
+        reason: `${reason} (attempt ${order.attempts} of ${limit})`,
+        feedback,
+      };
+    }
+    return { outcome: "retry", runStatus, reason, feedback };
+  }
+
+  private async recordGate(
+    runId: number,
+    stage: "candidate" | "merge",
+    commit: string,
+    outcome: GateOutcome,
+  ) {
+    await this.parts.ledger.recordGate({
+      run_id: runId,
+      gate: outcome.gate,
+      stage,
+      commit_sha: commit,
+      passed: outcome.passed,
+      exit_code: outcome.exitCode,
+      timed_out: outcome.timedOut,
+      output: outcome.output,
+      duration_ms: Math.round(outcome.durationMs),
+    });
+  }
+
+  /** Renews the run's lease; if it is lost (another worker took the run back), stop the run. */
+  private keepLease(runId: number, controller: AbortController): NodeJS.Timeout {
+    const { ledger, workerId, logger } = this.parts;
+    return setInterval(
+      () => {
+        ledger.heartbeat(runId, workerId, this.settings.leaseMs).then(
+          (kept) => {
+            if (!kept) {
+              logger.warn({ runId }, "lost the lease on a run; stopping it");
+              controller.abort();
+            }
+          },
+          (error: unknown) => logger.warn({ runId, err: error }, "could not renew a lease"),
+        );
+      },
+      Math.max(1_000, this.settings.leaseMs / 3),
+    );
+  }
+
+  private async report(
+    order: WorkOrder,
+    change: Omit<LineProgress, "at" | "orderId" | "title" | "done" | "total">,
+  ) {
+    if (this.listeners.length === 0) return;
+    const totals = await this.parts.ledger.totals();
+    const total = Object.values(totals.orders).reduce((a, b) => a + b, 0);
+    const done = totals.orders.landed + totals.orders.failed + totals.orders.cancelled;
+    const progress: LineProgress = {
+      at: new Date(),
+      orderId: order.id,
+      title: order.title,
+      done,
+      total,
+      ...change,
+    };
+    for (const listener of this.listeners) listener(progress);
+  }
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}

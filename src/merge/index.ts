@@ -1,0 +1,1 @@
+export { type LandingHooks, type LandingResult, SerialMergeQueue } from "./serial-queue.ts";

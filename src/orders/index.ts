@@ -1,0 +1,8 @@
+export {
+  type OrderInput,
+  OrderInputError,
+  orderInputSchema,
+  parseBacklog,
+  parseOrder,
+  readBacklog,
+} from "./intake.ts";

@@ -1,0 +1,137 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import YAML from "yaml";
+import { z } from "zod";
+import { NightshiftError } from "../errors/index.ts";
+import type { NewWorkOrder } from "../ledger/index.ts";
+
+const keyPattern = /^[a-z0-9][a-z0-9._-]*$/i;
+
+/** One work order as a person writes it (backlog file or CLI flags). */
+export const orderInputSchema = z
+  .object({
+    title: z.string().trim().min(1, "must not be empty").max(200, "must be at most 200 characters"),
+    spec: z.string().default(""),
+    acceptance: z.string().default(""),
+    priority: z.number().int("must be a whole number").min(-1000).max(1000).default(0),
+    scope: z.array(z.string().min(1)).default([]),
+    key: z.string().regex(keyPattern, "must be letters, digits, '.', '_' or '-'").optional(),
+    depends_on: z.array(z.string().regex(keyPattern, "must name another order's key")).default([]),
+    max_attempts: z.number().int().min(1).max(20).optional(),
+    budget_tokens: z.number().int().positive().optional(),
+  })
+  .strict();
+
+const backlogSchema = z.union([
+  z.object({ orders: z.array(orderInputSchema).min(1, "must list at least one order") }).strict(),
+  z.array(orderInputSchema).min(1, "must list at least one order"),
+]);
+
+export type OrderInput = z.input<typeof orderInputSchema>;
+
+export class OrderInputError extends NightshiftError {
+  constructor(message: string, hint: string, details: Record<string, unknown> = {}) {
+    super("order_invalid", message, { hint, details });
+    this.name = "OrderInputError";
+  }
+}
+
+/** Validates one order from CLI flags. */
+export function parseOrder(input: unknown, source = "the order"): NewWorkOrder {
+  const result = orderInputSchema.safeParse(input);
+  if (!result.success) {
+    throw new OrderInputError(
+      `${source} is invalid:\n${formatIssues(result.error.issues)}`,
+      "see `nightshift add --help` for the fields an order takes",
+    );
+  }
+  return toNewWorkOrder(result.data, "cli");
+}
+
+/**
+ * Reads a backlog file (YAML or JSON: a list of orders, or `orders:` holding one) and validates
+ * every order before any is added, so a bad file adds nothing.
+ */
+export async function readBacklog(file: string): Promise<NewWorkOrder[]> {
+  const name = path.basename(file);
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    throw new OrderInputError(
+      `cannot read backlog file ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`,
+      "check the path",
+    );
+  }
+  return parseBacklog(text, name);
+}
+
+export function parseBacklog(text: string, name = "backlog"): NewWorkOrder[] {
+  const doc = YAML.parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0];
+    const where = first?.linePos?.[0] ? `:${first.linePos[0].line}:${first.linePos[0].col}` : "";
+    throw new OrderInputError(
+      `${name}${where}: not valid YAML/JSON: ${first?.message.split("\n")[0]}`,
+      "fix the syntax there; nothing was added",
+    );
+  }
+  const result = backlogSchema.safeParse(doc.toJS());
+  if (!result.success) {
+    throw new OrderInputError(
+      `${name} is invalid:\n${formatIssues(bestIssues(result.error.issues))}`,
+      'a backlog is a list of orders (or "orders:" holding one); each needs a title. Nothing was added',
+    );
+  }
+  const orders = Array.isArray(result.data) ? result.data : result.data.orders;
+  return orders.map((order) => toNewWorkOrder(order, `file:${name}`));
+}
+
+function toNewWorkOrder(order: z.output<typeof orderInputSchema>, source: string): NewWorkOrder {
+  return {
+    title: order.title,
+    spec: order.spec,
+    acceptance: order.acceptance,
+    priority: order.priority,
+    scope: order.scope,
+    dependsOn: order.depends_on,
+    source,
+    ...(order.key ? { key: order.key } : {}),
+    ...(order.max_attempts ? { maxAttempts: order.max_attempts } : {}),
+    ...(order.budget_tokens ? { budgetTokens: order.budget_tokens } : {}),
+  };
+}
+
+/** A union's errors are reported for the branch the input most resembles. */
+function bestIssues(issues: z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  const union = issues.find((issue) => issue.code === "invalid_union");
+  if (!union || union.code !== "invalid_union") return issues;
+  const branches = union.errors.filter((branch) => branch.length > 0);
+  branches.sort((a, b) => depth(b) - depth(a));
+  return branches[0] ?? issues;
+}
+
+function depth(issues: z.core.$ZodIssue[]): number {
+  return Math.max(0, ...issues.map((issue) => issue.path.length));
+}
+
+function formatIssues(issues: z.core.$ZodIssue[]): string {
+  return issues.map((issue) => `  - ${formatPath(issue.path)}: ${issueMessage(issue)}`).join("\n");
+}
+
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === "unrecognized_keys") {
+    return `unknown field ${issue.keys.map((k) => `"${k}"`).join(", ")} (known: ${Object.keys(orderInputSchema.shape).join(", ")})`;
+  }
+  return issue.message;
+}
+
+function formatPath(parts: PropertyKey[]): string {
+  if (parts.length === 0) return "the file";
+  return parts
+    .map((part, i) =>
+      typeof part === "number" ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`,
+    )
+    .join("")
+    .replace(/^\[(\d+)\]/, "order $1 ");
+}

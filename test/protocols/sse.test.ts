@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import { decodeSSE, encodeSSE, parseSSE, SSEDecoder } from "../../src/protocols/index.ts";
+
+async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of iterable) out.push(item);
+  return out;
+}
+
+describe("SSE", () => {
+  it("encodes JSON and verbatim strings", () => {
+    expect(encodeSSE({ a: 1 })).toBe('data: {"a":1}\n\n');
+    expect(encodeSSE("[DONE]")).toBe("data: [DONE]\n\n");
+    expect(encodeSSE("two\nlines", "note")).toBe("event: note\ndata: two\ndata: lines\n\n");
+  });
+
+  it("round-trips through the decoder, including multi-line data and comments", () => {
+    const text = `: keep-alive\n${encodeSSE("two\nlines", "note")}${encodeSSE({ b: 2 })}data: [DONE]`;
+    expect(parseSSE(text)).toEqual([
+      { event: "note", data: "two\nlines" },
+      { data: '{"b":2}' },
+      { data: "[DONE]" },
+    ]);
+  });
+
+  it("decodes a byte stream split at arbitrary points, even inside a multibyte character", async () => {
+    const text = encodeSSE({ word: "naïve – ok" }) + encodeSSE("[DONE]");
+    const bytes = new TextEncoder().encode(text);
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < bytes.length; i += 3) controller.enqueue(bytes.slice(i, i + 3));
+        controller.close();
+      },
+    });
+    const events = await collect(decodeSSE(stream));
+    expect(events.map((e) => e.data)).toEqual(['{"word":"naïve – ok"}', "[DONE]"]);
+  });
+
+  it("handles CRLF line endings fed one character at a time", () => {
+    const decoder = new SSEDecoder();
+    const events = [..."data: x\r\n\r\ndata: y\r\n\r\n"].flatMap((ch) => decoder.push(ch));
+    expect([...events, ...decoder.flush()].map((e) => e.data)).toEqual(["x", "y"]);
+  });
+});
