@@ -1,6 +1,13 @@
 import { realpath } from "node:fs/promises";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
-import { generateText, type StepResult, type StopCondition, stepCountIs, type ToolSet, tool } from "ai";
+import {
+  generateText,
+  type StepResult,
+  type StopCondition,
+  stepCountIs,
+  type ToolSet,
+  tool,
+} from "ai";
 import { z } from "zod";
 import type { AgentDriver, AgentResult, AgentTask } from "./driver.ts";
 import type { AgentEventSink } from "./events.ts";
@@ -53,7 +60,11 @@ export class BuiltinAgent implements AgentDriver {
       });
       const usage = { inputTokens, outputTokens };
       if (inputTokens + outputTokens >= task.maxTokens && result.finishReason === "tool-calls") {
-        return { reason: "budget", summary: `stopped at the token budget of ${task.maxTokens}`, ...usage };
+        return {
+          reason: "budget",
+          summary: `stopped at the token budget of ${task.maxTokens}`,
+          ...usage,
+        };
       }
       if (result.finishReason === "tool-calls") {
         return { reason: "max_steps", summary: `stopped after ${task.maxSteps} steps`, ...usage };
@@ -124,7 +135,12 @@ function emitStep(step: StepResult<ToolSet>, emit: AgentEventSink): void {
         if (part.text.trim()) emit({ kind: "message", text: part.text });
         break;
       case "tool-call":
-        emit({ kind: "tool_call", callId: part.toolCallId, tool: part.toolName, input: part.input });
+        emit({
+          kind: "tool_call",
+          callId: part.toolCallId,
+          tool: part.toolName,
+          input: part.input,
+        });
         break;
       case "tool-result": {
         const output = String(part.output);

@@ -18,9 +18,7 @@ export function buildPrompt(brief: OrderBrief): string {
     `Work order WO-${brief.id}: ${brief.title}`,
     brief.spec ? `## Specification\n${brief.spec}` : "",
     brief.acceptance ? `## Acceptance\n${brief.acceptance}` : "",
-    brief.scope.length > 0
-      ? `## Scope\nChange only files under: ${brief.scope.join(", ")}`
-      : "",
+    brief.scope.length > 0 ? `## Scope\nChange only files under: ${brief.scope.join(", ")}` : "",
     [
       "## How your work is judged",
       "You work in a git worktree of the repository (your current directory). When you stop,",

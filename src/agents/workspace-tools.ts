@@ -32,7 +32,9 @@ export class WorkspaceTools {
     const file = await this.resolve(relative);
     const text = await readFile(file, "utf8").catch((error: NodeJS.ErrnoException) => {
       throw new ToolError(
-        error.code === "ENOENT" ? `no such file: ${relative}` : `cannot read ${relative}: ${error.code}`,
+        error.code === "ENOENT"
+          ? `no such file: ${relative}`
+          : `cannot read ${relative}: ${error.code}`,
       );
     });
     return text.length > MAX_READ_BYTES
@@ -45,7 +47,11 @@ export class WorkspaceTools {
     const existed = await exists(file);
     await mkdir(path.dirname(file), { recursive: true });
     await writeFile(file, content, "utf8");
-    this.emit({ kind: "file_change", path: this.relative(file), change: existed ? "modified" : "created" });
+    this.emit({
+      kind: "file_change",
+      path: this.relative(file),
+      change: existed ? "modified" : "created",
+    });
     return `wrote ${content.length} characters to ${this.relative(file)}`;
   }
 
@@ -59,7 +65,11 @@ export class WorkspaceTools {
       throw new ToolError(`old_string occurs more than once in ${relative}; include more context`);
     }
     const file = await this.resolve(relative);
-    await writeFile(file, text.slice(0, at) + newString + text.slice(at + oldString.length), "utf8");
+    await writeFile(
+      file,
+      text.slice(0, at) + newString + text.slice(at + oldString.length),
+      "utf8",
+    );
     this.emit({ kind: "file_change", path: this.relative(file), change: "modified" });
     return `edited ${this.relative(file)}`;
   }
@@ -77,7 +87,9 @@ export class WorkspaceTools {
     try {
       regex = new RegExp(pattern);
     } catch (error) {
-      throw new ToolError(`invalid regular expression ${JSON.stringify(pattern)}: ${(error as Error).message}`);
+      throw new ToolError(
+        `invalid regular expression ${JSON.stringify(pattern)}: ${(error as Error).message}`,
+      );
     }
     const files: string[] = [];
     await this.walk(await this.resolve(relative), files, 5_000);

@@ -105,7 +105,7 @@ function toNewWorkOrder(order: z.output<typeof orderInputSchema>, source: string
 /** A union's errors are reported for the branch the input most resembles. */
 function bestIssues(issues: z.core.$ZodIssue[]): z.core.$ZodIssue[] {
   const union = issues.find((issue) => issue.code === "invalid_union");
-  if (!union || union.code !== "invalid_union") return issues;
+  if (union?.code !== "invalid_union") return issues;
   const branches = union.errors.filter((branch) => branch.length > 0);
   branches.sort((a, b) => depth(b) - depth(a));
   return branches[0] ?? issues;
