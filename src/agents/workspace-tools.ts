@@ -113,10 +113,8 @@ export class WorkspaceTools {
       maxOutputBytes: MAX_COMMAND_OUTPUT,
       signal: this.signal,
     });
-    const status = result.timedOut
-      ? `timed out after ${this.commandTimeoutMs} ms`
-      : `exit code ${result.exitCode}`;
-    return `${status}\n${result.output}`;
+    // On a timeout the output already ends with the sandbox's note saying so.
+    return result.timedOut ? result.output : `exit code ${result.exitCode}\n${result.output}`;
   }
 
   private async walk(dir: string, found: string[], limit: number): Promise<void> {

@@ -68,7 +68,11 @@ export async function demoCommand(options: DemoOptions, print: (line: string) =>
   }
 }
 
-async function createDemoRepository(repo: string, options: DemoOptions): Promise<void> {
+/** The sample repository with its nightshift.toml, committed on main, main not checked out. */
+export async function createDemoRepository(
+  repo: string,
+  options: Pick<DemoOptions, "concurrency" | "seed" | "brokenRate" | "giveUpRate">,
+): Promise<void> {
   const files = demoProjectFiles(resolveTsxLoader());
   for (const [file, content] of Object.entries(files)) {
     await mkdir(path.dirname(path.join(repo, file)), { recursive: true });

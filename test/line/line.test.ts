@@ -1,0 +1,187 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { FEEDBACK_HEADING } from "../../src/agents/index.ts";
+import type { ChatRequest } from "../../src/protocols/index.ts";
+import {
+  conversationTurn,
+  demoOrders,
+  demoPolicy,
+  messagesText,
+  type Policy,
+} from "../../src/sim/index.ts";
+import {
+  git,
+  landedOrderTrailers,
+  mainHistory,
+  makeDemoRepo,
+  startTestLine,
+  type TestLine,
+  testsPassAt,
+} from "../support/line.ts";
+
+let cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  cleanups = [];
+});
+
+async function setUp(
+  policy: Policy,
+  settings: Parameters<typeof startTestLine>[0]["settings"] = {},
+) {
+  const repo = await makeDemoRepo();
+  cleanups.push(repo.cleanup);
+  const line = await startTestLine({ repo: repo.dir, policy, settings });
+  cleanups.push(line.close);
+  return { repo: repo.dir, ...line };
+}
+
+function addDemoOrders(t: TestLine, count: number, maxAttempts?: number) {
+  return t.ledger.addOrders(
+    demoOrders.slice(0, count).map((o) => ({
+      title: o.title,
+      spec: o.spec,
+      acceptance: o.acceptance,
+      ...(maxAttempts ? { maxAttempts } : {}),
+    })),
+  );
+}
+
+function recording(policy: Policy, requests: ChatRequest[]): Policy {
+  return (request, ctx) => {
+    requests.push(request);
+    return policy(request, ctx);
+  };
+}
+
+describe("the line", () => {
+  it("never lands a broken patch: the order fails after its attempts and main does not move", async () => {
+    const t = await setUp(demoPolicy({ brokenPatchRate: 1, giveUpRate: 0, fixOnFeedbackRate: 0 }));
+    const before = mainHistory(t.repo);
+    await addDemoOrders(t, 2, 2);
+
+    await t.line.run();
+
+    expect(mainHistory(t.repo)).toEqual(before);
+    const orders = await t.ledger.listOrders();
+    expect(orders.map((o) => o.status)).toEqual(["failed", "failed"]);
+    for (const order of orders) {
+      expect(order.attempts).toBe(2);
+      expect(order.failure_reason).toMatch(/test gate failed \(exit 1\) \(attempt 2 of 2\)/);
+    }
+    const runs = await t.ledger.listRuns();
+    expect(runs).toHaveLength(4);
+    for (const run of runs) {
+      expect(run.status).toBe("rejected");
+      const gates = await t.ledger.listGateResults(run.id);
+      expect(gates.map((g) => [g.gate, g.stage, g.passed])).toEqual([["test", "candidate", false]]);
+      expect(gates[0]?.output).toMatch(/not ok|fail/i);
+    }
+    // Failed runs keep their worktrees for inspection (within the caps).
+    expect((await t.workspaces.listKept()).length).toBe(4);
+  });
+
+  it("feeds a failed gate's output to the next attempt, whose fixed patch lands", async () => {
+    const requests: ChatRequest[] = [];
+    const t = await setUp(
+      recording(demoPolicy({ brokenPatchRate: 1, giveUpRate: 0, fixOnFeedbackRate: 1 }), requests),
+    );
+    const [order] = await addDemoOrders(t, 1);
+
+    await t.line.run();
+
+    const after = await t.ledger.getOrder(order!.id);
+    expect(after?.status).toBe("landed");
+    expect(after?.attempts).toBe(2);
+    const runs = await t.ledger.listRuns(order!.id);
+    expect(runs.map((r) => r.status)).toEqual(["rejected", "landed"]);
+    // The retry's prompt carried the failing test's output.
+    const retryPrompt = requests
+      .map((r) => messagesText(r, ["user"]))
+      .find((text) => text.includes(FEEDBACK_HEADING));
+    expect(retryPrompt).toBeDefined();
+    expect(retryPrompt).toContain(`Gate "test" failed with exit code 1`);
+    expect(retryPrompt).toMatch(/not ok|AssertionError|expected/i);
+    expect(landedOrderTrailers(t.repo)).toEqual([`WO-${order!.id}`]);
+    expect(testsPassAt(t.repo, "main")).toBe(true);
+  });
+
+  it("sends an order that conflicts with a change landed meanwhile back for a fresh run", async () => {
+    // Both orders create NOTES.md from the same base: whichever lands second conflicts.
+    const notesPolicy: Policy = (request) => {
+      const title = /Work order WO-\d+: (.*)/.exec(messagesText(request, ["user"]))?.[1] ?? "?";
+      if (conversationTurn(request) === 0) {
+        return {
+          toolCalls: [
+            { name: "write_file", arguments: { path: "NOTES.md", content: `${title}\n` } },
+          ],
+        };
+      }
+      return { content: "Wrote the notes." };
+    };
+    const t = await setUp(notesPolicy, { concurrency: 2 });
+    await t.ledger.addOrders([{ title: "notes from alpha" }, { title: "notes from beta" }]);
+
+    await t.line.run();
+
+    const orders = await t.ledger.listOrders();
+    expect(orders.map((o) => o.status)).toEqual(["landed", "landed"]);
+    const runs = await t.ledger.listRuns();
+    const conflicted = runs.filter((r) => r.outcome_reason?.startsWith("conflict with main"));
+    expect(conflicted).toHaveLength(1);
+    expect(conflicted[0]?.outcome_reason).toContain("NOTES.md");
+    expect(conflicted[0]?.status).toBe("rejected");
+    const secondTitle = orders.find((o) => o.attempts === 2)?.title;
+    expect(git(t.repo, "show", "main:NOTES.md")).toBe(secondTitle);
+  });
+
+  it("retries an agent that gives up, telling it so", async () => {
+    const t = await setUp(demoPolicy({ brokenPatchRate: 0, giveUpRate: 1, fixOnFeedbackRate: 1 }));
+    const [order] = await addDemoOrders(t, 1);
+
+    await t.line.run();
+
+    const runs = await t.ledger.listRuns(order!.id);
+    expect(runs.map((r) => r.status)).toEqual(["failed", "landed"]);
+    expect(runs[0]?.outcome_reason).toMatch(/^agent made no changes: I could not work out/);
+    expect((await t.ledger.getOrder(order!.id))?.status).toBe("landed");
+  });
+
+  it("ends a run whose model fails with a recorded reason, and carries on with other orders", async () => {
+    const broken: Policy = (request, ctx) => {
+      if (messagesText(request, ["user"]).includes("doomed")) throw new Error("upstream exploded");
+      return demoPolicy({ brokenPatchRate: 0, giveUpRate: 0 })(request, ctx);
+    };
+    const t = await setUp(broken);
+    await t.ledger.addOrders([{ title: "doomed order", maxAttempts: 1 }]);
+    const [good] = await addDemoOrders(t, 1);
+
+    await t.line.run();
+
+    const orders = await t.ledger.listOrders();
+    expect(orders[0]?.status).toBe("failed");
+    expect(orders[0]?.failure_reason).toMatch(/agent stopped \(error\): model request failed/);
+    expect(orders[0]?.failure_reason).toContain("upstream exploded");
+    expect((await t.ledger.getOrder(good!.id))?.status).toBe("landed");
+    const events = await t.ledger.listEvents((await t.ledger.listRuns(orders[0]!.id))[0]!.id);
+    expect(events.map((e) => e.kind)).toContain("error");
+  });
+
+  it("records a run's agent events and usage in the ledger", async () => {
+    const t = await setUp(demoPolicy({ brokenPatchRate: 0, giveUpRate: 0 }));
+    const [order] = await addDemoOrders(t, 1);
+
+    await t.line.run();
+
+    const [run] = await t.ledger.listRuns(order!.id);
+    const kinds = (await t.ledger.listEvents(run!.id)).map((e) => e.kind);
+    expect(kinds).toEqual(
+      expect.arrayContaining(["tool_call", "tool_result", "file_change", "usage", "done"]),
+    );
+    expect(kinds.at(-1)).toBe("done");
+    expect(run!.input_tokens).toBe(t.simulator.stats.promptTokens);
+    expect(run!.output_tokens).toBe(t.simulator.stats.completionTokens);
+    expect(run!.cost_usd).toBeGreaterThan(0);
+    const states = t.progress.filter((p) => p.orderId === order!.id).map((p) => p.state);
+    expect(states).toEqual(["running", "agent", "gates", "merging", "landed"]);
+  });
+});

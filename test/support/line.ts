@@ -1,0 +1,123 @@
+import { execFileSync } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import pino from "pino";
+import { BuiltinAgent } from "../../src/agents/index.ts";
+import { createDemoRepository } from "../../src/cli/commands/demo.ts";
+import { createTestGate } from "../../src/gates/index.ts";
+import { type Ledger, openLedger } from "../../src/ledger/index.ts";
+import { Line, type LineProgress, type LineSettings } from "../../src/line/index.ts";
+import { type Policy, type RunningSimulator, startSimulator } from "../../src/sim/index.ts";
+import { Workspaces } from "../../src/workspace/index.ts";
+
+export function git(cwd: string, ...args: string[]): string {
+  return execFileSync("git", args, {
+    cwd,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  }).trim();
+}
+
+/** A fresh copy of the demo's sample repository in a temp folder. */
+export async function makeDemoRepo(
+  options: { brokenRate?: number; giveUpRate?: number; seed?: number; concurrency?: number } = {},
+) {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "nightshift-test-"));
+  await createDemoRepository(dir, {
+    concurrency: options.concurrency ?? 2,
+    seed: options.seed ?? 1,
+    brokenRate: options.brokenRate ?? 0,
+    giveUpRate: options.giveUpRate ?? 0,
+  });
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export interface TestLine {
+  line: Line;
+  ledger: Ledger;
+  workspaces: Workspaces;
+  simulator: RunningSimulator;
+  progress: LineProgress[];
+  close(): Promise<void>;
+}
+
+/** The real line (real git, agent, gates, simulator) over an in-memory ledger. */
+export async function startTestLine(options: {
+  repo: string;
+  policy: Policy;
+  settings?: Partial<LineSettings>;
+}): Promise<TestLine> {
+  const ledger = await openLedger({ kind: "memory" });
+  const simulator = await startSimulator({ policy: options.policy });
+  const workspaces = new Workspaces({
+    repoPath: options.repo,
+    branch: "main",
+    rootDir: path.join(options.repo, ".nightshift", "worktrees"),
+  });
+  const settings: LineSettings = {
+    concurrency: 2,
+    maxAttempts: 3,
+    pollIntervalMs: 100,
+    leaseMs: 60_000,
+    model: "sim-demo",
+    maxSteps: 12,
+    maxTokensPerRun: 1_000_000,
+    commandTimeoutMs: 60_000,
+    testCommand: "npm test --silent",
+    ...options.settings,
+  };
+  const line = new Line(
+    {
+      ledger,
+      workspaces,
+      driver: new BuiltinAgent(),
+      gates: [createTestGate({ command: settings.testCommand, timeoutMs: 120_000 })],
+      endpointFor: () => ({ baseURL: simulator.url, apiKey: "test" }),
+      logger: pino({ level: "silent" }),
+      workerId: "test-worker",
+      soleWorker: true,
+    },
+    settings,
+  );
+  const progress: LineProgress[] = [];
+  line.onProgress((p) => progress.push(p));
+  return {
+    line,
+    ledger,
+    workspaces,
+    simulator,
+    progress,
+    async close() {
+      await simulator.close();
+      await ledger.close();
+    },
+  };
+}
+
+/** Every commit on main, oldest first. */
+export function mainHistory(repo: string): string[] {
+  return git(repo, "rev-list", "--reverse", "main").split("\n");
+}
+
+/** The Work-Order trailers of main's commits, oldest first. */
+export function landedOrderTrailers(repo: string): string[] {
+  return git(repo, "log", "--reverse", "--format=%(trailers:key=Work-Order,valueonly)", "main")
+    .split("\n")
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** Runs the project's tests at `commit` in a scratch worktree; true when they pass. */
+export function testsPassAt(repo: string, commit: string): boolean {
+  const dir = path.join(os.tmpdir(), `nightshift-check-${commit.slice(0, 12)}-${process.pid}`);
+  git(repo, "worktree", "add", "--detach", "--quiet", dir, commit);
+  try {
+    execFileSync("npm", ["test", "--silent"], { cwd: dir, stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    git(repo, "worktree", "remove", "--force", dir);
+  }
+}
