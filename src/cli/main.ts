@@ -1,5 +1,5 @@
 import path from "node:path";
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { describeError, isNightshiftError } from "../errors/index.ts";
 import { demoOrders } from "../sim/index.ts";
 import { addCommand } from "./commands/add.ts";
@@ -36,6 +36,9 @@ export function buildProgram(): Command {
     .description("A software factory: coding agents on a perpetual loop; main is never red.")
     .option("-C, --dir <path>", "the repository to work on", ".")
     .showHelpAfterError()
+    // Usage errors (bad option values, unknown options) throw instead of exiting with 1, so that
+    // main() gives them the same exit code 2 as every other kind of bad input.
+    .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text) });
   const dir = () => path.resolve(program.opts<{ dir: string }>().dir);
 
@@ -143,6 +146,12 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (error) {
+    // Raised by commander itself, which has already printed the message and the usage; an
+    // InvalidArgumentError thrown by an action has not been printed yet.
+    if (error instanceof CommanderError && !(error instanceof InvalidArgumentError)) {
+      process.exitCode = error.exitCode === 0 ? 0 : 2;
+      return;
+    }
     process.stderr.write(`nightshift: ${describeError(error)}\n`);
     process.exitCode = isNightshiftError(error) || error instanceof InvalidArgumentError ? 2 : 1;
   }

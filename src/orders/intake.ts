@@ -41,7 +41,7 @@ export function parseOrder(input: unknown, source = "the order"): NewWorkOrder {
   const result = orderInputSchema.safeParse(input);
   if (!result.success) {
     throw new OrderInputError(
-      `${source} is invalid:\n${formatIssues(result.error.issues)}`,
+      `${source} is invalid:\n${formatIssues(result.error.issues, input)}`,
       "see `nightshift add --help` for the fields an order takes",
     );
   }
@@ -76,10 +76,25 @@ export function parseBacklog(text: string, name = "backlog"): NewWorkOrder[] {
       "fix the syntax there; nothing was added",
     );
   }
-  const result = backlogSchema.safeParse(doc.toJS());
+  const data: unknown = doc.toJS();
+  if (data === null || data === undefined) {
+    throw new OrderInputError(
+      `${name} is empty: it lists no orders`,
+      'write one order per list item ("- title: ..."), or put the list under "orders:"',
+    );
+  }
+  if (typeof data === "object" && !Array.isArray(data) && !("orders" in data)) {
+    throw new OrderInputError(
+      `${name} is invalid: expected a list of orders, found a mapping with keys ${Object.keys(data)
+        .map((k) => `"${k}"`)
+        .join(", ")}`,
+      'write each order as a list item ("- title: ..."), or put the list under "orders:". Nothing was added',
+    );
+  }
+  const result = backlogSchema.safeParse(data);
   if (!result.success) {
     throw new OrderInputError(
-      `${name} is invalid:\n${formatIssues(bestIssues(result.error.issues))}`,
+      `${name} is invalid:\n${formatIssues(bestIssues(result.error.issues), data)}`,
       'a backlog is a list of orders (or "orders:" holding one); each needs a title. Nothing was added',
     );
   }
@@ -115,23 +130,54 @@ function depth(issues: z.core.$ZodIssue[]): number {
   return Math.max(0, ...issues.map((issue) => issue.path.length));
 }
 
-function formatIssues(issues: z.core.$ZodIssue[]): string {
-  return issues.map((issue) => `  - ${formatPath(issue.path)}: ${issueMessage(issue)}`).join("\n");
+function formatIssues(issues: z.core.$ZodIssue[], input: unknown): string {
+  return issues
+    .map((issue) => `  - ${formatPath(issue.path, input)}: ${issueMessage(issue, input)}`)
+    .join("\n");
 }
 
-function issueMessage(issue: z.core.$ZodIssue): string {
+function issueMessage(issue: z.core.$ZodIssue, input: unknown): string {
   if (issue.code === "unrecognized_keys") {
     return `unknown field ${issue.keys.map((k) => `"${k}"`).join(", ")} (known: ${Object.keys(orderInputSchema.shape).join(", ")})`;
   }
-  return issue.message;
+  const got = valueAt(input, issue.path);
+  if (got === undefined && issue.code === "invalid_type") return "is required";
+  const shown = got === undefined || typeof got === "object" ? "" : ` (got ${JSON.stringify(got)})`;
+  return `${issue.message}${shown}`;
 }
 
-function formatPath(parts: PropertyKey[]): string {
+/**
+ * Where a problem is, as a person counts: `order 2 ("Add slugify"), field "priority"` for an order
+ * of a backlog (numbered from 1, with its title when it has one), `field "priority"` for one order.
+ */
+function formatPath(parts: PropertyKey[], input: unknown): string {
   if (parts.length === 0) return "the file";
-  return parts
-    .map((part, i) =>
-      typeof part === "number" ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`,
-    )
-    .join("")
-    .replace(/^\[(\d+)\]/, "order $1 ");
+  const at =
+    typeof parts[0] === "number"
+      ? 0
+      : parts[0] === "orders" && typeof parts[1] === "number"
+        ? 1
+        : -1;
+  const field = (rest: PropertyKey[]) =>
+    rest.length === 0
+      ? ""
+      : `field "${rest.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("")}"`;
+  if (at < 0) return field(parts);
+  const index = parts[at] as number;
+  const order = valueAt(input, parts.slice(0, at + 1));
+  const title =
+    order && typeof order === "object" && "title" in order && typeof order.title === "string"
+      ? order.title.trim()
+      : "";
+  const rest = parts.slice(at + 1);
+  return `order ${index + 1}${title ? ` (${JSON.stringify(title)})` : ""}${rest.length > 0 ? `, ${field(rest)}` : ""}`;
+}
+
+function valueAt(input: unknown, keyPath: PropertyKey[]): unknown {
+  let node = input;
+  for (const part of keyPath) {
+    if (node === null || typeof node !== "object") return undefined;
+    node = (node as Record<PropertyKey, unknown>)[part];
+  }
+  return node;
 }
