@@ -22,6 +22,7 @@ export {
   type ToolCall,
   type Usage,
 } from "./openai-chat.ts";
+export { bearerKey, openAIChatWire, safeJson } from "./openai-chat-wire.ts";
 export {
   decodeSSE,
   encodeSSE,
@@ -37,3 +38,4 @@ export {
   type ReplyForUsage,
   usageFor,
 } from "./tokens.ts";
+export type { MeteredUsage, RequestFacts, StreamMeter, WireProtocol } from "./wire.ts";
