@@ -2,13 +2,14 @@ import { mkdir } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pino, { type Logger } from "pino";
-import { createDriver, type ModelEndpoint } from "../agents/index.ts";
+import { createDriver } from "../agents/index.ts";
 import { type FactoryConfig, loadConfig } from "../config/index.ts";
 import { NightshiftError } from "../errors/index.ts";
 import { createTestGate } from "../gates/index.ts";
+import { Gateway, type GatewayOptions, loadPrices } from "../gateway/index.ts";
 import { type Ledger, ledgerLocationFor, openLedger } from "../ledger/index.ts";
 import { Line } from "../line/index.ts";
-import { demoPolicy, type RunningSimulator, startSimulator } from "../sim/index.ts";
+import { demoPolicy, startSimulator } from "../sim/index.ts";
 import { Workspaces } from "../workspace/index.ts";
 
 /** One opened factory: its configuration, ledger and log. */
@@ -47,10 +48,12 @@ export async function openFactory(root: string, purpose: string): Promise<Factor
   };
 }
 
-/** Builds the line for a factory; the model endpoint it needs is started here and stopped by `close`. */
-export async function buildLine(factory: Factory): Promise<{ line: Line; close(): Promise<void> }> {
+/** Builds the line for a factory, with its gateway and (for the simulator) its model server. */
+export async function buildLine(
+  factory: Factory,
+): Promise<{ line: Line; gateway: Gateway; close(): Promise<void> }> {
   const { config, ledger, logger } = factory;
-  const model = await modelEndpoint(config);
+  const models = await startModels(factory);
   const workspaces = new Workspaces({
     repoPath: factory.root,
     branch: config.factory.branch,
@@ -69,7 +72,7 @@ export async function buildLine(factory: Factory): Promise<{ line: Line; close()
           timeoutMs: config.gates.timeout_seconds * 1000,
         }),
       ],
-      endpointFor: () => model.endpoint,
+      models: models.gateway,
       logger,
       workerId: `${os.hostname()}:${process.pid}`,
       soleWorker: ledgerLocationFor(factory.stateDir).kind !== "postgres",
@@ -86,12 +89,57 @@ export async function buildLine(factory: Factory): Promise<{ line: Line; close()
       testCommand: config.gates.test,
     },
   );
-  return { line, close: model.close };
+  return { line, gateway: models.gateway, close: models.close };
 }
 
-async function modelEndpoint(
+/**
+ * The gateway in front of the configured provider: the bundled simulator (started here) or an
+ * OpenAI-compatible endpoint whose key the gateway alone holds.
+ */
+export async function startModels(
+  factory: Factory,
+): Promise<{ gateway: Gateway; close(): Promise<void> }> {
+  const { config } = factory;
+  const provider = await startProvider(config);
+  try {
+    const gateway = new Gateway({
+      ledger: factory.ledger,
+      logger: factory.logger.child({ part: "gateway" }),
+      prices: await loadPrices(
+        config.gateway.prices_file && path.resolve(factory.root, config.gateway.prices_file),
+      ),
+      limits: {
+        runTokens: config.budget.max_tokens_per_run,
+        ...(config.budget.max_usd_per_run ? { runUsd: config.budget.max_usd_per_run } : {}),
+        ...(config.budget.max_usd_per_order ? { orderUsd: config.budget.max_usd_per_order } : {}),
+        ...(config.budget.max_usd_per_day ? { dayUsd: config.budget.max_usd_per_day } : {}),
+        ...(config.budget.max_usd_total ? { totalUsd: config.budget.max_usd_total } : {}),
+      },
+      upstreams: provider.upstreams,
+      retry: { attempts: config.gateway.retries },
+      streamIdleTimeoutMs: config.gateway.stream_idle_timeout_seconds * 1000,
+      ...(config.gateway.transcripts
+        ? { transcriptsDir: path.join(factory.stateDir, "transcripts") }
+        : {}),
+    });
+    await gateway.seedBudgets();
+    await gateway.listen(config.gateway.host, config.gateway.port);
+    return {
+      gateway,
+      async close() {
+        await gateway.close();
+        await provider.close();
+      },
+    };
+  } catch (error) {
+    await provider.close();
+    throw error;
+  }
+}
+
+async function startProvider(
   config: FactoryConfig,
-): Promise<{ endpoint: ModelEndpoint; simulator?: RunningSimulator; close(): Promise<void> }> {
+): Promise<{ upstreams: GatewayOptions["upstreams"]; close(): Promise<void> }> {
   if (config.model.provider === "simulator") {
     const sim = config.simulator;
     const simulator = await startSimulator({
@@ -103,9 +151,17 @@ async function modelEndpoint(
       }),
       latency: { firstTokenMs: sim.first_token_ms },
     });
+    const upstream = {
+      baseURL: simulator.url.replace(/\/v1$/, ""),
+      apiKey: "simulated",
+      auth: "bearer" as const,
+    };
     return {
-      endpoint: { baseURL: simulator.url, apiKey: "simulated" },
-      simulator,
+      upstreams: {
+        "openai-chat": upstream,
+        "anthropic-messages": upstream,
+        "openai-responses": upstream,
+      },
       close: simulator.close,
     };
   }
@@ -120,8 +176,10 @@ async function modelEndpoint(
       },
     );
   }
+  const baseURL = (config.model.base_url as string).replace(/\/+$/, "").replace(/\/v1$/, "");
+  const upstream = { baseURL, apiKey, auth: "bearer" as const };
   return {
-    endpoint: { baseURL: config.model.base_url as string, apiKey },
+    upstreams: { "openai-chat": upstream, "openai-responses": upstream },
     close: async () => {},
   };
 }

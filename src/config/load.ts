@@ -100,9 +100,15 @@ function knownKeys(keyPath: PropertyKey[]): string[] {
   for (const part of keyPath) node = (node as Record<PropertyKey, unknown>)?.[part];
   const keys = node && typeof node === "object" ? Object.keys(node) : [];
   // Optional keys without a default do not appear in the parsed defaults.
-  if (keyPath.length === 1 && keyPath[0] === "model") keys.push("base_url");
+  keys.push(...(OPTIONAL_KEYS[String(keyPath[0])] ?? []));
   return keys.sort();
 }
+
+const OPTIONAL_KEYS: Record<string, string[]> = {
+  model: ["base_url"],
+  budget: ["max_usd_per_run", "max_usd_per_order", "max_usd_per_day", "max_usd_total"],
+  gateway: ["prices_file"],
+};
 
 function valueAt(raw: unknown, keyPath: PropertyKey[]): unknown {
   let node = raw;

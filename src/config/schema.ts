@@ -58,9 +58,27 @@ export const gatesSection = z
   })
   .strict();
 
+const usd = z.number().positive("must be a positive amount of US dollars");
+
 export const budgetSection = z
   .object({
     max_tokens_per_run: z.number().int().positive().default(500_000),
+    max_usd_per_run: usd.optional(),
+    max_usd_per_order: usd.optional(),
+    max_usd_per_day: usd.optional(),
+    max_usd_total: usd.optional(),
+  })
+  .strict();
+
+export const gatewaySection = z
+  .object({
+    host: z.string().min(1).default("127.0.0.1"),
+    /** 0 picks a free port. */
+    port: z.number().int().min(0).max(65_535).default(0),
+    prices_file: z.string().min(1).optional(),
+    transcripts: z.boolean().default(true),
+    stream_idle_timeout_seconds: z.number().positive().max(3_600).default(120),
+    retries: z.number().int().min(1).max(10).default(3),
   })
   .strict();
 
@@ -80,6 +98,7 @@ export const configSchema = z
     line: lineSection.default(lineSection.parse({})),
     gates: gatesSection.default(gatesSection.parse({})),
     budget: budgetSection.default(budgetSection.parse({})),
+    gateway: gatewaySection.default(gatewaySection.parse({})),
     workspace: workspaceSection.default(workspaceSection.parse({})),
   })
   .strict()

@@ -45,6 +45,25 @@ timeout_seconds = 600
 [budget]
 # A run that has used this many model tokens is stopped.
 max_tokens_per_run = 500000
+# Spending limits in US dollars, enforced by the gateway on every model request (unset: no limit).
+# A run over its budget is retried (up to max_attempts); an order over its budget fails; when the
+# day's or the total budget runs out, the line stops taking work and the order waits in the queue.
+# max_usd_per_run = 2.0
+# max_usd_per_order = 10.0
+# max_usd_per_day = 100.0
+# max_usd_total = 1000.0
+
+[gateway]
+# Every agent talks to models only through the gateway, which holds the provider keys, gives each
+# run a scoped key, meters every request and enforces the budgets. It listens on loopback.
+host = "127.0.0.1"
+port = 0
+# A JSON price table that overrides the bundled one (USD per million tokens, dated):
+# prices_file = "prices.json"
+# Keep every run's model requests and replies in .nightshift/transcripts/run-<id>.jsonl.
+transcripts = true
+stream_idle_timeout_seconds = 120
+retries = 3
 
 [workspace]
 # Worktrees of failed runs are kept for inspection, up to this many and this much disk.

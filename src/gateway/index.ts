@@ -1,1 +1,23 @@
-export { costOf, type ModelPrice, priceOf } from "./prices.ts";
+export {
+  type BudgetLimits,
+  type BudgetRefusal,
+  type BudgetScope,
+  Budgets,
+  isRefusal,
+  type Reservation,
+  type Spend,
+} from "./budgets.ts";
+export { Gateway, type GatewayOptions, type RunModelAccess } from "./gateway.ts";
+export { type Grant, ScopedKeys } from "./keys.ts";
+export { Meter, type MeterOptions } from "./meter.ts";
+export {
+  bundledPrices,
+  costOf,
+  loadPrices,
+  type ModelPrice,
+  PriceTable,
+  parsePriceTable,
+  priceOf,
+} from "./prices.ts";
+export { type TranscriptEntry, Transcripts } from "./transcripts.ts";
+export { defaultRetryPolicy, type RetryPolicy, type Upstream, UpstreamError } from "./upstream.ts";

@@ -5,11 +5,14 @@ export {
   type NewWorkOrder,
   type RunEnding,
   type RunFacts,
+  type SpendTotals,
 } from "./ledger.ts";
 export { type LedgerLocation, ledgerLocationFor, openLedger } from "./open.ts";
 export type {
   GateResult,
   Merge,
+  ModelRequest,
+  NewModelRequest,
   OrderStatus,
   Run,
   RunPhase,

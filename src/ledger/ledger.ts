@@ -3,7 +3,9 @@ import { NightshiftError } from "../errors/index.ts";
 import type {
   Database,
   GateResult,
+  ModelRequest,
   NewGateResult,
+  NewModelRequest,
   OrderStatus,
   Run,
   RunPhase,
@@ -36,7 +38,15 @@ export interface Claim {
 export type RunEnding =
   | { outcome: "landed"; reason: string; previousMain: string; landedCommit: string }
   | { outcome: "retry"; runStatus: "rejected" | "failed"; reason: string; feedback: string }
-  | { outcome: "failed"; runStatus: "rejected" | "failed"; reason: string; feedback?: string };
+  | { outcome: "failed"; runStatus: "rejected" | "failed"; reason: string; feedback?: string }
+  /** Not the order's fault (e.g. the factory's budget ran out): queued again, attempt not counted. */
+  | { outcome: "requeue"; reason: string };
+
+export interface SpendTotals {
+  costUsd: number;
+  tokens: number;
+  requests: number;
+}
 
 export interface LedgerTotals {
   orders: Record<OrderStatus, number>;
@@ -264,21 +274,6 @@ export class Ledger {
     await this.db.updateTable("runs").set(facts).where("id", "=", runId).execute();
   }
 
-  async addUsage(
-    runId: number,
-    usage: { inputTokens: number; outputTokens: number; costUsd: number },
-  ) {
-    await this.db
-      .updateTable("runs")
-      .set((eb) => ({
-        input_tokens: eb("input_tokens", "+", usage.inputTokens),
-        output_tokens: eb("output_tokens", "+", usage.outputTokens),
-        cost_usd: eb("cost_usd", "+", usage.costUsd),
-      }))
-      .where("id", "=", runId)
-      .execute();
-  }
-
   async appendEvents(runId: number, events: { kind: string; payload: unknown }[]): Promise<void> {
     if (events.length === 0) return;
     await this.db.transaction().execute(async (tx) => {
@@ -313,7 +308,12 @@ export class Ledger {
    */
   async finishRun(runId: number, ending: RunEnding): Promise<{ order: WorkOrder; run: Run }> {
     return this.db.transaction().execute(async (tx) => {
-      const runStatus: RunStatus = ending.outcome === "landed" ? "landed" : ending.runStatus;
+      const runStatus: RunStatus =
+        ending.outcome === "landed"
+          ? "landed"
+          : ending.outcome === "requeue"
+            ? "failed"
+            : ending.runStatus;
       const run = await tx
         .updateTable("runs")
         .set({
@@ -329,17 +329,19 @@ export class Ledger {
         .executeTakeFirst();
       if (!run) throw new NightshiftError("run_not_running", `run ${runId} is no longer running`);
       const orderStatus: OrderStatus =
-        ending.outcome === "landed" ? "landed" : ending.outcome === "retry" ? "queued" : "failed";
+        ending.outcome === "landed" ? "landed" : ending.outcome === "failed" ? "failed" : "queued";
       const order = await tx
         .updateTable("work_orders")
-        .set({
+        .set((eb) => ({
           status: orderStatus,
           updated_at: new Date(),
           ...(ending.outcome === "landed"
             ? { landed_commit: ending.landedCommit, failure_reason: null }
-            : { feedback: ending.feedback ?? null }),
+            : ending.outcome === "requeue"
+              ? { attempts: eb("attempts", "-", 1) }
+              : { feedback: ending.feedback ?? null }),
           ...(ending.outcome === "failed" ? { failure_reason: ending.reason } : {}),
-        })
+        }))
         .where("id", "=", run.order_id)
         .returningAll()
         .executeTakeFirstOrThrow();
@@ -450,6 +452,72 @@ export class Ledger {
       });
       return abandoned;
     });
+  }
+
+  // ── metering ─────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Records a batch of metered model requests and adds their usage to their runs, in one
+   * transaction: a request is either fully metered or not at all (and then retried by the caller).
+   * The unique request_id makes a retried batch idempotent.
+   */
+  async recordModelRequests(rows: NewModelRequest[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.db.transaction().execute(async (tx) => {
+      const inserted = await tx
+        .insertInto("model_requests")
+        .values(rows)
+        .onConflict((oc) => oc.column("request_id").doNothing())
+        .returning(["run_id", "input_tokens", "output_tokens", "cost_usd"])
+        .execute();
+      const perRun = new Map<number, { input: number; output: number; cost: number }>();
+      for (const row of inserted) {
+        if (row.run_id === null) continue;
+        const sum = perRun.get(row.run_id) ?? { input: 0, output: 0, cost: 0 };
+        sum.input += row.input_tokens;
+        sum.output += row.output_tokens;
+        sum.cost += row.cost_usd;
+        perRun.set(row.run_id, sum);
+      }
+      for (const [runId, sum] of perRun) {
+        await tx
+          .updateTable("runs")
+          .set((eb) => ({
+            input_tokens: eb("input_tokens", "+", sum.input),
+            output_tokens: eb("output_tokens", "+", sum.output),
+            cost_usd: eb("cost_usd", "+", sum.cost),
+          }))
+          .where("id", "=", runId)
+          .execute();
+      }
+    });
+  }
+
+  /** Spend so far, to seed the gateway's budgets after a restart. */
+  async spend(scope: { orderId?: number; runId?: number; since?: Date }): Promise<SpendTotals> {
+    let query = this.db
+      .selectFrom("model_requests")
+      .select((eb) => [
+        eb.fn.coalesce(eb.fn.sum<string>("cost_usd"), sql<string>`0`).as("cost"),
+        eb.fn.coalesce(eb.fn.sum<string>("input_tokens"), sql<string>`0`).as("input"),
+        eb.fn.coalesce(eb.fn.sum<string>("output_tokens"), sql<string>`0`).as("output"),
+        eb.fn.countAll<string>().as("requests"),
+      ]);
+    if (scope.orderId !== undefined) query = query.where("order_id", "=", scope.orderId);
+    if (scope.runId !== undefined) query = query.where("run_id", "=", scope.runId);
+    if (scope.since) query = query.where("at", ">=", scope.since);
+    const row = await query.executeTakeFirstOrThrow();
+    return {
+      costUsd: Number(row.cost),
+      tokens: Number(row.input) + Number(row.output),
+      requests: Number(row.requests),
+    };
+  }
+
+  async listModelRequests(runId?: number): Promise<ModelRequest[]> {
+    let query = this.db.selectFrom("model_requests").selectAll();
+    if (runId !== undefined) query = query.where("run_id", "=", runId);
+    return query.orderBy("id").execute();
   }
 
   // ── reading ──────────────────────────────────────────────────────────────────────────────────

@@ -8,6 +8,7 @@ export interface Database {
   gate_results: GateResultsTable;
   merges: MergesTable;
   transitions: TransitionsTable;
+  model_requests: ModelRequestsTable;
 }
 
 export type OrderStatus = "queued" | "running" | "landed" | "failed" | "cancelled";
@@ -111,3 +112,26 @@ export type GateResult = Selectable<GateResultsTable>;
 export type NewGateResult = Insertable<GateResultsTable>;
 export type Merge = Selectable<MergesTable>;
 export type Transition = Selectable<TransitionsTable>;
+
+export interface ModelRequestsTable {
+  id: Generated<string>;
+  request_id: string;
+  run_id: number | null;
+  order_id: number | null;
+  protocol: string;
+  model: string;
+  status: number;
+  stream: boolean;
+  input_tokens: number;
+  output_tokens: number;
+  cached_input_tokens: number;
+  cost_usd: number;
+  usage_estimated: boolean;
+  latency_ms: number;
+  attempts: number;
+  error: string | null;
+  at: ColumnType<Date, Date | undefined, never>;
+}
+
+export type ModelRequest = Selectable<ModelRequestsTable>;
+export type NewModelRequest = Insertable<ModelRequestsTable>;

@@ -26,13 +26,26 @@ export interface LineSettings {
   testCommand: string;
 }
 
+/** Why the gateway refused a run's request: which budget ran out. */
+export interface BudgetStop {
+  scope: "run" | "order" | "day" | "total";
+  message: string;
+}
+
+/** The line's view of the gateway: a scoped endpoint per run, and why a run's spending stopped. */
+export interface ModelAccess {
+  openRun(grant: { runId: number; orderId: number }): Promise<ModelEndpoint>;
+  /** Revokes the run's key once its spend is recorded. */
+  closeRun(runId: number): Promise<{ refusal: BudgetStop | undefined }>;
+}
+
 export interface LineParts {
   ledger: Ledger;
   workspaces: Workspaces;
   driver: AgentDriver;
   gates: Gate[];
-  /** The model endpoint (and key) one run may use. */
-  endpointFor(runId: number): ModelEndpoint;
+  /** Hands each run its model endpoint and scoped key (the gateway). */
+  models: ModelAccess;
   logger: Logger;
   workerId: string;
   /** True when no other worker can share the ledger (embedded): every running run is ours. */
@@ -50,12 +63,19 @@ export class Line {
   private readonly queue: SerialMergeQueue;
   private readonly active = new Map<number, Promise<void>>();
   private readonly listeners: ProgressListener[] = [];
+  /** Set when a factory-wide budget ran out: no new runs start. */
+  private halted: string | undefined;
 
   constructor(
     private readonly parts: LineParts,
     private readonly settings: LineSettings,
   ) {
     this.queue = new SerialMergeQueue(parts.workspaces, parts.gates);
+  }
+
+  /** Why the line stopped taking work before its queue was empty, if it did. */
+  get haltedBecause(): string | undefined {
+    return this.halted;
   }
 
   onProgress(listener: ProgressListener): void {
@@ -77,7 +97,7 @@ export class Line {
         await Promise.race([...this.active.values(), stopped]);
         continue;
       }
-      if (!options.forever) break;
+      if (!options.forever || this.halted) break;
       await sleep(this.settings.pollIntervalMs, undefined, { signal }).catch(() => undefined);
     }
     await Promise.allSettled(this.active.values());
@@ -88,7 +108,7 @@ export class Line {
     for (const order of await this.parts.ledger.failBlockedOrders()) {
       await this.report(order, { state: "failed", message: order.failure_reason ?? "blocked" });
     }
-    while (this.active.size < this.settings.concurrency && !signal.aborted) {
+    while (this.active.size < this.settings.concurrency && !signal.aborted && !this.halted) {
       const claim = await this.parts.ledger.claimNext({
         workerId: this.parts.workerId,
         leaseMs: this.settings.leaseMs,
@@ -202,6 +222,7 @@ export class Line {
       message: `${this.parts.driver.name} agent working`,
     });
     const result = await this.runAgent(claim, workspace, signal);
+    if (result.budget) return this.budgetEnding(order, result.budget);
     if (result.reason !== "completed") {
       return this.retryOrFail(
         order,
@@ -283,9 +304,9 @@ export class Line {
     claim: Claim,
     workspace: Workspace,
     signal: AbortSignal,
-  ): Promise<AgentResult> {
+  ): Promise<AgentResult & { budget: BudgetStop | undefined }> {
     const { order, run } = claim;
-    const recorder = new RunRecorder(this.parts.ledger, run.id, this.settings.model);
+    const recorder = new RunRecorder(this.parts.ledger, run.id);
     const prompt = buildPrompt({
       id: order.id,
       title: order.title,
@@ -296,22 +317,51 @@ export class Line {
       feedback: order.feedback,
       testCommand: this.settings.testCommand,
     });
-    const result = await this.parts.driver.run(
-      {
+    const endpoint = await this.parts.models.openRun({ runId: run.id, orderId: order.id });
+    let result: AgentResult;
+    let budget: BudgetStop | undefined;
+    try {
+      const task = {
         prompt,
         workspacePath: workspace.path,
         model: this.settings.model,
-        endpoint: this.parts.endpointFor(run.id),
+        endpoint,
         maxSteps: this.settings.maxSteps,
         maxTokens: order.budget_tokens ?? this.settings.maxTokensPerRun,
         commandTimeoutMs: this.settings.commandTimeoutMs,
-      },
-      recorder.record,
-      signal,
-    );
+      };
+      result = await this.parts.driver.run(task, recorder.record, signal);
+    } finally {
+      ({ refusal: budget } = await this.parts.models.closeRun(run.id));
+    }
     recorder.record({ kind: "done", reason: result.reason, summary: result.summary });
     await recorder.flush();
-    return result;
+    return { ...result, budget };
+  }
+
+  /** A budget refusal ends the run; the order's fate depends on which budget ran out. */
+  private budgetEnding(order: WorkOrder, stop: BudgetStop): RunEnding {
+    const reason = `stopped by the gateway: ${stop.message}`;
+    switch (stop.scope) {
+      case "run":
+        return this.retryOrFail(
+          order,
+          "failed",
+          reason,
+          `${stop.message}. Work more economically: read less, change less.`,
+        );
+      case "order":
+        return { outcome: "failed", runStatus: "failed", reason };
+      case "day":
+      case "total":
+        // Not the order's fault: it waits for budget, and the line stops taking new work.
+        this.halted ??= stop.message;
+        return { outcome: "requeue", reason };
+      default: {
+        const unknownScope: never = stop.scope;
+        throw new Error(`unknown budget scope ${unknownScope}`);
+      }
+    }
   }
 
   private rejected(order: WorkOrder, failed: GateOutcome, when = ""): RunEnding {

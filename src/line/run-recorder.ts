@@ -1,12 +1,12 @@
 import type { AgentEvent } from "../agents/index.ts";
-import { costOf } from "../gateway/index.ts";
 import type { Ledger } from "../ledger/index.ts";
 
 const FLUSH_EVERY_MS = 500;
 
 /**
  * Writes one run's agent events to the ledger in batches, so a chatty agent does not turn every
- * event into a database round-trip, and prices usage as it arrives.
+ * event into a database round-trip. (Usage events are kept as the agent's own account; the
+ * gateway's metering is what the run is charged.)
  */
 export class RunRecorder {
   private pending: { kind: string; payload: unknown }[] = [];
@@ -17,22 +17,11 @@ export class RunRecorder {
   constructor(
     private readonly ledger: Ledger,
     private readonly runId: number,
-    private readonly model: string,
   ) {}
 
   record = (event: AgentEvent): void => {
     const { kind, ...payload } = event;
     this.pending.push({ kind, payload });
-    if (event.kind === "usage") {
-      const costUsd = costOf(this.model, event.inputTokens, event.outputTokens);
-      this.chain(() =>
-        this.ledger.addUsage(this.runId, {
-          inputTokens: event.inputTokens,
-          outputTokens: event.outputTokens,
-          costUsd,
-        }),
-      );
-    }
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
       void this.flush();

@@ -42,3 +42,31 @@ export function openAIErrorBody(
     },
   };
 }
+
+export interface AnthropicErrorBody {
+  type: "error";
+  error: { type: string; message: string };
+}
+
+// The `error.type` values Anthropic documents per status; its SDKs map statuses, Claude Code reads both.
+function anthropicErrorType(status: number): string {
+  if (status === 401) return "authentication_error";
+  if (status === 402) return "billing_error";
+  if (status === 403) return "permission_error";
+  if (status === 404) return "not_found_error";
+  if (status === 413) return "request_too_large";
+  if (status === 429) return "rate_limit_error";
+  if (status === 504) return "timeout_error";
+  if (status === 529) return "overloaded_error";
+  if (status >= 500) return "api_error";
+  return "invalid_request_error";
+}
+
+/** Anthropic-style error JSON: `{type: "error", error: {type, message}}`; `type` defaults from the status. */
+export function anthropicErrorBody(
+  status: number,
+  message: string,
+  type?: string,
+): AnthropicErrorBody {
+  return { type: "error", error: { type: type ?? anthropicErrorType(status), message } };
+}

@@ -1,5 +1,7 @@
+import { bearerKey } from "./api-keys.ts";
 import { openAIErrorBody } from "./errors.ts";
 import { parseChatRequest } from "./openai-chat.ts";
+import { safeJson } from "./safe-json.ts";
 import type { SSEEvent } from "./sse.ts";
 import { countTokens, promptText } from "./tokens.ts";
 import type { MeteredUsage, StreamMeter, WireProtocol } from "./wire.ts";
@@ -61,20 +63,4 @@ function chatUsage(raw: unknown): MeteredUsage | undefined {
     outputTokens: usage.completion_tokens,
     cachedInputTokens: typeof cached === "number" ? cached : 0,
   };
-}
-
-/** `Authorization: Bearer <key>`, as OpenAI clients send it. */
-export function bearerKey(headers: Headers): string | undefined {
-  const value = headers.get("authorization");
-  const match = value ? /^Bearer\s+(.+)$/i.exec(value) : null;
-  return match?.[1]?.trim() || undefined;
-}
-
-/** JSON.parse for text from the network: undefined instead of an exception. */
-export function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

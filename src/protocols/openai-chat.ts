@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { ProtocolError } from "./errors.ts";
+import { splitArguments, splitIntoPieces } from "./pieces.ts";
+import { parseOrThrow } from "./zod-issues.ts";
 
 // Loose objects keep unknown fields (logprobs, metadata, user, ...) so a proxy can forward them untouched,
 // while the fields nightshift relies on are checked strictly.
@@ -91,34 +92,9 @@ export interface Usage {
 
 export type FinishReason = "stop" | "length" | "tool_calls" | "content_filter";
 
-function formatPath(path: readonly PropertyKey[]): string {
-  let out = "";
-  for (const key of path) {
-    if (typeof key === "number") out += `[${key}]`;
-    else out += out === "" ? String(key) : `.${String(key)}`;
-  }
-  return out === "" ? "(body)" : out;
-}
-
-function issueText(issue: z.core.$ZodIssue): string {
-  if (issue.code === "invalid_type" && issue.message.endsWith("received undefined")) {
-    return `is required (${issue.expected})`;
-  }
-  return issue.message;
-}
-
 /** Validates a Chat Completions request body; throws ProtocolError("invalid_request") naming the field. */
 export function parseChatRequest(body: unknown): ChatRequest {
-  const result = chatRequestSchema.safeParse(body);
-  if (result.success) return result.data;
-  const issues = result.error.issues.slice(0, 3);
-  const first = issues[0];
-  const message = issues.map((i) => `${formatPath(i.path)}: ${issueText(i)}`).join("; ");
-  throw new ProtocolError(
-    "invalid_request",
-    `Invalid chat completion request: ${message}`,
-    first ? formatPath(first.path) : null,
-  );
+  return parseOrThrow(chatRequestSchema, body, "chat completion request");
 }
 
 /** The plain text of a message content, ignoring non-text parts (images, audio). */
@@ -219,27 +195,6 @@ export interface ChatCompletionChunk {
 
 /** The SSE payloads of a stream: chunk objects, then the literal terminator. */
 export type ChatStreamItem = ChatCompletionChunk | "[DONE]";
-
-/** Splits text at word boundaries into at most `maxPieces` pieces that concatenate back to it. */
-export function splitIntoPieces(text: string, maxPieces: number): string[] {
-  const words = text.match(/\s*\S+\s*|\s+/g) ?? [];
-  if (words.length <= maxPieces) return words;
-  const perPiece = Math.ceil(words.length / maxPieces);
-  const pieces: string[] = [];
-  for (let i = 0; i < words.length; i += perPiece)
-    pieces.push(words.slice(i, i + perPiece).join(""));
-  return pieces;
-}
-
-// Arguments are split by code point, not word, because real providers cut JSON mid-token.
-function splitArguments(args: string, maxPieces: number): string[] {
-  const chars = Array.from(args);
-  if (chars.length === 0) return [];
-  const size = Math.max(1, Math.ceil(chars.length / maxPieces));
-  const pieces: string[] = [];
-  for (let i = 0; i < chars.length; i += size) pieces.push(chars.slice(i, i + size).join(""));
-  return pieces;
-}
 
 export interface ChatChunksInput extends ChatReplyInput {
   includeUsage?: boolean;

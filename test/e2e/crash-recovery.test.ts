@@ -22,15 +22,29 @@ async function repoWithQueuedOrders() {
   cleanups.push(repo.cleanup);
   // Slow the model down so that a kill lands while runs are in flight.
   const config = path.join(repo.dir, "nightshift.toml");
-  await writeFile(config, (await readFile(config, "utf8")).replace("first_token_ms = 0", "first_token_ms = 150"));
-  const ledger = await openLedger({ kind: "embedded", dataDir: path.join(repo.dir, ".nightshift", "ledger") });
-  await ledger.addOrders(demoOrders.slice(0, ORDERS).map((o) => ({ title: o.title, spec: o.spec, maxAttempts: 5 })));
+  await writeFile(
+    config,
+    (await readFile(config, "utf8")).replace("first_token_ms = 0", "first_token_ms = 150"),
+  );
+  const ledger = await openLedger({
+    kind: "embedded",
+    dataDir: path.join(repo.dir, ".nightshift", "ledger"),
+  });
+  await ledger.addOrders(
+    demoOrders.slice(0, ORDERS).map((o) => ({ title: o.title, spec: o.spec, maxAttempts: 5 })),
+  );
   await ledger.close();
   return repo.dir;
 }
 
-function startRun(repo: string): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, [BIN, "run", "--dir", repo], { stdio: ["ignore", "pipe", "pipe"] });
+function startRun(repo: string): {
+  child: ChildProcess;
+  output: () => string;
+  exit: Promise<number | null>;
+} {
+  const child = spawn(process.execPath, [BIN, "run", "--dir", repo], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   child.stdout?.on("data", (chunk) => {
     output += chunk;
@@ -49,7 +63,8 @@ async function waitFor(read: () => string, pattern: RegExp, exit: Promise<unknow
     exited = true;
   });
   while (!pattern.test(read())) {
-    if (exited || Date.now() > deadline) throw new Error(`never saw ${pattern}; output:\n${read()}`);
+    if (exited || Date.now() > deadline)
+      throw new Error(`never saw ${pattern}; output:\n${read()}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -73,12 +88,17 @@ describe("a factory process killed mid-run", () => {
     const trailers = landedOrderTrailers(repo);
     expect(trailers).toHaveLength(ORDERS);
     expect(new Set(trailers).size).toBe(ORDERS);
-    const ledger = await openLedger({ kind: "embedded", dataDir: path.join(repo, ".nightshift", "ledger") });
+    const ledger = await openLedger({
+      kind: "embedded",
+      dataDir: path.join(repo, ".nightshift", "ledger"),
+    });
     try {
       const orders = await ledger.listOrders();
       expect(orders.map((o) => o.status)).toEqual(Array(ORDERS).fill("landed"));
       const runs = await ledger.listRuns();
-      expect(runs.some((r) => r.status === "abandoned" || r.outcome_reason?.includes("after restart"))).toBe(true);
+      expect(
+        runs.some((r) => r.status === "abandoned" || r.outcome_reason?.includes("after restart")),
+      ).toBe(true);
       expect(runs.filter((r) => r.status === "running")).toEqual([]);
       expect(await ledger.listMerges()).toHaveLength(ORDERS);
       // Every landed commit the ledger knows is on main, in main's order.

@@ -19,7 +19,10 @@ describe("nightshift demo", () => {
       { orders: ORDERS, concurrency: 3, brokenRate: 0.3, giveUpRate: 0.1, seed: 11 },
       (line) => printed.push(line),
     ));
-    ledger = await openLedger({ kind: "embedded", dataDir: path.join(repo, ".nightshift", "ledger") });
+    ledger = await openLedger({
+      kind: "embedded",
+      dataDir: path.join(repo, ".nightshift", "ledger"),
+    });
   }, 240_000);
   afterAll(async () => {
     await ledger?.close();
@@ -51,7 +54,9 @@ describe("nightshift demo", () => {
     expect(totals.inputTokens).toBe(runs.reduce((sum, r) => sum + r.input_tokens, 0));
     expect(totals.inputTokens).toBeGreaterThan(0);
     const summary = printed.join("\n");
-    expect(summary).toContain(`orders   ${totals.orders.landed} landed, ${totals.orders.failed} failed`);
+    expect(summary).toContain(
+      `orders   ${totals.orders.landed} landed, ${totals.orders.failed} failed`,
+    );
     expect(summary).toContain(`runs     ${runs.length}`);
     expect(summary).toContain(`repo     ${repo}`);
   });

@@ -175,7 +175,7 @@ describe.each(ledgerBackends)("the ledger on $name", ({ location }) => {
     expect(await ledger.heartbeat(claim!.run.id, "w1", 60_000)).toBe(false);
   });
 
-  it("keeps run events in order and sums usage into totals", async () => {
+  it("keeps run events in order, and meters each model request once into its run and the totals", async () => {
     await ledger.addOrders([{ title: "usage" }]);
     const claim = await ledger.claimNext(claimOptions);
     const runId = claim!.run.id;
@@ -184,8 +184,27 @@ describe.each(ledgerBackends)("the ledger on $name", ({ location }) => {
       { kind: "tool_call", payload: { name: "list_files" } },
     ]);
     await ledger.appendEvents(runId, [{ kind: "done", payload: { reason: "completed" } }]);
-    await ledger.addUsage(runId, { inputTokens: 100, outputTokens: 20, costUsd: 0.5 });
-    await ledger.addUsage(runId, { inputTokens: 50, outputTokens: 5, costUsd: 0.25 });
+    const metered = (requestId: string, input: number, output: number, cost: number) => ({
+      request_id: requestId,
+      run_id: runId,
+      order_id: claim!.order.id,
+      protocol: "openai-chat",
+      model: "sim-demo",
+      status: 200,
+      stream: false,
+      input_tokens: input,
+      output_tokens: output,
+      cached_input_tokens: 0,
+      cost_usd: cost,
+      usage_estimated: false,
+      latency_ms: 3,
+      attempts: 1,
+      error: null,
+    });
+    await ledger.recordModelRequests([metered("a", 100, 20, 0.5), metered("b", 50, 5, 0.25)]);
+    // A batch retried after an unknown outcome is not counted twice.
+    await ledger.recordModelRequests([metered("b", 50, 5, 0.25)]);
+    expect(await ledger.spend({ runId })).toEqual({ costUsd: 0.75, tokens: 175, requests: 2 });
     const events = await ledger.listEvents(runId);
     expect(events.map((e) => [e.seq, e.kind])).toEqual([
       [1, "message"],

@@ -2,12 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  OrderInputError,
-  parseBacklog,
-  parseOrder,
-  readBacklog,
-} from "../../src/orders/index.ts";
+import { OrderInputError, parseBacklog, parseOrder, readBacklog } from "../../src/orders/index.ts";
 
 /** Runs `fn`, expects an OrderInputError (sync or async), and returns it. */
 async function orderError(fn: () => unknown): Promise<OrderInputError> {

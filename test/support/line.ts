@@ -6,6 +6,7 @@ import pino from "pino";
 import { BuiltinAgent } from "../../src/agents/index.ts";
 import { createDemoRepository } from "../../src/cli/commands/demo.ts";
 import { createTestGate } from "../../src/gates/index.ts";
+import { type BudgetLimits, bundledPrices, Gateway } from "../../src/gateway/index.ts";
 import { type Ledger, openLedger } from "../../src/ledger/index.ts";
 import { Line, type LineProgress, type LineSettings } from "../../src/line/index.ts";
 import { type Policy, type RunningSimulator, startSimulator } from "../../src/sim/index.ts";
@@ -38,6 +39,7 @@ export interface TestLine {
   ledger: Ledger;
   workspaces: Workspaces;
   simulator: RunningSimulator;
+  gateway: Gateway;
   progress: LineProgress[];
   close(): Promise<void>;
 }
@@ -47,9 +49,20 @@ export async function startTestLine(options: {
   repo: string;
   policy: Policy;
   settings?: Partial<LineSettings>;
+  limits?: BudgetLimits;
 }): Promise<TestLine> {
   const ledger = await openLedger({ kind: "memory" });
   const simulator = await startSimulator({ policy: options.policy });
+  const gateway = new Gateway({
+    ledger,
+    logger: pino({ level: "silent" }),
+    prices: bundledPrices,
+    limits: options.limits ?? {},
+    upstreams: {
+      "openai-chat": { baseURL: simulator.url.replace(/\/v1$/, ""), apiKey: "sim", auth: "bearer" },
+    },
+  });
+  await gateway.listen();
   const workspaces = new Workspaces({
     repoPath: options.repo,
     branch: "main",
@@ -73,7 +86,7 @@ export async function startTestLine(options: {
       workspaces,
       driver: new BuiltinAgent(),
       gates: [createTestGate({ command: settings.testCommand, timeoutMs: 120_000 })],
-      endpointFor: () => ({ baseURL: simulator.url, apiKey: "test" }),
+      models: gateway,
       logger: pino({ level: "silent" }),
       workerId: "test-worker",
       soleWorker: true,
@@ -87,8 +100,10 @@ export async function startTestLine(options: {
     ledger,
     workspaces,
     simulator,
+    gateway,
     progress,
     async close() {
+      await gateway.close();
       await simulator.close();
       await ledger.close();
     },

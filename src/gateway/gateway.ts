@@ -1,0 +1,463 @@
+import { randomUUID } from "node:crypto";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { serve } from "@hono/node-server";
+import { type Context, Hono } from "hono";
+import type { Logger } from "pino";
+import type { Ledger, NewModelRequest } from "../ledger/index.ts";
+import {
+  countTokens,
+  type MeteredUsage,
+  openAIChatWire,
+  type RequestFacts,
+  SSEDecoder,
+  safeJson,
+  type WireProtocol,
+} from "../protocols/index.ts";
+import {
+  type BudgetLimits,
+  type BudgetRefusal,
+  Budgets,
+  isRefusal,
+  type Reservation,
+} from "./budgets.ts";
+import { type Grant, ScopedKeys } from "./keys.ts";
+import { Meter, type MeterOptions } from "./meter.ts";
+import type { PriceTable } from "./prices.ts";
+import { Transcripts } from "./transcripts.ts";
+import {
+  defaultRetryPolicy,
+  forward,
+  type RetryPolicy,
+  type Upstream,
+  UpstreamError,
+} from "./upstream.ts";
+
+export interface GatewayOptions {
+  ledger: Ledger;
+  logger: Logger;
+  prices: PriceTable;
+  limits: BudgetLimits;
+  upstreams: Partial<Record<WireProtocol["name"], Upstream>>;
+  protocols?: WireProtocol[];
+  retry?: Partial<RetryPolicy>;
+  /** A stream that sends nothing for this long is cut off. */
+  streamIdleTimeoutMs?: number;
+  /** Output tokens reserved for a request that does not cap its own output. */
+  outputReserveTokens?: number;
+  transcriptsDir?: string;
+  meter?: MeterOptions;
+}
+
+/** Gives one run its endpoint and key; the line knows the gateway only through this. */
+export interface RunModelAccess {
+  baseURL: string;
+  apiKey: string;
+}
+
+interface Exchange {
+  requestId: string;
+  protocol: WireProtocol;
+  grant: Grant;
+  facts: RequestFacts;
+  reservation: Reservation;
+  started: number;
+  requestText: string;
+}
+
+/**
+ * The model proxy every agent talks to. It authenticates the run's scoped key, reserves budget,
+ * forwards to the provider with the provider's key, meters the reply's usage exactly once (also
+ * when a stream breaks or the client goes away), and keeps the run's transcript.
+ */
+export class Gateway {
+  readonly app: Hono;
+  readonly keys = new ScopedKeys();
+  readonly budgets: Budgets;
+  readonly meter: Meter;
+  readonly transcripts: Transcripts | undefined;
+  private readonly refusals = new Map<number, BudgetRefusal>();
+  private readonly retry: RetryPolicy;
+  private server: Server | undefined;
+  private baseURL = "";
+
+  constructor(private readonly options: GatewayOptions) {
+    this.budgets = new Budgets(options.limits);
+    this.meter = new Meter(options.ledger, options.logger, options.meter);
+    this.retry = { ...defaultRetryPolicy, ...options.retry };
+    this.transcripts = options.transcriptsDir ? new Transcripts(options.transcriptsDir) : undefined;
+    this.app = this.buildApp(options.protocols ?? [openAIChatWire]);
+  }
+
+  /** Loads spend already in the ledger, so budgets hold across restarts. */
+  async seedBudgets(now = new Date()): Promise<void> {
+    const dayStart = new Date(`${now.toISOString().slice(0, 10)}T00:00:00Z`);
+    const [total, day] = await Promise.all([
+      this.options.ledger.spend({}),
+      this.options.ledger.spend({ since: dayStart }),
+    ]);
+    this.budgets.seed({ totalUsd: total.costUsd, dayUsd: day.costUsd });
+  }
+
+  async listen(host = "127.0.0.1", port = 0): Promise<string> {
+    const server = serve({ fetch: this.app.fetch, hostname: host, port }) as Server;
+    this.server = server;
+    const address = await new Promise<AddressInfo>((resolve, reject) => {
+      server.once("listening", () => resolve(server.address() as AddressInfo));
+      server.once("error", reject);
+    });
+    server.keepAliveTimeout = 30_000;
+    this.baseURL = `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`;
+    return this.baseURL;
+  }
+
+  get url(): string {
+    return this.baseURL;
+  }
+
+  /** A scoped key for one run; the order's earlier spend counts against its budget. */
+  async openRun(grant: Grant): Promise<RunModelAccess> {
+    if (this.options.limits.orderUsd !== undefined) {
+      const spent = await this.options.ledger.spend({ orderId: grant.orderId });
+      this.budgets.seedOrder(grant.orderId, spent.costUsd);
+    }
+    this.refusals.delete(grant.runId);
+    return { baseURL: `${this.baseURL}/v1`, apiKey: this.keys.issue(grant) };
+  }
+
+  /** Revokes the run's key and writes out its spend; says whether a budget stopped it. */
+  async closeRun(runId: number): Promise<{ refusal: BudgetRefusal | undefined }> {
+    this.keys.revoke(runId);
+    await this.meter.flush();
+    this.budgets.forgetRun(runId);
+    const refusal = this.refusals.get(runId);
+    this.refusals.delete(runId);
+    return { refusal };
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) =>
+      this.server ? this.server.close(() => resolve()) : resolve(),
+    );
+    await this.meter.close();
+    await this.transcripts?.flush();
+  }
+
+  private buildApp(protocols: WireProtocol[]): Hono {
+    const app = new Hono();
+    for (const protocol of protocols) {
+      app.post(protocol.path, (c) => this.handle(protocol, c));
+    }
+    app.get("/health", (c) =>
+      c.json({
+        ok: this.meter.healthy,
+        meterBacklog: this.meter.backlog,
+        activeKeys: this.keys.active,
+      }),
+    );
+    app.notFound((c) =>
+      c.json(
+        openAIChatWire.errorBody(
+          404,
+          `the gateway does not serve ${c.req.method} ${c.req.path}`,
+          "not_found",
+        ),
+        404,
+      ),
+    );
+    return app;
+  }
+
+  private async handle(protocol: WireProtocol, c: Context): Promise<Response> {
+    const started = performance.now();
+    const fail = (status: number, message: string, code: string) =>
+      c.json(protocol.errorBody(status, message, code) as object, status as 400);
+    const key = protocol.apiKeyOf(c.req.raw.headers);
+    const grant = this.keys.lookup(key);
+    if (!grant) {
+      return fail(
+        401,
+        key
+          ? "invalid API key: it was never issued by this gateway or its run has ended"
+          : "missing API key: send the run's scoped key (nightshift gives each run one)",
+        "invalid_api_key",
+      );
+    }
+    if (!this.meter.healthy) {
+      return fail(
+        503,
+        "the gateway cannot record spend right now, so it forwards nothing (fail closed); retry shortly",
+        "metering_unavailable",
+      );
+    }
+    const requestText = await c.req.text();
+    const body = safeJson(requestText);
+    if (!body || typeof body !== "object" || Array.isArray(body)) {
+      return fail(400, "the request body must be a JSON object", "invalid_json");
+    }
+    let facts: RequestFacts;
+    try {
+      facts = protocol.inspectRequest(body);
+    } catch (error) {
+      return fail(400, (error as Error).message, "invalid_request");
+    }
+    const upstream = this.options.upstreams[protocol.name];
+    if (!upstream) {
+      return fail(
+        404,
+        `this gateway has no provider configured for the ${protocol.name} protocol`,
+        "no_upstream",
+      );
+    }
+    const outputReserve = Math.min(
+      facts.maxOutputTokens ?? Number.POSITIVE_INFINITY,
+      this.options.outputReserveTokens ?? 4_096,
+    );
+    const estimate = { inputTokens: facts.estimatedInputTokens, outputTokens: outputReserve };
+    const estimatedUsd = this.options.prices.costOf(facts.model, estimate);
+    if (estimatedUsd === undefined) {
+      return fail(
+        400,
+        `no price is known for model "${facts.model}", so its spend cannot be metered; add it to the price table ([gateway] prices_file)`,
+        "unknown_model_price",
+      );
+    }
+    const reservation = this.budgets.reserve(grant, {
+      usd: estimatedUsd,
+      tokens: estimate.inputTokens + estimate.outputTokens,
+    });
+    const requestId = randomUUID();
+    if (isRefusal(reservation)) {
+      this.refusals.set(grant.runId, reservation);
+      this.record({
+        requestId,
+        protocol,
+        grant,
+        facts,
+        started,
+        status: 403,
+        usage: undefined,
+        attempts: 0,
+        error: reservation.message,
+      });
+      return fail(403, reservation.message, "budget_exceeded");
+    }
+    const exchange: Exchange = {
+      requestId,
+      protocol,
+      grant,
+      facts,
+      reservation,
+      started,
+      requestText,
+    };
+    return this.forwardExchange(exchange, c, body as Record<string, unknown>);
+  }
+
+  private async forwardExchange(
+    exchange: Exchange,
+    c: Context,
+    body: Record<string, unknown>,
+  ): Promise<Response> {
+    const { protocol } = exchange;
+    const upstream = this.options.upstreams[protocol.name] as Upstream;
+    const url = new URL(c.req.url);
+    const clientGone = c.req.raw.signal;
+    let reply: Awaited<ReturnType<typeof forward>>;
+    try {
+      reply = await forward(
+        upstream,
+        url.pathname + url.search,
+        c.req.raw.headers,
+        JSON.stringify(protocol.upstreamBody(body)),
+        this.retry,
+        clientGone,
+      );
+    } catch (error) {
+      const message =
+        error instanceof UpstreamError
+          ? error.message
+          : `upstream request failed: ${(error as Error).message}`;
+      this.finish(exchange, {
+        status: 502,
+        usage: undefined,
+        attempts: error instanceof UpstreamError ? error.attempts : 1,
+        error: message,
+        response: "",
+      });
+      return c.json(protocol.errorBody(502, message, "upstream_unavailable") as object, 502);
+    }
+    const { response, attempts } = reply;
+    if (!response.ok || !exchange.facts.stream || !response.body) {
+      const text = await response.text();
+      const usage = response.ok ? protocol.usageFromResponse(safeJson(text)) : undefined;
+      this.finish(exchange, {
+        status: response.status,
+        usage: response.ok ? (usage ?? this.estimatedUsage(exchange, text)) : undefined,
+        estimated: response.ok && !usage,
+        attempts,
+        error: response.ok ? undefined : text.slice(0, 500),
+        response: text,
+      });
+      return new Response(text, {
+        status: response.status,
+        headers: passHeaders(response.headers),
+      });
+    }
+    return this.relayStream(exchange, response, attempts);
+  }
+
+  /** Relays a stream as it arrives, metering its usage events; finishes exactly once. */
+  private relayStream(exchange: Exchange, response: Response, attempts: number): Response {
+    const meter = exchange.protocol.createStreamMeter();
+    const decoder = new SSEDecoder();
+    const textDecoder = new TextDecoder();
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const idleMs = this.options.streamIdleTimeoutMs ?? 120_000;
+    let received = "";
+    let done = false;
+    const finish = (error?: string) => {
+      if (done) return;
+      done = true;
+      const usage = meter.usage();
+      const complete = usage && usage.outputTokens > 0;
+      this.finish(exchange, {
+        status: response.status,
+        usage: complete ? usage : this.estimatedUsage(exchange, received, usage),
+        estimated: !complete,
+        attempts,
+        error,
+        response: received,
+      });
+    };
+    const stream = new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        let timer: NodeJS.Timeout | undefined;
+        const idle = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`the provider's stream stalled for ${idleMs} ms`)),
+            idleMs,
+          );
+        });
+        try {
+          const chunk = await Promise.race([reader.read(), idle]);
+          if (chunk.done) {
+            finish();
+            controller.close();
+            return;
+          }
+          const text = textDecoder.decode(chunk.value, { stream: true });
+          received += text;
+          for (const event of decoder.push(text)) meter.onEvent(event);
+          controller.enqueue(chunk.value);
+        } catch (error) {
+          finish((error as Error).message);
+          void reader.cancel().catch(() => undefined);
+          controller.error(error);
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+      cancel: async () => {
+        finish("the client closed the stream");
+        await reader.cancel().catch(() => undefined);
+      },
+    });
+    return new Response(stream, {
+      status: response.status,
+      headers: passHeaders(response.headers),
+    });
+  }
+
+  /** When the provider reported no (or partial) usage: a conservative estimate from the text. */
+  private estimatedUsage(
+    exchange: Exchange,
+    replyText: string,
+    partial?: MeteredUsage,
+  ): MeteredUsage {
+    return {
+      inputTokens: partial?.inputTokens || exchange.facts.estimatedInputTokens,
+      outputTokens: countTokens(replyText),
+      cachedInputTokens: partial?.cachedInputTokens ?? 0,
+    };
+  }
+
+  private finish(
+    exchange: Exchange,
+    outcome: {
+      status: number;
+      usage: MeteredUsage | undefined;
+      estimated?: boolean;
+      attempts: number;
+      error?: string | undefined;
+      response: string;
+    },
+  ): void {
+    const usage = outcome.usage;
+    const usd = usage ? (this.options.prices.costOf(exchange.facts.model, usage) ?? 0) : 0;
+    this.budgets.settle(exchange.reservation, {
+      usd,
+      tokens: usage ? usage.inputTokens + usage.outputTokens : 0,
+    });
+    this.record({ ...exchange, ...outcome, usd });
+    this.transcripts?.append(exchange.grant.runId, {
+      requestId: exchange.requestId,
+      at: new Date().toISOString(),
+      protocol: exchange.protocol.name,
+      model: exchange.facts.model,
+      status: outcome.status,
+      request: exchange.requestText,
+      response: outcome.response,
+      ...(usage ? { usage } : {}),
+      ...(outcome.error ? { error: outcome.error } : {}),
+    });
+  }
+
+  private record(entry: {
+    requestId: string;
+    protocol: WireProtocol;
+    grant: Grant;
+    facts: RequestFacts;
+    started: number;
+    status: number;
+    usage: MeteredUsage | undefined;
+    estimated?: boolean;
+    attempts: number;
+    error?: string | undefined;
+    usd?: number;
+  }): void {
+    const row: NewModelRequest = {
+      request_id: entry.requestId,
+      run_id: entry.grant.runId,
+      order_id: entry.grant.orderId,
+      protocol: entry.protocol.name,
+      model: entry.facts.model,
+      status: entry.status,
+      stream: entry.facts.stream,
+      input_tokens: entry.usage?.inputTokens ?? 0,
+      output_tokens: entry.usage?.outputTokens ?? 0,
+      cached_input_tokens: entry.usage?.cachedInputTokens ?? 0,
+      cost_usd: entry.usd ?? 0,
+      usage_estimated: entry.estimated ?? false,
+      latency_ms: Math.round(performance.now() - entry.started),
+      attempts: entry.attempts,
+      error: entry.error ?? null,
+    };
+    this.meter.record(row);
+  }
+}
+
+function passHeaders(headers: Headers): Headers {
+  const out = new Headers();
+  for (const name of [
+    "content-type",
+    "cache-control",
+    "request-id",
+    "x-request-id",
+    "retry-after",
+  ]) {
+    const value = headers.get(name);
+    if (value) out.set(name, value);
+  }
+  return out;
+}
