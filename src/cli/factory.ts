@@ -98,6 +98,7 @@ export async function buildLine(
  */
 export async function startModels(
   factory: Factory,
+  options: { adminToken?: string } = {},
 ): Promise<{ gateway: Gateway; close(): Promise<void> }> {
   const { config } = factory;
   const provider = await startProvider(config);
@@ -118,6 +119,7 @@ export async function startModels(
       upstreams: provider.upstreams,
       retry: { attempts: config.gateway.retries },
       streamIdleTimeoutMs: config.gateway.stream_idle_timeout_seconds * 1000,
+      ...(options.adminToken ? { adminToken: options.adminToken } : {}),
       ...(config.gateway.transcripts
         ? { transcriptsDir: path.join(factory.stateDir, "transcripts") }
         : {}),

@@ -4,6 +4,7 @@ import { describeError, isNightshiftError } from "../errors/index.ts";
 import { demoOrders } from "../sim/index.ts";
 import { addCommand } from "./commands/add.ts";
 import { demoCommand } from "./commands/demo.ts";
+import { gatewayCommand } from "./commands/gateway.ts";
 import { initCommand } from "./commands/init.ts";
 import { runCommand } from "./commands/run.ts";
 import { simCommand } from "./commands/sim.ts";
@@ -120,6 +121,11 @@ export function buildProgram(): Command {
     .action(async (options) => {
       await demoCommand(options, print);
     });
+
+  program
+    .command("gateway")
+    .description("serve the factory's model gateway (metering, budgets, scoped keys) on its own")
+    .action(async () => gatewayCommand(dir(), print));
 
   program
     .command("sim")

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomUUID, timingSafeEqual } from "node:crypto";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
@@ -43,6 +43,11 @@ export interface GatewayOptions {
   retry?: Partial<RetryPolicy>;
   /** A stream that sends nothing for this long is cut off. */
   streamIdleTimeoutMs?: number;
+  /**
+   * Enables the admin API (POST /admin/keys, DELETE /admin/keys/:runId) for workers in other
+   * processes; callers must send this token as a Bearer token.
+   */
+  adminToken?: string;
   /** Output tokens reserved for a request that does not cap its own output. */
   outputReserveTokens?: number;
   transcriptsDir?: string;
@@ -148,6 +153,7 @@ export class Gateway {
     for (const protocol of protocols) {
       app.post(protocol.path, (c) => this.handle(protocol, c));
     }
+    if (this.options.adminToken) this.addAdminRoutes(app, this.options.adminToken);
     app.get("/health", (c) =>
       c.json({
         ok: this.meter.healthy,
@@ -166,6 +172,41 @@ export class Gateway {
       ),
     );
     return app;
+  }
+
+  private addAdminRoutes(app: Hono, token: string): void {
+    const expected = Buffer.from(`Bearer ${token}`);
+    app.use("/admin/*", async (c, next) => {
+      const given = Buffer.from(c.req.header("authorization") ?? "");
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        return c.json({ error: { message: "admin token required", code: "unauthorized" } }, 401);
+      }
+      return next();
+    });
+    app.post("/admin/keys", async (c) => {
+      const body = safeJson(await c.req.text()) as
+        | { runId?: unknown; orderId?: unknown }
+        | undefined;
+      const runId = Number(body?.runId);
+      const orderId = Number(body?.orderId);
+      if (!Number.isInteger(runId) || !Number.isInteger(orderId) || runId <= 0 || orderId <= 0) {
+        return c.json(
+          {
+            error: {
+              message: 'body must be {"runId": <int>, "orderId": <int>}',
+              code: "invalid_request",
+            },
+          },
+          400,
+        );
+      }
+      return c.json(await this.openRun({ runId, orderId }));
+    });
+    app.delete("/admin/keys/:runId", async (c) => {
+      const runId = Number(c.req.param("runId"));
+      const { refusal } = await this.closeRun(runId);
+      return c.json({ revoked: true, budgetRefusal: refusal ?? null });
+    });
   }
 
   private async handle(protocol: WireProtocol, c: Context): Promise<Response> {

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { NightshiftError } from "../errors/index.ts";
 import type { Ledger, NewModelRequest } from "../ledger/index.ts";
 
 export interface MeterOptions {
@@ -43,8 +44,8 @@ export class Meter {
 
   record(row: NewModelRequest): void {
     this.pending.push(row);
-    if (this.pending.length >= this.maxBatch) void this.flush();
-    else this.timer ??= setTimeout(() => void this.flush(), this.flushIntervalMs);
+    if (this.pending.length >= this.maxBatch) this.flushInBackground();
+    else this.timer ??= setTimeout(() => this.flushInBackground(), this.flushIntervalMs);
   }
 
   /** Writes everything pending; resolves when it is in the ledger, rejects if it could not be. */
@@ -67,13 +68,33 @@ export class Meter {
     await this.writing;
     this.writing = undefined;
     if (this.failing) {
-      this.timer ??= setTimeout(() => void this.flush(), Math.max(this.flushIntervalMs, 500));
+      this.timer ??= setTimeout(
+        () => this.flushInBackground(),
+        Math.max(this.flushIntervalMs, 500),
+      );
       throw this.failing;
     }
     if (this.pending.length > 0) await this.flush();
   }
 
+  /** Failures are already logged and leave the meter unhealthy; nobody awaits this one. */
+  private flushInBackground(): void {
+    this.flush().catch(() => undefined);
+  }
+
   async close(): Promise<void> {
-    await this.flush();
+    try {
+      await this.flush();
+    } catch (error) {
+      throw new NightshiftError(
+        "metering_lost",
+        `${this.pending.length} metered model requests could not be written to the ledger before shutdown`,
+        {
+          cause: error,
+          hint: "check the ledger (database) is reachable; the requests are in the log",
+          details: { rows: this.pending },
+        },
+      );
+    }
   }
 }
