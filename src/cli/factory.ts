@@ -9,6 +9,7 @@ import { createTestGate } from "../gates/index.ts";
 import { Gateway, type GatewayOptions, loadPrices } from "../gateway/index.ts";
 import { type Ledger, ledgerLocationFor, openLedger } from "../ledger/index.ts";
 import { Line } from "../line/index.ts";
+import { Inbox } from "../orders/index.ts";
 import { demoPolicy, startSimulator } from "../sim/index.ts";
 import { Workspaces } from "../workspace/index.ts";
 
@@ -22,9 +23,20 @@ export interface Factory {
   close(): Promise<void>;
 }
 
-export async function openFactory(root: string, purpose: string): Promise<Factory> {
+/** The factory's configuration and where its state lives, without opening its ledger. */
+export async function locateFactory(
+  root: string,
+): Promise<{ root: string; config: FactoryConfig; stateDir: string }> {
   const { config } = await loadConfig(root, { required: true });
-  const stateDir = path.resolve(root, config.factory.state_dir);
+  return {
+    root: path.resolve(root),
+    config,
+    stateDir: path.resolve(root, config.factory.state_dir),
+  };
+}
+
+export async function openFactory(root: string, purpose: string): Promise<Factory> {
+  const { config, stateDir } = await locateFactory(root);
   await mkdir(path.join(stateDir, "logs"), { recursive: true });
   const logger = pino(
     { base: { pid: process.pid }, level: process.env.NIGHTSHIFT_LOG_LEVEL ?? "info" },
@@ -46,6 +58,10 @@ export async function openFactory(root: string, purpose: string): Promise<Factor
       logger.flush();
     },
   };
+}
+
+export function inboxDir(factory: { stateDir: string }): string {
+  return path.join(factory.stateDir, "inbox");
 }
 
 /** Builds the line for a factory, with its gateway and (for the simulator) its model server. */
@@ -74,6 +90,12 @@ export async function buildLine(
       ],
       models: models.gateway,
       logger,
+      intake: async () => {
+        const { added, rejected } = await new Inbox(inboxDir(factory)).drain(ledger);
+        if (added.length > 0)
+          logger.info({ orders: added.map((o) => o.id) }, "took in orders from the inbox");
+        for (const r of rejected) logger.error(r, "refused an inbox file");
+      },
       workerId: `${os.hostname()}:${process.pid}`,
       soleWorker: ledgerLocationFor(factory.stateDir).kind !== "postgres",
     },

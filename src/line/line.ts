@@ -48,6 +48,8 @@ export interface LineParts {
   models: ModelAccess;
   logger: Logger;
   workerId: string;
+  /** Takes in orders that arrived outside the ledger (see orders/Inbox), before each claim round. */
+  intake?: () => Promise<void>;
   /** True when no other worker can share the ledger (embedded): every running run is ours. */
   soleWorker: boolean;
 }
@@ -105,6 +107,7 @@ export class Line {
   }
 
   private async fillSlots(signal: AbortSignal): Promise<void> {
+    await this.parts.intake?.();
     for (const order of await this.parts.ledger.failBlockedOrders()) {
       await this.report(order, { state: "failed", message: order.failure_reason ?? "blocked" });
     }

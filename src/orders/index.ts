@@ -1,3 +1,4 @@
+export { Inbox } from "./inbox.ts";
 export {
   type OrderInput,
   OrderInputError,

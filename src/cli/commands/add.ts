@@ -1,6 +1,7 @@
+import { isNightshiftError } from "../../errors/index.ts";
 import type { NewWorkOrder } from "../../ledger/index.ts";
-import { parseOrder, readBacklog } from "../../orders/index.ts";
-import { openFactory } from "../factory.ts";
+import { Inbox, parseOrder, readBacklog } from "../../orders/index.ts";
+import { inboxDir, locateFactory, openFactory } from "../factory.ts";
 
 export interface AddOptions {
   file?: string;
@@ -15,7 +16,16 @@ export interface AddOptions {
 
 export async function addCommand(root: string, title: string | undefined, options: AddOptions) {
   const orders = options.file ? await readBacklog(options.file) : [orderFromFlags(title, options)];
-  const factory = await openFactory(root, "nightshift add");
+  const location = await locateFactory(root);
+  let factory: Awaited<ReturnType<typeof openFactory>>;
+  try {
+    factory = await openFactory(root, "nightshift add");
+  } catch (error) {
+    // A running line holds the embedded ledger: hand the orders to it through its inbox.
+    if (!isNightshiftError(error) || error.code !== "ledger_busy") throw error;
+    await new Inbox(inboxDir(location)).put(orders);
+    return `the ledger is held by pid ${error.details.pid}; ${orders.length} order(s) put in its inbox: they are queued on its next poll (a bad dependency key is reported in its log)`;
+  }
   try {
     const added = await factory.ledger.addOrders(orders);
     return added.map((o) => `queued WO-${o.id}: ${o.title}`).join("\n");

@@ -1,5 +1,8 @@
-import { buildLine, openFactory } from "../factory.ts";
+import { buildLine, type Factory, openFactory } from "../factory.ts";
 import { formatProgress, formatTotals } from "../output.ts";
+import { writeSnapshot } from "./status.ts";
+
+const SNAPSHOT_EVERY_MS = 500;
 
 export async function runCommand(
   root: string,
@@ -18,21 +21,56 @@ export async function runCommand(
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  const snapshots = snapshotter(factory);
   try {
     const { line, close } = await buildLine(factory);
     try {
-      line.onProgress((p) => print(formatProgress(p)));
+      line.onProgress((p) => {
+        print(formatProgress(p));
+        snapshots.soon();
+      });
+      snapshots.soon();
       await line.run({ forever: options.forever ?? false, signal: stop.signal });
     } finally {
       await close();
     }
+    if (line.haltedBecause) print(`stopped taking work: ${line.haltedBecause}`);
+    await snapshots.now();
     const totals = await factory.ledger.totals();
     for (const text of formatTotals(totals, factory.config.agent.model, Date.now() - started))
       print(text);
-    return totals.orders.failed > 0 ? 1 : 0;
+    return totals.orders.failed > 0 || line.haltedBecause ? 1 : 0;
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    await snapshots.settled();
     await factory.close();
   }
+}
+
+/** Keeps `status` useful while this process holds the ledger: a snapshot at most twice a second. */
+function snapshotter(factory: Factory) {
+  let timer: NodeJS.Timeout | undefined;
+  let writing: Promise<void> = Promise.resolve();
+  const now = () => {
+    writing = writing
+      .then(() => writeSnapshot(factory.stateDir, factory.ledger))
+      .catch((error: unknown) =>
+        factory.logger.warn({ err: error }, "could not write the status snapshot"),
+      );
+    return writing;
+  };
+  return {
+    soon() {
+      timer ??= setTimeout(() => {
+        timer = undefined;
+        void now();
+      }, SNAPSHOT_EVERY_MS);
+    },
+    now,
+    async settled() {
+      clearTimeout(timer);
+      await writing;
+    },
+  };
 }
