@@ -10,18 +10,27 @@ import { startSimulator } from "../src/sim/index.ts";
 const [role, upstreamUrl] = process.argv.slice(2);
 
 if (role === "sim") {
-  const sim = await startSimulator({ policy: () => ({ content: "The quick brown fox jumps over the lazy dog." }) });
+  const sim = await startSimulator({
+    policy: () => ({ content: "The quick brown fox jumps over the lazy dog." }),
+  });
   process.stdout.write(`${JSON.stringify({ url: sim.url })}\n`);
 } else if (role === "gateway" && upstreamUrl) {
   const ledger = await openLedger({ kind: "memory" });
   await ledger.addOrders([{ title: "bench" }]);
-  const claim = await ledger.claimNext({ workerId: "bench", leaseMs: 3_600_000, agent: "bench", model: "sim-fast" });
+  const claim = await ledger.claimNext({
+    workerId: "bench",
+    leaseMs: 3_600_000,
+    agent: "bench",
+    model: "sim-fast",
+  });
   const gateway = new Gateway({
     ledger,
     logger: pino({ level: "warn" }),
     prices: bundledPrices,
     limits: { runTokens: Number.MAX_SAFE_INTEGER },
-    upstreams: { "openai-chat": { baseURL: upstreamUrl.replace(/\/v1$/, ""), apiKey: "bench", auth: "bearer" } },
+    upstreams: {
+      "openai-chat": { baseURL: upstreamUrl.replace(/\/v1$/, ""), apiKey: "bench", auth: "bearer" },
+    },
   });
   await gateway.listen();
   const access = await gateway.openRun({ runId: claim!.run.id, orderId: claim!.order.id });

@@ -1,5 +1,5 @@
 import { randomUUID, timingSafeEqual } from "node:crypto";
-import type { Server } from "node:http";
+import type { IncomingMessage, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { type Context, Hono } from "hono";
@@ -29,6 +29,7 @@ import {
   defaultRetryPolicy,
   forward,
   type RetryPolicy,
+  readText,
   type Upstream,
   UpstreamError,
 } from "./upstream.ts";
@@ -328,32 +329,37 @@ export class Gateway {
       });
       return c.json(protocol.errorBody(502, message, "upstream_unavailable") as object, 502);
     }
-    const { response, attempts } = reply;
-    if (!response.ok || !exchange.facts.stream || !response.body) {
-      const text = await response.text();
-      const usage = response.ok ? protocol.usageFromResponse(safeJson(text)) : undefined;
+    const { status, attempts } = reply;
+    const ok = status >= 200 && status < 300;
+    const headers = passHeaders(reply.headers);
+    if (!ok || !exchange.facts.stream) {
+      const text = await readText(reply.body).catch(() => "");
+      const usage = ok ? protocol.usageFromResponse(safeJson(text)) : undefined;
       this.finish(exchange, {
-        status: response.status,
-        usage: response.ok ? (usage ?? this.estimatedUsage(exchange, text)) : undefined,
-        estimated: response.ok && !usage,
+        status,
+        usage: ok ? (usage ?? this.estimatedUsage(exchange, text)) : undefined,
+        estimated: ok && !usage,
         attempts,
-        error: response.ok ? undefined : text.slice(0, 500),
+        error: ok ? undefined : text.slice(0, 500),
         response: text,
       });
-      return new Response(text, {
-        status: response.status,
-        headers: passHeaders(response.headers),
-      });
+      return new Response(text, { status, headers });
     }
-    return this.relayStream(exchange, response, attempts);
+    return this.relayStream(exchange, reply.body, status, headers, attempts);
   }
 
   /** Relays a stream as it arrives, metering its usage events; finishes exactly once. */
-  private relayStream(exchange: Exchange, response: Response, attempts: number): Response {
+  private relayStream(
+    exchange: Exchange,
+    upstreamBody: IncomingMessage,
+    status: number,
+    headers: Headers,
+    attempts: number,
+  ): Response {
     const meter = exchange.protocol.createStreamMeter();
     const decoder = new SSEDecoder();
     const textDecoder = new TextDecoder();
-    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const chunks = upstreamBody[Symbol.asyncIterator]();
     const idleMs = this.options.streamIdleTimeoutMs ?? 120_000;
     let received = "";
     let done = false;
@@ -363,7 +369,7 @@ export class Gateway {
       const usage = meter.usage();
       const complete = usage && usage.outputTokens > 0;
       this.finish(exchange, {
-        status: response.status,
+        status,
         usage: complete ? usage : this.estimatedUsage(exchange, received, usage),
         estimated: !complete,
         attempts,
@@ -381,33 +387,31 @@ export class Gateway {
           );
         });
         try {
-          const chunk = await Promise.race([reader.read(), idle]);
+          const chunk = await Promise.race([chunks.next(), idle]);
           if (chunk.done) {
             finish();
             controller.close();
             return;
           }
-          const text = textDecoder.decode(chunk.value, { stream: true });
+          const bytes = chunk.value as Buffer;
+          const text = textDecoder.decode(bytes, { stream: true });
           received += text;
           for (const event of decoder.push(text)) meter.onEvent(event);
-          controller.enqueue(chunk.value);
+          controller.enqueue(new Uint8Array(bytes));
         } catch (error) {
           finish((error as Error).message);
-          void reader.cancel().catch(() => undefined);
+          upstreamBody.destroy();
           controller.error(error);
         } finally {
           clearTimeout(timer);
         }
       },
-      cancel: async () => {
+      cancel: () => {
         finish("the client closed the stream");
-        await reader.cancel().catch(() => undefined);
+        upstreamBody.destroy();
       },
     });
-    return new Response(stream, {
-      status: response.status,
-      headers: passHeaders(response.headers),
-    });
+    return new Response(stream, { status, headers });
   }
 
   /** When the provider reported no (or partial) usage: a conservative estimate from the text. */
@@ -488,17 +492,19 @@ export class Gateway {
   }
 }
 
-function passHeaders(headers: Headers): Headers {
+const PASSED_HEADERS = [
+  "content-type",
+  "cache-control",
+  "request-id",
+  "x-request-id",
+  "retry-after",
+];
+
+function passHeaders(headers: IncomingMessage["headers"]): Headers {
   const out = new Headers();
-  for (const name of [
-    "content-type",
-    "cache-control",
-    "request-id",
-    "x-request-id",
-    "retry-after",
-  ]) {
-    const value = headers.get(name);
-    if (value) out.set(name, value);
+  for (const name of PASSED_HEADERS) {
+    const value = headers[name];
+    if (typeof value === "string") out.set(name, value);
   }
   return out;
 }

@@ -464,12 +464,25 @@ export class Ledger {
   async recordModelRequests(rows: NewModelRequest[]): Promise<void> {
     if (rows.length === 0) return;
     await this.db.transaction().execute(async (tx) => {
-      const inserted = await tx
-        .insertInto("model_requests")
-        .values(rows)
-        .onConflict((oc) => oc.column("request_id").doNothing())
-        .returning(["run_id", "input_tokens", "output_tokens", "cost_usd"])
-        .execute();
+      // One JSON parameter instead of fifteen per row: on the embedded ledger this is much faster.
+      const inserted = await sql<{
+        run_id: number | null;
+        input_tokens: number;
+        output_tokens: number;
+        cost_usd: number;
+      }>`
+        insert into model_requests (request_id, run_id, order_id, protocol, model, status, stream,
+          input_tokens, output_tokens, cached_input_tokens, cost_usd, usage_estimated, latency_ms,
+          attempts, error)
+        select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(request_id text,
+          run_id integer, order_id integer, protocol text, model text, status integer,
+          stream boolean, input_tokens integer, output_tokens integer, cached_input_tokens integer,
+          cost_usd double precision, usage_estimated boolean, latency_ms integer, attempts integer,
+          error text)
+        on conflict (request_id) do nothing
+        returning run_id, input_tokens, output_tokens, cost_usd`
+        .execute(tx)
+        .then((result) => result.rows);
       const perRun = new Map<number, { input: number; output: number; cost: number }>();
       for (const row of inserted) {
         if (row.run_id === null) continue;
