@@ -9,6 +9,7 @@ import { initCommand } from "./commands/init.ts";
 import { runCommand } from "./commands/run.ts";
 import { simCommand } from "./commands/sim.ts";
 import { statusCommand } from "./commands/status.ts";
+import { transcriptCommand } from "./commands/transcript.ts";
 
 const print = (line: string): void => {
   process.stdout.write(`${line}\n`);
@@ -121,6 +122,13 @@ export function buildProgram(): Command {
     .action(async (options) => {
       await demoCommand(options, print);
     });
+
+  program
+    .command("transcript")
+    .description("show a run's model requests and replies, as the gateway recorded them")
+    .argument("<run>", "the run's number (see nightshift status --json)", integer(1, 2 ** 31))
+    .option("--json", "machine-readable output")
+    .action(async (run: number, options) => print(await transcriptCommand(dir(), run, options)));
 
   program
     .command("gateway")

@@ -1,4 +1,37 @@
-export { type OpenAIErrorBody, openAIErrorBody, ProtocolError } from "./errors.ts";
+export {
+  type AnthropicContentBlock,
+  type AnthropicCountTokensRequest,
+  type AnthropicMessagesRequest,
+  anthropicCountTokens,
+  anthropicCountTokensRequestSchema,
+  anthropicMessagesRequestSchema,
+  anthropicToChat,
+  parseAnthropicCountTokensRequest,
+  parseAnthropicRequest,
+} from "./anthropic-messages.ts";
+export {
+  type AnthropicMessageResponse,
+  type AnthropicReplyBlock,
+  type AnthropicReplyInput,
+  type AnthropicStopReason,
+  type AnthropicStreamEvent,
+  type AnthropicUsage,
+  type AssembledAnthropicReply,
+  anthropicMessageEvents,
+  anthropicMessageResponse,
+  anthropicStopReason,
+  anthropicUsage,
+  assembleAnthropicEvents,
+} from "./anthropic-messages-reply.ts";
+export { anthropicMessagesWire } from "./anthropic-messages-wire.ts";
+export { anthropicKey, bearerKey } from "./api-keys.ts";
+export {
+  type AnthropicErrorBody,
+  anthropicErrorBody,
+  type OpenAIErrorBody,
+  openAIErrorBody,
+  ProtocolError,
+} from "./errors.ts";
 export {
   type AssembledReply,
   assembleChunks,
@@ -18,11 +51,32 @@ export {
   contentText,
   type FinishReason,
   parseChatRequest,
-  splitIntoPieces,
   type ToolCall,
   type Usage,
 } from "./openai-chat.ts";
-export { bearerKey, openAIChatWire, safeJson } from "./openai-chat-wire.ts";
+export { openAIChatWire } from "./openai-chat-wire.ts";
+export {
+  parseResponsesRequest,
+  type ResponsesRequest,
+  responsesRequestSchema,
+  responsesToChat,
+} from "./openai-responses.ts";
+export {
+  type ResponseObject,
+  type ResponseStatus,
+  type ResponsesFunctionCallItem,
+  type ResponsesMessageItem,
+  type ResponsesOutputItem,
+  type ResponsesReplyInput,
+  type ResponsesStreamEvent,
+  type ResponsesUsage,
+  responsesEvents,
+  responsesResponse,
+  responsesUsage,
+} from "./openai-responses-reply.ts";
+export { openAIResponsesWire } from "./openai-responses-wire.ts";
+export { splitArguments, splitIntoPieces } from "./pieces.ts";
+export { safeJson } from "./safe-json.ts";
 export {
   decodeSSE,
   encodeSSE,
@@ -39,3 +93,5 @@ export {
   usageFor,
 } from "./tokens.ts";
 export type { MeteredUsage, RequestFacts, StreamMeter, WireProtocol } from "./wire.ts";
+export { wireProtocolForPath, wireProtocols } from "./wire-protocols.ts";
+export { describeIssues, formatPath } from "./zod-issues.ts";

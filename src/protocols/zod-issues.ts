@@ -19,12 +19,30 @@ export function issueText(issue: z.core.$ZodIssue): string {
   return issue.message;
 }
 
+/**
+ * A union's own issue only says "none of the options matched". When the value had the right shape
+ * for one option (e.g. it is an array) and failed deeper inside, that option's issues are the useful
+ * ones, so they replace the union's.
+ */
+function unwrapUnions(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  return issues.flatMap((issue) => {
+    if (issue.code !== "invalid_union") return [issue];
+    const branch = issue.errors.find(
+      (branchIssues) =>
+        branchIssues.length > 0 &&
+        !branchIssues.some((i) => i.path.length === 0 && i.code === "invalid_type"),
+    );
+    if (!branch) return [issue];
+    return unwrapUnions(branch.map((i) => ({ ...i, path: [...issue.path, ...i.path] })));
+  });
+}
+
 /** Up to three issues as one sentence, plus the path of the first for the error's `param`. */
 export function describeIssues(issues: readonly z.core.$ZodIssue[]): {
   message: string;
   param: string | null;
 } {
-  const shown = issues.slice(0, 3);
+  const shown = unwrapUnions(issues).slice(0, 3);
   const first = shown[0];
   return {
     message: shown.map((i) => `${formatPath(i.path)}: ${issueText(i)}`).join("; "),

@@ -17,6 +17,24 @@ export {
   demoProjectFiles,
   resolveTsxLoader,
 } from "./demo-scenario.ts";
+export { seededDraw } from "./draw.ts";
+export { SimulatorError } from "./errors.ts";
+export {
+  ESCAPE_COMMANDS,
+  ESCAPE_READS,
+  FAILURE_MODES,
+  type FailureMode,
+  type FailureModeOptions,
+  withFailureModes,
+} from "./failure-modes.ts";
+export {
+  FAULT_KINDS,
+  type FaultInput,
+  type FaultKind,
+  type FaultSpec,
+  normalizeFault,
+  type SimulatorFaults,
+} from "./faults.ts";
 export {
   conversationTurn,
   messagesText,
@@ -24,12 +42,24 @@ export {
   type PolicyContext,
   type PolicyReply,
   type PolicyToolCall,
-  SimulatorError,
   scriptedPolicy,
 } from "./policy.ts";
+export { PROTOCOL_NAMES, type ProtocolName } from "./protocols.ts";
+export {
+  expectationMismatches,
+  loadScenario,
+  parseScenario,
+  type Scenario,
+  ScenarioError,
+  type ScenarioExpectation,
+  type ScenarioStep,
+  scenarioFromValue,
+  scenarioPolicy,
+} from "./scenario.ts";
 export {
   createSimulatorApp,
   createStats,
+  type ProtocolStats,
   type RunningSimulator,
   type SimulatorLatency,
   type SimulatorOptions,

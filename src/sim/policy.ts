@@ -1,5 +1,7 @@
-import type { ChatRequest } from "../protocols/index.ts";
+import type { ChatRequest, WireProtocol } from "../protocols/index.ts";
 import { contentText } from "../protocols/index.ts";
+import { SimulatorError } from "./errors.ts";
+import type { FaultInput } from "./faults.ts";
 
 export interface PolicyToolCall {
   name: string;
@@ -10,27 +12,23 @@ export interface PolicyToolCall {
 export interface PolicyReply {
   content?: string;
   toolCalls?: PolicyToolCall[];
+  /** Serve this fault instead of (or, for stream faults, in the middle of) the reply. */
+  fault?: FaultInput;
+  /** Extra wait before the first token, on top of the simulator's latency: a model that stalls. */
+  delayMs?: number;
 }
 
 export interface PolicyContext {
-  /** 0-based index of this request among all requests the simulator has served. */
+  /** 0-based index of this request among all model requests the simulator has served. */
   requestIndex: number;
+  /** The wire protocol the request arrived on; policies see every protocol in the same neutral form. */
+  protocol?: WireProtocol["name"];
 }
 
 export type Policy = (
   request: ChatRequest,
   ctx: PolicyContext,
 ) => PolicyReply | Promise<PolicyReply>;
-
-export class SimulatorError extends Error {
-  readonly code: string;
-
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = "SimulatorError";
-    this.code = code;
-  }
-}
 
 /** A conversation's turn: how many replies the model has already given in it. */
 export function conversationTurn(request: ChatRequest): number {

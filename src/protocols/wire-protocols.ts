@@ -1,0 +1,17 @@
+import { anthropicMessagesWire } from "./anthropic-messages-wire.ts";
+import { openAIChatWire } from "./openai-chat-wire.ts";
+import { openAIResponsesWire } from "./openai-responses-wire.ts";
+import type { WireProtocol } from "./wire.ts";
+
+/** Every protocol nightshift serves and meters, so a server can mount them all in one loop. */
+export const wireProtocols: readonly WireProtocol[] = [
+  openAIChatWire,
+  anthropicMessagesWire,
+  openAIResponsesWire,
+];
+
+/** The protocol served at `path` (query string ignored, as Claude Code adds `?beta=true`). */
+export function wireProtocolForPath(path: string): WireProtocol | undefined {
+  const bare = path.split("?")[0];
+  return wireProtocols.find((protocol) => protocol.path === bare);
+}
