@@ -6,6 +6,7 @@ import { type Context, Hono } from "hono";
 import type { Logger } from "pino";
 import type { Ledger, NewModelRequest } from "../ledger/index.ts";
 import {
+  anthropicMessagesWire,
   countTokens,
   type MeteredUsage,
   openAIChatWire,
@@ -13,6 +14,7 @@ import {
   SSEDecoder,
   safeJson,
   type WireProtocol,
+  wireProtocols,
 } from "../protocols/index.ts";
 import {
   type BudgetLimits,
@@ -92,7 +94,7 @@ export class Gateway {
     this.meter = new Meter(options.ledger, options.logger, options.meter);
     this.retry = { ...defaultRetryPolicy, ...options.retry };
     this.transcripts = options.transcriptsDir ? new Transcripts(options.transcriptsDir) : undefined;
-    this.app = this.buildApp(options.protocols ?? [openAIChatWire]);
+    this.app = this.buildApp(options.protocols ?? [...wireProtocols]);
   }
 
   /** Loads spend already in the ledger, so budgets hold across restarts. */
@@ -154,6 +156,7 @@ export class Gateway {
     for (const protocol of protocols) {
       app.post(protocol.path, (c) => this.handle(protocol, c));
     }
+    app.post("/v1/messages/count_tokens", (c) => this.countTokens(c));
     if (this.options.adminToken) this.addAdminRoutes(app, this.options.adminToken);
     app.get("/health", (c) =>
       c.json({
@@ -173,6 +176,52 @@ export class Gateway {
       ),
     );
     return app;
+  }
+
+  /**
+   * Anthropic's token counting is free, so it is authenticated and forwarded but not metered or
+   * charged to a budget.
+   */
+  private async countTokens(c: Context): Promise<Response> {
+    const protocol = anthropicMessagesWire;
+    const grant = this.keys.lookup(protocol.apiKeyOf(c.req.raw.headers));
+    if (!grant) {
+      return c.json(
+        protocol.errorBody(401, "invalid or missing API key", "invalid_api_key") as object,
+        401,
+      );
+    }
+    const upstream = this.options.upstreams[protocol.name];
+    if (!upstream) {
+      return c.json(
+        protocol.errorBody(
+          404,
+          "this gateway has no Anthropic provider configured",
+          "no_upstream",
+        ) as object,
+        404,
+      );
+    }
+    const url = new URL(c.req.url);
+    try {
+      const reply = await forward(
+        upstream,
+        url.pathname + url.search,
+        c.req.raw.headers,
+        await c.req.text(),
+        this.retry,
+        c.req.raw.signal,
+      );
+      return new Response(await readText(reply.body), {
+        status: reply.status,
+        headers: passHeaders(reply.headers),
+      });
+    } catch (error) {
+      return c.json(
+        protocol.errorBody(502, (error as Error).message, "upstream_unavailable") as object,
+        502,
+      );
+    }
   }
 
   private addAdminRoutes(app: Hono, token: string): void {

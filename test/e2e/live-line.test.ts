@@ -17,7 +17,11 @@ afterEach(async () => {
   cleanups = [];
 });
 
-async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
+async function until<T>(
+  probe: () => Promise<T | undefined>,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe().catch(() => undefined);
@@ -32,10 +36,17 @@ describe("a line running --forever", () => {
     const repo = await makeDemoRepo({ brokenRate: 0, giveUpRate: 0 });
     cleanups.push(repo.cleanup);
     const config = path.join(repo.dir, "nightshift.toml");
-    await writeFile(config, (await readFile(config, "utf8")).replace("poll_interval_ms = 2000", "poll_interval_ms = 200"));
-    const line: ChildProcess = spawn(process.execPath, [BIN, "run", "--forever", "--dir", repo.dir], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    await writeFile(
+      config,
+      (await readFile(config, "utf8")).replace("poll_interval_ms = 2000", "poll_interval_ms = 200"),
+    );
+    const line: ChildProcess = spawn(
+      process.execPath,
+      [BIN, "run", "--forever", "--dir", repo.dir],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let output = "";
     line.stdout?.on("data", (chunk) => {
       output += chunk;
@@ -45,7 +56,11 @@ describe("a line running --forever", () => {
       line.kill("SIGKILL");
     });
     // Wait for the line to hold the ledger (its first snapshot), then add through the CLI.
-    await until(async () => (await readFile(path.join(repo.dir, ".nightshift", "status.json"), "utf8")) || undefined, "the first snapshot");
+    await until(
+      async () =>
+        (await readFile(path.join(repo.dir, ".nightshift", "status.json"), "utf8")) || undefined,
+      "the first snapshot",
+    );
     const order = demoOrders[0]!;
     const added = await cli("add", order.title, "--spec", order.spec, "--dir", repo.dir);
     expect(added.stdout).toMatch(/the ledger is held by pid \d+; 1 order\(s\) put in its inbox/);

@@ -24,7 +24,13 @@ async function start(options: { policy?: Policy; limits?: BudgetLimits; retries?
     logger: pino({ level: "silent" }),
     prices: bundledPrices,
     limits: options.limits ?? {},
-    upstreams: { "openai-chat": { baseURL: sim.url.replace(/\/v1$/, ""), apiKey: "provider-secret", auth: "bearer" } },
+    upstreams: {
+      "openai-chat": {
+        baseURL: sim.url.replace(/\/v1$/, ""),
+        apiKey: "provider-secret",
+        auth: "bearer",
+      },
+    },
     retry: { attempts: options.retries ?? 3, baseDelayMs: 10 },
   });
   await gateway.listen();
@@ -35,9 +41,18 @@ async function openRuns(count: number) {
   await ledger.addOrders(Array.from({ length: count }, (_, i) => ({ title: `order ${i}` })));
   const runs = [];
   for (let i = 0; i < count; i++) {
-    const claim = await ledger.claimNext({ workerId: "w", leaseMs: 60_000, agent: "test", model: "sim-demo" });
+    const claim = await ledger.claimNext({
+      workerId: "w",
+      leaseMs: 60_000,
+      agent: "test",
+      model: "sim-demo",
+    });
     const access = await gateway.openRun({ runId: claim!.run.id, orderId: claim!.order.id });
-    runs.push({ ...claim!, access, client: new OpenAI({ baseURL: access.baseURL, apiKey: access.apiKey, maxRetries: 0 }) });
+    runs.push({
+      ...claim!,
+      access,
+      client: new OpenAI({ baseURL: access.baseURL, apiKey: access.apiKey, maxRetries: 0 }),
+    });
   }
   return runs;
 }
@@ -58,12 +73,17 @@ describe("the gateway", () => {
     const post = (key?: string) =>
       fetch(`${gateway.url}/v1/chat/completions`, {
         method: "POST",
-        headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
+        headers: {
+          "content-type": "application/json",
+          ...(key ? { authorization: `Bearer ${key}` } : {}),
+        },
         body: JSON.stringify({ model: "sim-demo", messages: [{ role: "user", content: "hi" }] }),
       });
     const missing = await post();
     expect(missing.status).toBe(401);
-    expect(await missing.json()).toMatchObject({ error: { type: "authentication_error", code: "invalid_api_key" } });
+    expect(await missing.json()).toMatchObject({
+      error: { type: "authentication_error", code: "invalid_api_key" },
+    });
     expect((await post("nsk-run1-forged")).status).toBe(401);
     expect((await post(run!.access.apiKey)).status).toBe(200);
     await gateway.closeRun(run!.run.id);
@@ -87,7 +107,10 @@ describe("the gateway", () => {
         for (let i = 0; i < perRun; i++) {
           const content = `run ${r} request ${i} ${"word ".repeat((r * 7 + i * 13) % 40)}`;
           if (i % 2 === 0) {
-            await run.client.chat.completions.create({ model: "sim-demo", messages: [{ role: "user", content }] });
+            await run.client.chat.completions.create({
+              model: "sim-demo",
+              messages: [{ role: "user", content }],
+            });
           } else {
             const stream = await run.client.chat.completions.create({
               model: "sim-demo",
@@ -117,7 +140,10 @@ describe("the gateway", () => {
       expect(own).toHaveLength(perRun);
       const [ledgerRun] = await ledger.listRuns(run.order.id);
       expect(ledgerRun!.input_tokens).toBe(own.reduce((s, r) => s + r.input_tokens, 0));
-      expect(ledgerRun!.cost_usd).toBeCloseTo(own.reduce((s, r) => s + r.cost_usd, 0), 10);
+      expect(ledgerRun!.cost_usd).toBeCloseTo(
+        own.reduce((s, r) => s + r.cost_usd, 0),
+        10,
+      );
     }
   });
 
@@ -125,7 +151,10 @@ describe("the gateway", () => {
     const [run] = await openRuns(1);
     const response = await fetch(`${gateway.url}/v1/chat/completions`, {
       method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${run!.access.apiKey}` },
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${run!.access.apiKey}`,
+      },
       body: JSON.stringify({ model: "sim-demo", messages: [{ role: "wizard", content: "hi" }] }),
     });
     expect(response.status).toBe(400);
@@ -141,9 +170,14 @@ describe("the gateway", () => {
 
   it("refuses a model it has no price for, naming the model and the fix", async () => {
     const [run] = await openRuns(1);
-    const attempt = run!.client.chat.completions.create({ model: "mystery-model", messages: [{ role: "user", content: "hi" }] });
+    const attempt = run!.client.chat.completions.create({
+      model: "mystery-model",
+      messages: [{ role: "user", content: "hi" }],
+    });
     await expect(attempt).rejects.toMatchObject({ status: 400 });
-    await expect(attempt).rejects.toThrow(/no price is known for model "mystery-model".*price table/);
+    await expect(attempt).rejects.toThrow(
+      /no price is known for model "mystery-model".*price table/,
+    );
   });
 
   it("keeps each run's transcript", async () => {
@@ -158,12 +192,17 @@ describe("the gateway", () => {
       logger: pino({ level: "silent" }),
       prices: bundledPrices,
       limits: {},
-      upstreams: { "openai-chat": { baseURL: sim.url.replace(/\/v1$/, ""), apiKey: "k", auth: "bearer" } },
+      upstreams: {
+        "openai-chat": { baseURL: sim.url.replace(/\/v1$/, ""), apiKey: "k", auth: "bearer" },
+      },
       transcriptsDir: dir,
     });
     await gateway.listen();
     const [run] = await openRuns(1);
-    await run!.client.chat.completions.create({ model: "sim-demo", messages: [{ role: "user", content: "remember me" }] });
+    await run!.client.chat.completions.create({
+      model: "sim-demo",
+      messages: [{ role: "user", content: "remember me" }],
+    });
     const entries = await gateway.transcripts!.read(run!.run.id);
     expect(entries).toHaveLength(1);
     expect(entries[0]!.request).toContain("remember me");
@@ -178,13 +217,19 @@ describe("budgets", () => {
     let refused: unknown;
     for (let i = 0; i < 200 && !refused; i++) {
       await run!.client.chat.completions
-        .create({ model: "sim-demo", max_tokens: 50, messages: [{ role: "user", content: `request ${i} ${"pad ".repeat(20)}` }] })
+        .create({
+          model: "sim-demo",
+          max_tokens: 50,
+          messages: [{ role: "user", content: `request ${i} ${"pad ".repeat(20)}` }],
+        })
         .catch((error: unknown) => {
           refused = error;
         });
     }
     expect(refused).toMatchObject({ status: 403, code: "budget_exceeded" });
-    expect(String((refused as Error).message)).toMatch(/budget exhausted: run \d+ has spent \$0\.00\d+/);
+    expect(String((refused as Error).message)).toMatch(
+      /budget exhausted: run \d+ has spent \$0\.00\d+/,
+    );
     const { refusal } = await gateway.closeRun(run!.run.id);
     expect(refusal?.scope).toBe("run");
     const rows = await ledger.listModelRequests(run!.run.id);
@@ -220,7 +265,11 @@ describe("budgets", () => {
     await start({ limits: { totalUsd: 0.001 } });
     const [run] = await openRuns(1);
     for (let i = 0; i < 3; i++) {
-      await run!.client.chat.completions.create({ model: "sim-demo", max_tokens: 20, messages: [{ role: "user", content: "hello" }] });
+      await run!.client.chat.completions.create({
+        model: "sim-demo",
+        max_tokens: 20,
+        messages: [{ role: "user", content: "hello" }],
+      });
     }
     await gateway.closeRun(run!.run.id);
     const spentBefore = (await ledger.spend({})).costUsd;
@@ -231,14 +280,20 @@ describe("budgets", () => {
       logger: pino({ level: "silent" }),
       prices: bundledPrices,
       limits: { totalUsd: spentBefore + 0.00001 },
-      upstreams: { "openai-chat": { baseURL: sim.url.replace(/\/v1$/, ""), apiKey: "k", auth: "bearer" } },
+      upstreams: {
+        "openai-chat": { baseURL: sim.url.replace(/\/v1$/, ""), apiKey: "k", auth: "bearer" },
+      },
     });
     await gateway.seedBudgets();
     await gateway.listen();
     const access = await gateway.openRun({ runId: run!.run.id, orderId: run!.order.id });
     const client = new OpenAI({ baseURL: access.baseURL, apiKey: access.apiKey, maxRetries: 0 });
     await expect(
-      client.chat.completions.create({ model: "sim-demo", max_tokens: 20, messages: [{ role: "user", content: "hello" }] }),
+      client.chat.completions.create({
+        model: "sim-demo",
+        max_tokens: 20,
+        messages: [{ role: "user", content: "hello" }],
+      }),
     ).rejects.toMatchObject({ status: 403 });
   });
 });
@@ -247,14 +302,23 @@ describe("failing closed and upstream trouble", () => {
   it("refuses to forward when spend cannot be recorded", async () => {
     await start();
     const [run] = await openRuns(1);
-    await run!.client.chat.completions.create({ model: "sim-demo", messages: [{ role: "user", content: "ok" }] });
+    await run!.client.chat.completions.create({
+      model: "sim-demo",
+      messages: [{ role: "user", content: "ok" }],
+    });
     await gateway.meter.flush();
     // The ledger goes away: the next metered write fails, and from then on nothing is forwarded.
     await ledger.close();
-    await run!.client.chat.completions.create({ model: "sim-demo", messages: [{ role: "user", content: "unrecorded" }] });
+    await run!.client.chat.completions.create({
+      model: "sim-demo",
+      messages: [{ role: "user", content: "unrecorded" }],
+    });
     await expect(gateway.meter.flush()).rejects.toThrow();
     const before = sim.stats.requests;
-    const refused = run!.client.chat.completions.create({ model: "sim-demo", messages: [{ role: "user", content: "x" }] });
+    const refused = run!.client.chat.completions.create({
+      model: "sim-demo",
+      messages: [{ role: "user", content: "x" }],
+    });
     await expect(refused).rejects.toMatchObject({ status: 503 });
     await expect(refused).rejects.toThrow(/fail closed/);
     expect(sim.stats.requests).toBe(before);
@@ -274,7 +338,10 @@ describe("failing closed and upstream trouble", () => {
       },
     });
     const [run] = await openRuns(1);
-    const attempt = run!.client.chat.completions.create({ model: "sim-demo", messages: [{ role: "user", content: "x" }] });
+    const attempt = run!.client.chat.completions.create({
+      model: "sim-demo",
+      messages: [{ role: "user", content: "x" }],
+    });
     await expect(attempt).rejects.toMatchObject({ status: 500 });
     expect(calls).toBe(3);
     await gateway.closeRun(run!.run.id);
@@ -293,7 +360,10 @@ describe("failing closed and upstream trouble", () => {
       },
     });
     const [run] = await openRuns(1);
-    const reply = await run!.client.chat.completions.create({ model: "sim-demo", messages: [{ role: "user", content: "x" }] });
+    const reply = await run!.client.chat.completions.create({
+      model: "sim-demo",
+      messages: [{ role: "user", content: "x" }],
+    });
     expect(reply.choices[0]?.message.content).toBe("fine");
     await gateway.closeRun(run!.run.id);
     const [row] = await ledger.listModelRequests(run!.run.id);
