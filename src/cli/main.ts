@@ -1,13 +1,13 @@
 import path from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { describeError, isNightshiftError } from "../errors/index.ts";
-import { demoOrders } from "../sim/index.ts";
+import { demoOrders, FAULT_KINDS } from "../sim/index.ts";
 import { addCommand } from "./commands/add.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { gatewayCommand } from "./commands/gateway.ts";
 import { initCommand } from "./commands/init.ts";
 import { runCommand } from "./commands/run.ts";
-import { simCommand } from "./commands/sim.ts";
+import { collectFault, simCommand } from "./commands/sim.ts";
 import { statusCommand } from "./commands/status.ts";
 import { transcriptCommand } from "./commands/transcript.ts";
 
@@ -137,7 +137,7 @@ export function buildProgram(): Command {
 
   program
     .command("sim")
-    .description("serve the model simulator (OpenAI-compatible) on loopback")
+    .description("serve the model simulator (OpenAI and Anthropic protocols) on loopback")
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .addOption(
       new Option("--port <n>", "port (0 picks a free one)")
@@ -150,6 +150,26 @@ export function buildProgram(): Command {
     )
     .addOption(
       new Option("--give-up-rate <p>", "share of give-ups").argParser(fraction).default(0.05),
+    )
+    .option(
+      "--scenario <file>",
+      "serve a scripted scenario file (YAML or JSON) instead of the demo policy",
+    )
+    .addOption(
+      new Option("--first-token-ms <ms>", "delay before the first token").argParser(
+        integer(0, 600_000),
+      ),
+    )
+    .addOption(
+      new Option("--tokens-per-second <n>", "output speed of streamed replies").argParser(
+        integer(1, 1_000_000),
+      ),
+    )
+    .option(
+      "--fault <kind=rate>",
+      `inject a fault at a rate (repeatable): ${FAULT_KINDS.join(", ")}`,
+      collectFault,
+      {},
     )
     .action(async (options) => simCommand(options, print));
 

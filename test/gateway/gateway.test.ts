@@ -3,7 +3,12 @@ import pino from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type BudgetLimits, bundledPrices, Gateway } from "../../src/gateway/index.ts";
 import { type Ledger, openLedger } from "../../src/ledger/index.ts";
-import { type Policy, type RunningSimulator, startSimulator } from "../../src/sim/index.ts";
+import {
+  type Policy,
+  type RunningSimulator,
+  type SimulatorFaults,
+  startSimulator,
+} from "../../src/sim/index.ts";
 
 let ledger: Ledger;
 let sim: RunningSimulator;
@@ -16,9 +21,11 @@ const echoPolicy: Policy = (request) => {
   return { content: `echo ${text} ${"x".repeat(text.length % 97)}` };
 };
 
-async function start(options: { policy?: Policy; limits?: BudgetLimits; retries?: number } = {}) {
+async function start(
+  options: { policy?: Policy; limits?: BudgetLimits; retries?: number; faults?: SimulatorFaults; idleMs?: number } = {},
+) {
   ledger = await openLedger({ kind: "memory" });
-  sim = await startSimulator({ policy: options.policy ?? echoPolicy });
+  sim = await startSimulator({ policy: options.policy ?? echoPolicy, ...(options.faults ? { faults: options.faults } : {}) });
   gateway = new Gateway({
     ledger,
     logger: pino({ level: "silent" }),
@@ -32,6 +39,7 @@ async function start(options: { policy?: Policy; limits?: BudgetLimits; retries?
       },
     },
     retry: { attempts: options.retries ?? 3, baseDelayMs: 10 },
+    streamIdleTimeoutMs: options.idleMs ?? 120_000,
   });
   await gateway.listen();
 }
@@ -368,5 +376,49 @@ describe("failing closed and upstream trouble", () => {
     await gateway.closeRun(run!.run.id);
     const [row] = await ledger.listModelRequests(run!.run.id);
     expect(row).toMatchObject({ status: 200, attempts: 2 });
+  });
+
+  it("cuts off a stream that stalls, and still meters it once, as an estimate", async () => {
+    await start({ faults: { requests: { 1: "stall" } }, idleMs: 300 });
+    const [run] = await openRuns(1);
+    const stream = await run!.client.chat.completions.create({
+      model: "sim-demo",
+      stream: true,
+      messages: [{ role: "user", content: "tell me a long story" }],
+    });
+    await expect(
+      (async () => {
+        for await (const _ of stream) {
+          // the first events arrive, then nothing
+        }
+      })(),
+    ).rejects.toThrow();
+    await gateway.closeRun(run!.run.id);
+    const rows = await ledger.listModelRequests(run!.run.id);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ status: 200, stream: true, usage_estimated: true });
+    expect(rows[0]!.error).toMatch(/stalled for 300 ms/);
+    expect(rows[0]!.input_tokens).toBeGreaterThan(0);
+  });
+
+  it("meters a stream the provider drops midway exactly once", async () => {
+    await start({ faults: { requests: { 1: "drop" } } });
+    const [run] = await openRuns(1);
+    const stream = await run!.client.chat.completions.create({
+      model: "sim-demo",
+      stream: true,
+      messages: [{ role: "user", content: "tell me a long story" }],
+    });
+    await expect(
+      (async () => {
+        for await (const _ of stream) {
+          // drain until the connection drops
+        }
+      })(),
+    ).rejects.toThrow();
+    await gateway.closeRun(run!.run.id);
+    const rows = await ledger.listModelRequests(run!.run.id);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ stream: true, usage_estimated: true });
   });
 });
