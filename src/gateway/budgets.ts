@@ -81,7 +81,7 @@ export class Budgets {
       const spent = account.spent[unit];
       const reserved = account.reserved[unit];
       if (spent + reserved + amount[unit] > limit) {
-        return refusal(scope, unit, spent, reserved, limit, grant);
+        return refusal(scope, unit, { spent, reserved, requested: amount[unit], limit }, grant);
       }
     }
     for (const account of this.accountsOf(grant)) add(account.reserved, amount);
@@ -140,11 +140,10 @@ export function isRefusal(value: Reservation | BudgetRefusal): value is BudgetRe
 function refusal(
   scope: BudgetScope,
   unit: "usd" | "tokens",
-  spent: number,
-  reserved: number,
-  limit: number,
+  figures: { spent: number; reserved: number; requested: number; limit: number },
   grant: Grant,
 ): BudgetRefusal {
+  const { spent, reserved, requested, limit } = figures;
   const who =
     scope === "run"
       ? `run ${grant.runId}`
@@ -160,7 +159,7 @@ function refusal(
     spent,
     reserved,
     limit,
-    message: `budget exhausted: ${who} has spent ${fmt(spent)} (${fmt(reserved)} more reserved by requests in flight) of its ${fmt(limit)} budget`,
+    message: `budget exhausted: ${who} has spent ${fmt(spent)} of its ${fmt(limit)} budget, and this request needs up to ${fmt(requested)} more (${fmt(reserved)} is reserved by requests in flight)`,
   };
 }
 

@@ -22,10 +22,19 @@ const echoPolicy: Policy = (request) => {
 };
 
 async function start(
-  options: { policy?: Policy; limits?: BudgetLimits; retries?: number; faults?: SimulatorFaults; idleMs?: number } = {},
+  options: {
+    policy?: Policy;
+    limits?: BudgetLimits;
+    retries?: number;
+    faults?: SimulatorFaults;
+    idleMs?: number;
+  } = {},
 ) {
   ledger = await openLedger({ kind: "memory" });
-  sim = await startSimulator({ policy: options.policy ?? echoPolicy, ...(options.faults ? { faults: options.faults } : {}) });
+  sim = await startSimulator({
+    policy: options.policy ?? echoPolicy,
+    ...(options.faults ? { faults: options.faults } : {}),
+  });
   gateway = new Gateway({
     ledger,
     logger: pino({ level: "silent" }),

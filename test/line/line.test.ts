@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { FEEDBACK_HEADING } from "../../src/agents/index.ts";
+import type { BudgetLimits } from "../../src/gateway/index.ts";
 import type { ChatRequest } from "../../src/protocols/index.ts";
 import {
   conversationTurn,
@@ -27,10 +28,11 @@ afterEach(async () => {
 async function setUp(
   policy: Policy,
   settings: Parameters<typeof startTestLine>[0]["settings"] = {},
+  limits: BudgetLimits = {},
 ) {
   const repo = await makeDemoRepo();
   cleanups.push(repo.cleanup);
-  const line = await startTestLine({ repo: repo.dir, policy, settings });
+  const line = await startTestLine({ repo: repo.dir, policy, settings, limits });
   cleanups.push(line.close);
   return { repo: repo.dir, ...line };
 }
@@ -183,5 +185,53 @@ describe("the line", () => {
     expect(run!.cost_usd).toBeGreaterThan(0);
     const states = t.progress.filter((p) => p.orderId === order!.id).map((p) => p.state);
     expect(states).toEqual(["running", "agent", "gates", "merging", "landed"]);
+  });
+
+  it("records that the gateway stopped a run at its budget, and fails the order after its attempts", async () => {
+    const t = await setUp(
+      demoPolicy({ brokenPatchRate: 0, giveUpRate: 0 }),
+      { maxAttempts: 2 },
+      { runUsd: 0.075 },
+    );
+    const [order] = await addDemoOrders(t, 1);
+
+    await t.line.run();
+
+    const after = await t.ledger.getOrder(order!.id);
+    expect(after?.status).toBe("failed");
+    expect(after?.failure_reason).toMatch(
+      /stopped by the gateway: budget exhausted: run \d+ has spent \$0\.0\d+ of its \$0\.0750 budget, and this request needs up to \$0\.0\d+ more/,
+    );
+    const runs = await t.ledger.listRuns(order!.id);
+    expect(runs).toHaveLength(2);
+    for (const run of runs) {
+      expect(run.cost_usd).toBeGreaterThan(0);
+      expect(run.cost_usd).toBeLessThanOrEqual(0.075);
+      const requests = await t.ledger.listModelRequests(run.id);
+      // Some requests went through before the budget (with what is reserved for a reply) ran out.
+      expect(requests.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(2);
+      expect(requests.filter((r) => r.status === 403)).toHaveLength(1);
+      expect(requests.at(-1)?.status).toBe(403);
+    }
+    expect(mainHistory(t.repo)).toHaveLength(1);
+  });
+
+  it("stops taking work when the day's budget runs out, and keeps the order queued for later", async () => {
+    const t = await setUp(
+      demoPolicy({ brokenPatchRate: 0, giveUpRate: 0 }),
+      { concurrency: 1 },
+      { dayUsd: 0.004 },
+    );
+    await addDemoOrders(t, 2);
+
+    await t.line.run();
+
+    expect(t.line.haltedBecause).toMatch(/budget exhausted: the factory today \(UTC\)/);
+    const orders = await t.ledger.listOrders();
+    expect(orders.map((o) => [o.status, o.attempts])).toEqual([
+      ["queued", 0],
+      ["queued", 0],
+    ]);
+    expect((await t.ledger.listRuns()).map((r) => r.status)).toEqual(["failed"]);
   });
 });
