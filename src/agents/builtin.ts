@@ -32,6 +32,7 @@ export class BuiltinAgent implements AgentDriver {
       emit,
       task.commandTimeoutMs,
       signal,
+      task.sandbox,
     );
     const provider = createOpenAICompatible({
       name: "nightshift",

@@ -1,3 +1,4 @@
+import type { RunSandbox } from "../sandbox/index.ts";
 import type { AgentEventSink, AgentStopReason } from "./events.ts";
 
 /** Where the agent sends model requests, and the key it may use there. */
@@ -17,6 +18,11 @@ export interface AgentTask {
   /** Tokens (input + output) the run may spend before it is stopped. */
   maxTokens: number;
   commandTimeoutMs: number;
+  /**
+   * The run's sandbox: every process the agent starts (a CLI agent itself, every command) runs
+   * through it. Its blocked attempts reach the line directly, not through the driver.
+   */
+  sandbox?: RunSandbox;
 }
 
 export interface AgentResult {
@@ -35,4 +41,9 @@ export interface AgentResult {
 export interface AgentDriver {
   readonly name: string;
   run(task: AgentTask, emit: AgentEventSink, signal: AbortSignal): Promise<AgentResult>;
+  /**
+   * Checks, before the line takes any work, that the agent can run here at all (a CLI driver: the
+   * program is installed and starts). Throws a NightshiftError with the fix.
+   */
+  preflight?(): Promise<unknown>;
 }

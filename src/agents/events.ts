@@ -9,6 +9,10 @@ export type AgentEvent =
   | { kind: "usage"; inputTokens: number; outputTokens: number }
   | { kind: "file_change"; path: string; change: "created" | "modified" | "deleted" }
   | { kind: "error"; message: string }
+  /** A blocked attempt to cross the sandbox's walls (see sandbox/SandboxViolation). */
+  | { kind: "sandbox_violation"; violation: string; detail: string; command?: string }
+  /** The run is not isolated (sandbox backend "none"). */
+  | { kind: "sandbox_warning"; message: string }
   | { kind: "done"; reason: AgentStopReason; summary: string };
 
 export type AgentStopReason =

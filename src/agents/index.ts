@@ -1,21 +1,36 @@
 export { BuiltinAgent } from "./builtin.ts";
+export {
+  type ClaudeCodeOptions,
+  ClaudeCodeParser,
+  claudeCodeDriver,
+  claudeCodeSpec,
+} from "./claude-code.ts";
+export {
+  type CliAdapter,
+  CliAgentDriver,
+  type CliDriverOptions,
+  type CliOutputParser,
+  type CliVerdict,
+} from "./cli/cli-driver.ts";
+export {
+  type AgentCliSpec,
+  installHint,
+  type LocatedCli,
+  type LocateOptions,
+  locateCli,
+} from "./cli/detect.ts";
+export {
+  type AgentCommand,
+  type AgentSpawner,
+  localSpawner,
+  type SpawnControl,
+  type SpawnEnding,
+} from "./cli/spawn.ts";
+export { type CodexOptions, CodexParser, codexDriver, codexSpec } from "./codex.ts";
 export type { AgentDriver, AgentResult, AgentTask, ModelEndpoint } from "./driver.ts";
 export type { AgentEvent, AgentEventSink, AgentStopReason } from "./events.ts";
+export { GeminiCliDriver, geminiCliSpec, geminiProtocolError } from "./gemini-cli.ts";
+export { type OpenCodeOptions, OpenCodeParser, openCodeDriver, openCodeSpec } from "./opencode.ts";
 export { buildPrompt, FEEDBACK_HEADING, type OrderBrief } from "./prompt.ts";
+export { createDriver, DRIVER_NAMES, type DriverName, type DriverSettings } from "./registry.ts";
 export { ToolError, WorkspaceTools } from "./workspace-tools.ts";
-
-import { NightshiftError } from "../errors/index.ts";
-import { BuiltinAgent } from "./builtin.ts";
-import type { AgentDriver } from "./driver.ts";
-
-/** The driver for a configured agent name. */
-export function createDriver(name: string): AgentDriver {
-  switch (name) {
-    case "builtin":
-      return new BuiltinAgent();
-    default:
-      throw new NightshiftError("agent_unknown", `unknown agent driver "${name}"`, {
-        hint: 'set [agent] driver = "builtin" in nightshift.toml',
-      });
-  }
-}

@@ -1,6 +1,6 @@
 import { lstat, mkdir, readdir, readFile, realpath, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { runCommand } from "../sandbox/index.ts";
+import { type RunSandbox, runCommand } from "../sandbox/index.ts";
 import type { AgentEventSink } from "./events.ts";
 
 const MAX_READ_BYTES = 256 * 1024;
@@ -26,6 +26,8 @@ export class WorkspaceTools {
     private readonly emit: AgentEventSink,
     private readonly commandTimeoutMs: number,
     private readonly signal: AbortSignal,
+    /** Where commands run; without one they run unsandboxed (tests of the tools themselves). */
+    private readonly sandbox?: RunSandbox,
   ) {}
 
   async readFile(relative: string): Promise<string> {
@@ -106,13 +108,15 @@ export class WorkspaceTools {
   }
 
   async runCommand(command: string): Promise<string> {
-    const result = await runCommand({
+    const options = {
       command,
-      cwd: this.root,
       timeoutMs: this.commandTimeoutMs,
       maxOutputBytes: MAX_COMMAND_OUTPUT,
       signal: this.signal,
-    });
+    };
+    const result = this.sandbox
+      ? await this.sandbox.exec(options)
+      : await runCommand({ ...options, cwd: this.root });
     // On a timeout the output already ends with the sandbox's note saying so.
     return result.timedOut ? result.output : `exit code ${result.exitCode}\n${result.output}`;
   }
@@ -149,6 +153,12 @@ export class WorkspaceTools {
     while (!(await exists(existing))) existing = path.dirname(existing);
     const real = path.join(await realpath(existing), path.relative(existing, target));
     if (real !== root && !real.startsWith(root + path.sep)) {
+      // An escape attempt through a file tool: refused before any I/O, and recorded like one.
+      this.emit({
+        kind: "sandbox_violation",
+        violation: "path_outside_workspace",
+        detail: `${relative} resolves to ${real}`,
+      });
       throw new ToolError(`${relative} is outside the workspace; only paths inside it are allowed`);
     }
     if (path.relative(root, real).split(path.sep)[0] === ".git") {

@@ -2,14 +2,21 @@ import { mkdir } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pino, { type Logger } from "pino";
-import { createDriver } from "../agents/index.ts";
+import { type AgentDriver, createDriver } from "../agents/index.ts";
 import { type FactoryConfig, loadConfig } from "../config/index.ts";
 import { NightshiftError } from "../errors/index.ts";
-import { createTestGate } from "../gates/index.ts";
+import { createRatchet } from "../gates/index.ts";
 import { Gateway, type GatewayOptions, loadPrices } from "../gateway/index.ts";
 import { type Ledger, ledgerLocationFor, openLedger } from "../ledger/index.ts";
 import { Line } from "../line/index.ts";
+import { SpeculativeMergeQueue } from "../merge/index.ts";
 import { Inbox } from "../orders/index.ts";
+import {
+  createSandboxBackend,
+  type SandboxBackend,
+  SandboxError,
+  selfTestSandbox,
+} from "../sandbox/index.ts";
 import { demoPolicy, startSimulator } from "../sim/index.ts";
 import { Workspaces } from "../workspace/index.ts";
 
@@ -69,6 +76,8 @@ export async function buildLine(
   factory: Factory,
 ): Promise<{ line: Line; gateway: Gateway; close(): Promise<void> }> {
   const { config, ledger, logger } = factory;
+  const driver = await preparedDriver(factory);
+  const sandbox = await openSandbox(config, logger);
   const models = await startModels(factory);
   const workspaces = new Workspaces({
     repoPath: factory.root,
@@ -77,17 +86,30 @@ export async function buildLine(
     keepFailed: config.workspace.keep_failed,
     maxFailedBytes: config.workspace.max_failed_mb * 1024 * 1024,
   });
+  const gates = createRatchet(config.gates, {
+    stateDir: factory.stateDir,
+    agentModel: config.agent.model,
+    sandbox,
+  });
   const line = new Line(
     {
       ledger,
       workspaces,
-      driver: createDriver(config.agent.driver),
-      gates: [
-        createTestGate({
-          command: config.gates.test,
-          timeoutMs: config.gates.timeout_seconds * 1000,
-        }),
-      ],
+      driver,
+      gates,
+      ...(config.merge.queue === "speculative"
+        ? {
+            mergeQueue: new SpeculativeMergeQueue(workspaces, gates, {
+              maxBatch: config.merge.max_batch,
+              depth: config.merge.depth,
+              maxRounds: config.merge.max_rounds,
+              scratchDir: path.join(factory.stateDir, "queue"),
+              onDecision: (decision) => logger.info({ decision }, "merge queue"),
+            }),
+          }
+        : {}),
+      sandbox,
+      sandboxDefectAfter: config.sandbox.defect_after,
       models: models.gateway,
       logger,
       intake: async () => {
@@ -112,6 +134,80 @@ export async function buildLine(
     },
   );
   return { line, gateway: models.gateway, close: models.close };
+}
+
+/**
+ * The configured agent driver, checked before the line takes work: a CLI that is not installed,
+ * does not start, or cannot work through the gateway stops `run` with the fix, not every run.
+ */
+export async function preparedDriver(factory: {
+  root: string;
+  config: FactoryConfig;
+  stateDir: string;
+}): Promise<AgentDriver> {
+  const agent = factory.config.agent;
+  const driver = createDriver(agent.driver, {
+    common: {
+      searchFrom: [factory.root],
+      wallTimeMs: agent.wall_time_minutes * 60_000,
+      homesDir: path.join(factory.stateDir, "agent-homes"),
+      ...(agent.instructions_file
+        ? { instructionsFile: path.resolve(factory.root, agent.instructions_file) }
+        : {}),
+    },
+    claudeCode: {
+      ...(agent.claude_code.path
+        ? { path: path.resolve(factory.root, agent.claude_code.path) }
+        : {}),
+      permissionMode: agent.claude_code.permission_mode,
+      disallowedTools: agent.claude_code.disallowed_tools,
+    },
+    codex: {
+      ...(agent.codex.path ? { path: path.resolve(factory.root, agent.codex.path) } : {}),
+      sandbox: agent.codex.sandbox,
+    },
+    opencode: agent.opencode.path ? { path: path.resolve(factory.root, agent.opencode.path) } : {},
+    geminiCli: agent.gemini_cli.path
+      ? { path: path.resolve(factory.root, agent.gemini_cli.path) }
+      : {},
+  });
+  await driver.preflight?.();
+  return driver;
+}
+
+/**
+ * The configured sandbox backend, proven to isolate on this host (the self-test) before any run
+ * starts. A missing backend or a wall that does not hold stops the line with the fix to apply.
+ */
+export async function openSandbox(config: FactoryConfig, logger: Logger): Promise<SandboxBackend> {
+  const s = config.sandbox;
+  try {
+    const backend = createSandboxBackend({
+      backend: s.backend,
+      allowUnsandboxed: s.allow_unsandboxed,
+      readOnlyPaths: s.read_only,
+      limits: {
+        maxProcesses: s.max_processes,
+        maxMemoryBytes: s.max_memory_mb * 1024 * 1024,
+        maxWorkspaceBytes: s.max_workspace_mb * 1024 * 1024,
+        cpuSeconds: s.cpu_seconds,
+        tmpBytes: s.tmp_mb * 1024 * 1024,
+      },
+    });
+    if (backend.name === "none") {
+      logger.warn("sandbox backend none: runs are NOT isolated");
+    } else if (s.self_test) {
+      const result = await selfTestSandbox(backend);
+      logger.info(result, "sandbox self-test passed");
+    }
+    return backend;
+  } catch (error) {
+    if (!(error instanceof SandboxError)) throw error;
+    throw new NightshiftError(`sandbox_${error.code}`, error.detail, {
+      hint: error.hint,
+      cause: error,
+    });
+  }
 }
 
 /**

@@ -12,12 +12,49 @@ export const factorySection = z
   })
   .strict();
 
+/** Where an agent CLI is, when it is not the npm package nightshift finds by itself. */
+const cliPath = z.string().min(1).optional();
+
+export const claudeCodeSection = z
+  .object({
+    path: cliPath,
+    /** "bypassPermissions" (every tool, unattended: the sandbox is the wall) or "acceptEdits". */
+    permission_mode: z.enum(["bypassPermissions", "acceptEdits"]).default("bypassPermissions"),
+    /** Tools the agent never gets; the web tools would reach past the gateway. */
+    disallowed_tools: z.array(z.string().min(1)).default(["WebFetch", "WebSearch"]),
+  })
+  .strict();
+
+export const codexSection = z
+  .object({
+    path: cliPath,
+    /** Codex's own sandbox for its commands; "danger-full-access" when nightshift's wraps it. */
+    sandbox: z.enum(["workspace-write", "danger-full-access"]).default("workspace-write"),
+  })
+  .strict();
+
+export const cliOnlySection = z.object({ path: cliPath }).strict();
+
 export const agentSection = z
   .object({
-    driver: z.enum(["builtin"]).default("builtin"),
+    driver: z
+      .enum(["builtin", "claude-code", "codex", "opencode", "gemini-cli"])
+      .default("builtin"),
     model: z.string().min(1).default("sim-demo"),
     max_steps: z.number().int().min(1).max(500).default(30),
     command_timeout_seconds: z.number().positive().max(86_400).default(300),
+    /** Longest one CLI agent run may take; then it and everything it started are killed. */
+    wall_time_minutes: z
+      .number()
+      .positive()
+      .max(24 * 60)
+      .default(60),
+    /** A file of extra instructions for every run (relative to the repository). */
+    instructions_file: z.string().min(1).optional(),
+    claude_code: claudeCodeSection.default(claudeCodeSection.parse({})),
+    codex: codexSection.default(codexSection.parse({})),
+    opencode: cliOnlySection.default(cliOnlySection.parse({})),
+    gemini_cli: cliOnlySection.default(cliOnlySection.parse({})),
   })
   .strict();
 
@@ -51,10 +88,84 @@ export const lineSection = z
   })
   .strict();
 
+export const GATE_NAMES = [
+  "diff",
+  "secrets",
+  "dependencies",
+  "build",
+  "typecheck",
+  "lint",
+  "test",
+  "holdout",
+  "reviewer",
+] as const;
+
+const command = z.string().default("");
+
 export const gatesSection = z
   .object({
+    /** The ratchet, in order; a gate listed but not configured (empty command, disabled) is skipped. */
+    order: z
+      .array(z.enum(GATE_NAMES))
+      .refine((names) => new Set(names).size === names.length, "lists a gate twice")
+      .default([...GATE_NAMES]),
     test: z.string().min(1).default("npm test"),
+    build: command,
+    typecheck: command,
+    lint: command,
     timeout_seconds: z.number().positive().max(86_400).default(600),
+    diff: z
+      .object({
+        max_files: z.number().int().min(1).default(50),
+        max_lines: z.number().int().min(1).default(2_000),
+        /** Globs an agent may not touch; the default covers CI config, lockfiles and nightshift's own files. */
+        protected: z.array(z.string().min(1)).optional(),
+        allow_binary: z.boolean().default(false),
+      })
+      .strict()
+      .default({ max_files: 50, max_lines: 2_000, allow_binary: false }),
+    secrets: z
+      .object({ enabled: z.boolean().default(true) })
+      .strict()
+      .default({ enabled: true }),
+    dependencies: z
+      .object({
+        enabled: z.boolean().default(true),
+        allow: z.array(z.string().min(1)).default([]),
+      })
+      .strict()
+      .default({ enabled: true, allow: [] }),
+    holdout: z
+      .object({
+        /** Relative to the factory's state_dir unless absolute; must lie outside every workspace. */
+        dir: z.string().min(1).default("holdout"),
+        /** Empty: no holdout gate. `{file}` runs the command once per scenario file. */
+        command,
+        target: z.string().min(1).default(".holdout"),
+      })
+      .strict()
+      .default({ dir: "holdout", command: "", target: ".holdout" }),
+    reviewer: z
+      .object({
+        enabled: z.boolean().default(false),
+        /** Model name at the gateway; empty uses [agent] model. */
+        model: z.string().default(""),
+      })
+      .strict()
+      .default({ enabled: false, model: "" }),
+  })
+  .strict();
+
+export const mergeSection = z
+  .object({
+    /** "speculative": batches, speculation and bisection; "serial": one candidate at a time. */
+    queue: z.enum(["speculative", "serial"]).default("speculative"),
+    /** Most candidates tested together. */
+    max_batch: z.number().int().min(1).max(64).default(4),
+    /** Most stacks under test at once (each one runs the tree gates: mind the cores). */
+    depth: z.number().int().min(1).max(32).default(2),
+    /** Most gate rounds a candidate may take in the queue before its order is sent back. */
+    max_rounds: z.number().int().min(1).max(100).default(12),
   })
   .strict();
 
@@ -89,6 +200,26 @@ export const workspaceSection = z
   })
   .strict();
 
+export const sandboxSection = z
+  .object({
+    /** "bubblewrap" (Linux namespaces, the default), "container" (podman/docker), "none". */
+    backend: z.enum(["bubblewrap", "container", "none"]).default("bubblewrap"),
+    /** Required as well for backend = "none": running agents unsandboxed is never a default. */
+    allow_unsandboxed: z.boolean().default(false),
+    max_processes: z.number().int().min(8).max(100_000).default(256),
+    max_memory_mb: z.number().int().min(64).default(4_096),
+    max_workspace_mb: z.number().int().min(16).default(2_048),
+    cpu_seconds: z.number().int().min(1).default(900),
+    tmp_mb: z.number().int().min(8).default(512),
+    /** Host paths every sandbox may read (a toolchain outside /usr, shared caches). */
+    read_only: z.array(z.string().min(1)).default([]),
+    /** A run with this many blocked attempts raises a defect for the supervisor. */
+    defect_after: z.number().int().min(1).default(3),
+    /** Prove the walls hold before the line starts. */
+    self_test: z.boolean().default(true),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     factory: factorySection.default(factorySection.parse({})),
@@ -97,12 +228,22 @@ export const configSchema = z
     simulator: simulatorSection.default(simulatorSection.parse({})),
     line: lineSection.default(lineSection.parse({})),
     gates: gatesSection.default(gatesSection.parse({})),
+    merge: mergeSection.default(mergeSection.parse({})),
     budget: budgetSection.default(budgetSection.parse({})),
     gateway: gatewaySection.default(gatewaySection.parse({})),
     workspace: workspaceSection.default(workspaceSection.parse({})),
+    sandbox: sandboxSection.default(sandboxSection.parse({})),
   })
   .strict()
   .superRefine((config, ctx) => {
+    if (config.sandbox.backend === "none" && !config.sandbox.allow_unsandboxed) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["sandbox", "allow_unsandboxed"],
+        message:
+          'must be true to use backend = "none" (runs would not be isolated); otherwise use backend = "bubblewrap"',
+      });
+    }
     if (config.model.provider === "openai-compatible" && !config.model.base_url) {
       ctx.addIssue({
         code: "custom",

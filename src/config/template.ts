@@ -12,13 +12,31 @@ branch = ${JSON.stringify(options.branch)}
 state_dir = ".nightshift"
 
 [agent]
-# Which coding agent works the orders: "builtin" is nightshift's own agent.
+# Which coding agent works the orders: "builtin" is nightshift's own agent; "claude-code", "codex"
+# and "opencode" run those CLIs (install the npm package; see docs/agents.md). "gemini-cli" is
+# detected but refused: the gateway does not speak its protocol yet.
 driver = "builtin"
 model = "sim-demo"
 # Most model round-trips one run may take before it is stopped.
 max_steps = 30
 # Most seconds one command the agent runs may take.
 command_timeout_seconds = 300
+# Longest one CLI agent run may take; then it and everything it started are killed.
+wall_time_minutes = 60
+# Extra instructions for every run, handed to the CLI as its user-level CLAUDE.md / AGENTS.md:
+# instructions_file = "docs/agent-instructions.md"
+
+[agent.claude_code]
+# path = "/usr/local/bin/claude"      # default: the npm package, then PATH
+# "bypassPermissions" runs every tool unattended (the sandbox is the wall); "acceptEdits" allows
+# file edits only (no shell commands).
+permission_mode = "bypassPermissions"
+disallowed_tools = ["WebFetch", "WebSearch"]
+
+[agent.codex]
+# Codex's own sandbox for its commands: "workspace-write", or "danger-full-access" when
+# nightshift's sandbox wraps Codex and a nested one cannot start.
+sandbox = "workspace-write"
 
 [model]
 # "simulator" starts the bundled model simulator (no key, no network, simulated cost);
@@ -38,9 +56,57 @@ poll_interval_ms = 2000
 lease_seconds = 60
 
 [gates]
-# The test gate: must pass in the run's worktree, and again after rebasing onto ${options.branch}.
+# The ratchet: every candidate passes these gates in this order. Gates that judge the change (diff,
+# secrets, dependencies, reviewer) run on the candidate; gates that judge the code (build,
+# typecheck, lint, test, holdout) run on the candidate and again on exactly what lands on ${options.branch}.
+# A gate listed here but not configured (empty command, disabled) is skipped.
+order = ["diff", "secrets", "dependencies", "build", "typecheck", "lint", "test", "holdout", "reviewer"]
 test = ${JSON.stringify(options.test)}
+# build = "npm run build"
+# typecheck = "npx tsc --noEmit"
+# lint = "npx biome check ."
 timeout_seconds = 600
+
+[gates.diff]
+# Changes larger than this are refused; so are changes to protected paths (default: CI config,
+# lockfiles, nightshift.toml, .nightshift/) and binary files.
+max_files = 50
+max_lines = 2000
+# protected = [".github/**", "package-lock.json", "nightshift.toml"]
+allow_binary = false
+
+[gates.secrets]
+# secretlint's recommended rules on the lines a change adds (AWS, GCP, GitHub, Slack, private keys...).
+enabled = true
+
+[gates.dependencies]
+# New packages in any package.json need a person's review; approved names go in allow.
+enabled = true
+allow = []
+
+[gates.holdout]
+# Acceptance scenarios the agent never sees, kept in state_dir/holdout (outside every worktree).
+# They run in a scratch copy of the candidate; only pass/fail and the failing scenarios' names go
+# back. {file} runs the command once per scenario file. Empty command: no holdout gate.
+dir = "holdout"
+command = ""
+# command = "node --import tsx --test {file}"
+
+[gates.reviewer]
+# A second model reads the diff and the order and approves or rejects, through the gateway.
+enabled = false
+# Model name at the gateway (empty: the agent's model).
+model = ""
+
+[merge]
+# "speculative" tests batches of candidates together, speculates that the batches ahead pass,
+# and takes a red batch apart to find the culprit; "serial" lands one candidate at a time.
+queue = "speculative"
+max_batch = 4
+# Stacks under test at once; each runs the tree gates, so mind the cores.
+depth = 2
+# Gate rounds a candidate may take in the queue before its order is sent back for a fresh run.
+max_rounds = 12
 
 [budget]
 # A run that has used this many model tokens is stopped.
@@ -69,6 +135,27 @@ retries = 3
 # Worktrees of failed runs are kept for inspection, up to this many and this much disk.
 keep_failed = 10
 max_failed_mb = 1024
+
+[sandbox]
+# Every command a run makes (the agent's and the gates') runs in a sandbox: only its worktree is
+# writable, the toolchain is read-only, HOME and /tmp are private, the environment is scrubbed, and
+# the only address it can reach is the gateway. "bubblewrap" needs \`apt-get install bubblewrap\`.
+# "none" runs unsandboxed and also needs allow_unsandboxed = true; every run then warns.
+backend = "bubblewrap"
+max_processes = 256
+max_memory_mb = 4096
+# Disk the worktree may use (also the largest single file).
+max_workspace_mb = 2048
+# CPU seconds per process.
+cpu_seconds = 900
+# Size of the private /tmp and HOME.
+tmp_mb = 512
+# Host paths every sandbox may read, e.g. a toolchain outside /usr: ["/opt/go"].
+read_only = []
+# Blocked attempts in one run before a defect is raised for the supervisor.
+defect_after = 3
+# Check that the walls hold before the line starts.
+self_test = true
 
 [simulator]
 # Only used when [model] provider = "simulator".

@@ -1,4 +1,10 @@
-import { runCommand, SandboxError } from "../sandbox/index.ts";
+import {
+  type CommandOptions,
+  type CommandResult,
+  runCommand,
+  type SandboxBackend,
+  SandboxError,
+} from "../sandbox/index.ts";
 import { GateError } from "./errors.ts";
 import type { Gate, GateContext, GateOutcome } from "./types.ts";
 
@@ -10,6 +16,13 @@ export interface CommandGateOptions {
   maxOutputBytes?: number;
   /** How long a timed-out or aborted process group gets between SIGTERM and SIGKILL. */
   killGraceMs?: number;
+  /**
+   * Run the command in a sandbox of this backend (the candidate's code is as untrusted as the
+   * agent that wrote it). Without one it runs unsandboxed, with only a scrubbed environment.
+   */
+  sandbox?: SandboxBackend;
+  /** Host paths the gate's command may read (hidden tests), read-only and only for the gate. */
+  hiddenPaths?: string[];
 }
 
 interface ResolvedOptions {
@@ -18,6 +31,8 @@ interface ResolvedOptions {
   timeoutMs: number;
   maxOutputBytes: number;
   killGraceMs: number;
+  sandbox: SandboxBackend | undefined;
+  hiddenPaths: string[];
 }
 
 /**
@@ -40,6 +55,8 @@ function resolveOptions(options: CommandGateOptions): ResolvedOptions {
     timeoutMs: options.timeoutMs ?? 600_000,
     maxOutputBytes: options.maxOutputBytes ?? 64 * 1024,
     killGraceMs: options.killGraceMs ?? 2_000,
+    sandbox: options.sandbox,
+    hiddenPaths: options.hiddenPaths ?? [],
   };
   const invalid = (what: string) =>
     new GateError(
@@ -62,7 +79,7 @@ async function runGate(opts: ResolvedOptions, ctx: GateContext): Promise<GateOut
   if (ctx.signal?.aborted) {
     throw new GateError("gate_aborted", opts.name, "cancelled before it started", "nothing to fix");
   }
-  const result = await runCommand({
+  const result = await runIn(opts, {
     command: opts.command,
     cwd: ctx.workspacePath,
     timeoutMs: opts.timeoutMs,
@@ -92,4 +109,15 @@ async function runGate(opts: ResolvedOptions, ctx: GateContext): Promise<GateOut
     durationMs: result.durationMs,
     timedOut: result.timedOut,
   };
+}
+
+/** The gate's command, in a sandbox of its own over the workspace when the gate has a backend. */
+async function runIn(opts: ResolvedOptions, command: CommandOptions): Promise<CommandResult> {
+  if (!opts.sandbox) return runCommand(command);
+  const sandbox = await opts.sandbox.create({ workspacePath: command.cwd });
+  try {
+    return await sandbox.exec({ ...command, readOnlyPaths: opts.hiddenPaths });
+  } finally {
+    await sandbox.dispose();
+  }
 }

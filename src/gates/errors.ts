@@ -2,7 +2,11 @@
  * Gate errors mean the gate could not give a verdict (bad options, could not start, cancelled).
  * A failing check is never an error: it is a GateOutcome with passed=false.
  */
-export type GateErrorCode = "invalid_gate_options" | "gate_could_not_start" | "gate_aborted";
+export type GateErrorCode =
+  | "invalid_gate_options"
+  | "gate_could_not_start"
+  | "gate_aborted"
+  | "gate_missing_context";
 
 export class GateError extends Error {
   readonly code: GateErrorCode;

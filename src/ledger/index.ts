@@ -9,6 +9,7 @@ export {
 } from "./ledger.ts";
 export { type LedgerLocation, ledgerLocationFor, openLedger } from "./open.ts";
 export type {
+  Defect,
   GateResult,
   Merge,
   ModelRequest,

@@ -2,6 +2,7 @@ import { type Kysely, type Transaction as KyselyTransaction, sql } from "kysely"
 import { NightshiftError } from "../errors/index.ts";
 import type {
   Database,
+  Defect,
   GateResult,
   ModelRequest,
   NewGateResult,
@@ -290,7 +291,8 @@ export class Ledger {
             run_id: runId,
             seq: ++seq,
             kind: e.kind,
-            payload: JSON.stringify(e.payload ?? null),
+            // PostgreSQL's json cannot hold NUL (a tool's output of /proc/*/environ has them).
+            payload: JSON.stringify(e.payload ?? null, withoutNul),
           })),
         )
         .execute();
@@ -558,6 +560,38 @@ export class Ledger {
       .execute();
   }
 
+  // ── defects ───────────────────────────────────────────────────────────────────────────────────
+
+  /** Raises a defect; a run raises each kind at most once (returns undefined the second time). */
+  async raiseDefect(defect: {
+    kind: string;
+    orderId?: number;
+    runId?: number;
+    summary: string;
+    evidence: unknown;
+  }): Promise<Defect | undefined> {
+    return this.db
+      .insertInto("defects")
+      .values({
+        kind: defect.kind,
+        order_id: defect.orderId ?? null,
+        run_id: defect.runId ?? null,
+        summary: defect.summary,
+        evidence: JSON.stringify(defect.evidence ?? null),
+      })
+      .onConflict((oc) =>
+        oc.columns(["run_id", "kind"]).where("run_id", "is not", null).doNothing(),
+      )
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  async listDefects(options: { status?: "open" | "closed" } = {}): Promise<Defect[]> {
+    let query = this.db.selectFrom("defects").selectAll().orderBy("id");
+    if (options.status) query = query.where("status", "=", options.status);
+    return query.execute();
+  }
+
   async listEvents(runId: number) {
     return this.db
       .selectFrom("run_events")
@@ -642,4 +676,8 @@ function orderError(message: string): NightshiftError {
   return new NightshiftError("order_invalid", message, {
     hint: "fix the order (or backlog file) and add it again; nothing was added",
   });
+}
+
+function withoutNul(_key: string, value: unknown): unknown {
+  return typeof value === "string" ? value.replaceAll("\0", "\uFFFD") : value;
 }

@@ -9,6 +9,7 @@ export interface Database {
   merges: MergesTable;
   transitions: TransitionsTable;
   model_requests: ModelRequestsTable;
+  defects: DefectsTable;
 }
 
 export type OrderStatus = "queued" | "running" | "landed" | "failed" | "cancelled";
@@ -135,3 +136,16 @@ export interface ModelRequestsTable {
 
 export type ModelRequest = Selectable<ModelRequestsTable>;
 export type NewModelRequest = Insertable<ModelRequestsTable>;
+
+export interface DefectsTable {
+  id: Generated<number>;
+  kind: string;
+  order_id: number | null;
+  run_id: number | null;
+  summary: string;
+  evidence: Json<unknown>;
+  status: Generated<"open" | "closed">;
+  at: CreatedAt;
+}
+
+export type Defect = Selectable<DefectsTable>;

@@ -9,10 +9,12 @@ import {
 import { describeError } from "../errors/index.ts";
 import { feedbackFrom, type Gate, type GateOutcome, runGates } from "../gates/index.ts";
 import type { Claim, Ledger, RunEnding, WorkOrder } from "../ledger/index.ts";
-import { SerialMergeQueue } from "../merge/index.ts";
+import { type MergeQueue, SerialMergeQueue } from "../merge/index.ts";
+import type { RunSandbox, SandboxBackend } from "../sandbox/index.ts";
 import type { Workspace, Workspaces } from "../workspace/index.ts";
 import type { LineProgress, ProgressListener } from "./progress.ts";
 import { RunRecorder } from "./run-recorder.ts";
+import { SandboxWatch } from "./sandbox-watch.ts";
 
 export interface LineSettings {
   concurrency: number;
@@ -52,6 +54,12 @@ export interface LineParts {
   intake?: () => Promise<void>;
   /** True when no other worker can share the ledger (embedded): every running run is ours. */
   soleWorker: boolean;
+  /** Lands green candidates; default the serial queue (one candidate at a time). */
+  mergeQueue?: MergeQueue;
+  /** Every run's commands run in a sandbox of this backend; without one, every run warns. */
+  sandbox?: SandboxBackend;
+  /** Blocked attempts in one run that raise a defect (default 3). */
+  sandboxDefectAfter?: number;
 }
 
 const AUTHOR = { authorName: "nightshift agent", authorEmail: "agent@nightshift.invalid" };
@@ -62,7 +70,7 @@ const AUTHOR = { authorName: "nightshift agent", authorEmail: "agent@nightshift.
  * gates and sandboxes only by their interfaces.
  */
 export class Line {
-  private readonly queue: SerialMergeQueue;
+  private readonly queue: MergeQueue;
   private readonly active = new Map<number, Promise<void>>();
   private readonly listeners: ProgressListener[] = [];
   /** Set when a factory-wide budget ran out: no new runs start. */
@@ -72,7 +80,7 @@ export class Line {
     private readonly parts: LineParts,
     private readonly settings: LineSettings,
   ) {
-    this.queue = new SerialMergeQueue(parts.workspaces, parts.gates);
+    this.queue = parts.mergeQueue ?? new SerialMergeQueue(parts.workspaces, parts.gates);
   }
 
   /** Why the line stopped taking work before its queue was empty, if it did. */
@@ -195,6 +203,7 @@ export class Line {
         await this.parts.workspaces.release(workspace, { keep: ending.outcome !== "landed" });
       }
       log.info({ outcome: ending.outcome, reason: ending.reason }, "run finished");
+      if (after.status === "failed") await this.fileDefect(after, run.id);
       await this.report(after, {
         runId: run.id,
         attempt: run.attempt,
@@ -253,10 +262,22 @@ export class Line {
       state: "gates",
       message: `candidate ${candidate.slice(0, 10)}`,
     });
+    let modelOpened = false;
     const ratchet = await runGates(this.parts.gates, {
       workspacePath: workspace.path,
       commit: candidate,
       signal,
+      // Change gates measure the candidate against the main it was made on; the reviewer reads
+      // the order and asks its model through the gateway, metered to this run.
+      base: workspace.baseCommit,
+      order: { id: order.id, title: order.title, spec: order.spec, acceptance: order.acceptance },
+      model: () => {
+        modelOpened = true;
+        return this.parts.models.openRun({ runId: run.id, orderId: order.id });
+      },
+    }).finally(async () => {
+      // The gates' key is closed like the agent's, so its spend is written out and it stops working.
+      if (modelOpened) await this.parts.models.closeRun(run.id);
     });
     for (const outcome of ratchet.outcomes)
       await this.recordGate(run.id, "candidate", candidate, outcome);
@@ -321,9 +342,17 @@ export class Line {
       testCommand: this.settings.testCommand,
     });
     const endpoint = await this.parts.models.openRun({ runId: run.id, orderId: order.id });
+    const watch = new SandboxWatch(
+      this.parts.ledger,
+      { runId: run.id, orderId: order.id },
+      recorder.record,
+      this.parts.sandboxDefectAfter ?? 3,
+    );
+    let sandbox: RunSandbox | undefined;
     let result: AgentResult;
     let budget: BudgetStop | undefined;
     try {
+      sandbox = await this.openSandbox(workspace, endpoint, watch);
       const task = {
         prompt,
         workspacePath: workspace.path,
@@ -332,14 +361,37 @@ export class Line {
         maxSteps: this.settings.maxSteps,
         maxTokens: order.budget_tokens ?? this.settings.maxTokensPerRun,
         commandTimeoutMs: this.settings.commandTimeoutMs,
+        ...(sandbox ? { sandbox } : {}),
       };
-      result = await this.parts.driver.run(task, recorder.record, signal);
+      result = await this.parts.driver.run(task, watch.record, signal);
     } finally {
+      await sandbox?.dispose();
       ({ refusal: budget } = await this.parts.models.closeRun(run.id));
+      await watch.settled();
     }
     recorder.record({ kind: "done", reason: result.reason, summary: result.summary });
     await recorder.flush();
     return { ...result, budget };
+  }
+
+  /** The run's sandbox over its worktree, with the gateway as its only way out. */
+  private async openSandbox(
+    workspace: Workspace,
+    endpoint: { baseURL: string; apiKey: string },
+    watch: SandboxWatch,
+  ): Promise<RunSandbox | undefined> {
+    if (!this.parts.sandbox) {
+      watch.onSandboxEvent({
+        kind: "unsandboxed",
+        message: "WARNING: this line has no sandbox backend; the run's commands are not isolated",
+      });
+      return undefined;
+    }
+    return this.parts.sandbox.create({
+      workspacePath: workspace.path,
+      gateway: { url: endpoint.baseURL, apiKey: endpoint.apiKey },
+      onEvent: watch.onSandboxEvent,
+    });
   }
 
   /** A budget refusal ends the run; the order's fate depends on which budget ran out. */
@@ -393,6 +445,43 @@ export class Line {
       };
     }
     return { outcome: "retry", runStatus, reason, feedback };
+  }
+
+  /**
+   * An order that used up its attempts becomes a defect for a person, with every attempt attached:
+   * how each run ended and what its failing gate said.
+   */
+  private async fileDefect(order: WorkOrder, runId: number): Promise<void> {
+    const { ledger, logger } = this.parts;
+    try {
+      const runs = await ledger.listRuns(order.id);
+      const attempts = [];
+      for (const run of runs) {
+        const failed = (await ledger.listGateResults(run.id)).filter((g) => !g.passed);
+        attempts.push({
+          runId: run.id,
+          attempt: run.attempt,
+          status: run.status,
+          reason: run.outcome_reason,
+          candidate: run.candidate_commit,
+          failedGates: failed.map((g) => ({
+            gate: g.gate,
+            stage: g.stage,
+            commit: g.commit_sha,
+            excerpt: g.output.slice(-1500),
+          })),
+        });
+      }
+      await ledger.raiseDefect({
+        kind: "order_failed",
+        orderId: order.id,
+        runId,
+        summary: `WO-${order.id} failed after ${order.attempts} attempt(s): ${order.failure_reason ?? "no reason recorded"}`,
+        evidence: { attempts },
+      });
+    } catch (error) {
+      logger.error({ err: error, orderId: order.id }, "could not file a defect for a failed order");
+    }
   }
 
   private async recordGate(

@@ -34,7 +34,9 @@ const contentBlock = z
   .superRefine((block, ctx) => refineByType(blockSchemas, block, ctx));
 
 const messageSchema = z.looseObject({
-  role: z.enum(["user", "assistant"]),
+  // "system" is the mid-conversation system message (beta mid-conversation-system-2026-04-07):
+  // Claude Code 2.1 sends one for any model it does not know to be older, e.g. a simulator model.
+  role: z.enum(["user", "assistant", "system"]),
   content: z.union([z.string(), z.array(contentBlock)], {
     error: "must be a string or an array of content blocks",
   }),
@@ -189,7 +191,11 @@ export function anthropicToChat(request: AnthropicCountTokensRequest): ChatReque
     typeof request.system === "string" ? request.system : blocksText(request.system ?? []);
   if (system !== "") messages.push({ role: "system", content: system });
   for (const message of request.messages) {
-    if (typeof message.content === "string") {
+    if (message.role === "system") {
+      const text =
+        typeof message.content === "string" ? message.content : blocksText(message.content);
+      messages.push({ role: "system", content: text });
+    } else if (typeof message.content === "string") {
       messages.push({ role: message.role, content: message.content });
     } else if (message.role === "assistant") {
       messages.push(assistantMessage(message.content));

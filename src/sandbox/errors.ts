@@ -1,8 +1,17 @@
 /**
- * A sandbox error means the command never ran. A command that fails, times out or is aborted is
- * not an error: runCommand reports that in its CommandResult.
+ * A sandbox error means the command never ran (or the sandbox could not be set up). A command
+ * that fails, times out, is aborted or hits a limit is not an error: that is in its CommandResult.
  */
-export type SandboxErrorCode = "command_could_not_start";
+export type SandboxErrorCode =
+  | "command_could_not_start"
+  /** The configured backend's program (bwrap, podman/docker) is not installed. */
+  | "backend_missing"
+  /** The program is there but cannot create a sandbox on this host (e.g. namespaces disabled). */
+  | "backend_unavailable"
+  /** The startup self-test found a wall that does not hold. */
+  | "self_test_failed"
+  /** The sandbox was asked for something it must not do (a cwd outside the workspace, ...). */
+  | "invalid_sandbox_spec";
 
 export class SandboxError extends Error {
   readonly code: SandboxErrorCode;

@@ -1,4 +1,23 @@
+export { BubblewrapBackend, type BubblewrapOptions } from "./bubblewrap.ts";
 export { CappedOutput } from "./capped-output.ts";
+export { ContainerBackend } from "./container.ts";
 export { scrubbedEnv } from "./env.ts";
 export { SandboxError, type SandboxErrorCode } from "./errors.ts";
+export { NoSandboxBackend, UNSANDBOXED_WARNING } from "./none.ts";
 export { type CommandOptions, type CommandResult, runCommand } from "./run-command.ts";
+export { createSandboxBackend, type SandboxSettings } from "./select.ts";
+export { type SelfTestResult, selfTestSandbox } from "./self-test.ts";
+export {
+  DEFAULT_LIMITS,
+  type ExecOptions,
+  type ExecResult,
+  type RunSandbox,
+  type SandboxBackend,
+  type SandboxBackendName,
+  type SandboxEvent,
+  type SandboxEventSink,
+  type SandboxLimits,
+  type SandboxSpec,
+  type SandboxViolation,
+  type SandboxViolationKind,
+} from "./types.ts";

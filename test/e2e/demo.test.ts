@@ -2,6 +2,7 @@ import { rm } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { demoCommand } from "../../src/cli/commands/demo.ts";
+import { statusCommand } from "../../src/cli/commands/status.ts";
 import type { LedgerTotals } from "../../src/ledger/index.ts";
 import { type Ledger, openLedger } from "../../src/ledger/index.ts";
 import { git, landedOrderTrailers, mainHistory, testsPassAt } from "../support/line.ts";
@@ -24,8 +25,9 @@ describe("nightshift demo", () => {
       dataDir: path.join(repo, ".nightshift", "ledger"),
     });
   }, 240_000);
+  let ledgerOpen = true;
   afterAll(async () => {
-    await ledger?.close();
+    if (ledgerOpen) await ledger?.close();
     if (repo) await rm(repo, { recursive: true, force: true });
   });
 
@@ -78,8 +80,35 @@ describe("nightshift demo", () => {
     for (const commit of mainHistory(repo)) expect(testsPassAt(repo, commit), commit).toBe(true);
   }, 120_000);
 
+  it("filed a defect with every attempt attached for each order that failed", async () => {
+    const failed = (await ledger.listOrders()).filter((o) => o.status === "failed");
+    const defects = await ledger.listDefects();
+    for (const order of failed) {
+      const defect = defects.find((d) => d.order_id === order.id && d.kind === "order_failed");
+      expect(defect, `WO-${order.id}`).toBeDefined();
+      const evidence = defect?.evidence as { attempts: unknown[] };
+      expect(evidence.attempts).toHaveLength(order.attempts);
+    }
+  });
+
   it("leaves the sample repository checked out on the landed main, clean", () => {
     expect(git(repo, "rev-parse", "HEAD")).toBe(git(repo, "rev-parse", "main"));
     expect(git(repo, "status", "--porcelain")).toBe("");
+  });
+
+  // Last: it closes the test's ledger so that the CLI can open it.
+  it("nightshift status shows why each turned-back candidate failed", async () => {
+    const rejected = (await ledger.listRuns()).filter((r) => r.status === "rejected");
+    await ledger.close();
+    ledgerOpen = false;
+    const text = await statusCommand(repo, {});
+    expect(text).toContain("candidates turned back by the ratchet (why):");
+    for (const run of rejected) {
+      const line = text.split("\n").find((l) => l.includes(`run ${run.id} (attempt`));
+      expect(line, `run ${run.id}`).toMatch(
+        /: (test gate|[a-z-]+ gate in the merge queue|merge queue)/,
+      );
+      expect(line).toMatch(/not ok|fail|assert|expected|conflict|ejected/i);
+    }
   });
 });

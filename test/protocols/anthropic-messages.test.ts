@@ -140,13 +140,34 @@ describe("parseAnthropicRequest and anthropicToChat", () => {
     });
   });
 
+  it("keeps a mid-conversation system message (Claude Code 2.1) as a system message in place", () => {
+    const chat = anthropicToChat(
+      parseAnthropicRequest({
+        model: "m",
+        max_tokens: 5,
+        system: "top",
+        messages: [
+          { role: "user", content: "hi" },
+          { role: "system", content: [{ type: "text", text: "Available agent types" }] },
+          { role: "assistant", content: "ok" },
+        ],
+      }),
+    );
+    expect(chat.messages.map((m) => [m.role, m.content])).toEqual([
+      ["system", "top"],
+      ["user", "hi"],
+      ["system", "Available agent types"],
+      ["assistant", "ok"],
+    ]);
+  });
+
   it("names the missing or wrong field", () => {
     const user = { role: "user", content: "hi" };
     expectInvalid({ model: "m", messages: [user] }, "max_tokens", "required");
     expectInvalid({ model: "m", max_tokens: 0, messages: [user] }, "max_tokens", ">0");
     expectInvalid({ model: "m", max_tokens: 5, messages: [] }, "messages", ">=1");
     expectInvalid(
-      { model: "m", max_tokens: 5, messages: [{ role: "system", content: "x" }] },
+      { model: "m", max_tokens: 5, messages: [{ role: "tool", content: "x" }] },
       "messages[0].role",
       "assistant",
     );

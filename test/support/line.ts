@@ -5,10 +5,12 @@ import path from "node:path";
 import pino from "pino";
 import { BuiltinAgent } from "../../src/agents/index.ts";
 import { createDemoRepository } from "../../src/cli/commands/demo.ts";
-import { createTestGate } from "../../src/gates/index.ts";
+import { createTestGate, type Gate } from "../../src/gates/index.ts";
 import { type BudgetLimits, bundledPrices, Gateway } from "../../src/gateway/index.ts";
 import { type Ledger, openLedger } from "../../src/ledger/index.ts";
 import { Line, type LineProgress, type LineSettings } from "../../src/line/index.ts";
+import { SpeculativeMergeQueue } from "../../src/merge/index.ts";
+import { BubblewrapBackend, type SandboxBackend } from "../../src/sandbox/index.ts";
 import { type Policy, type RunningSimulator, startSimulator } from "../../src/sim/index.ts";
 import { Workspaces } from "../../src/workspace/index.ts";
 
@@ -50,7 +52,16 @@ export async function startTestLine(options: {
   policy: Policy;
   settings?: Partial<LineSettings>;
   limits?: BudgetLimits;
+  /** Default: bubblewrap, as in production; "unsandboxed" for a line without a backend. */
+  sandbox?: SandboxBackend | "unsandboxed";
+  sandboxDefectAfter?: number;
+  /** Default: the speculative queue, as in production; "serial" for the one-at-a-time queue. */
+  queue?: "speculative" | "serial";
+  /** Gates instead of the test gate alone. */
+  gates?: Gate[];
 }): Promise<TestLine> {
+  const sandbox =
+    options.sandbox === "unsandboxed" ? undefined : (options.sandbox ?? new BubblewrapBackend());
   const ledger = await openLedger({ kind: "memory" });
   const simulator = await startSimulator({ policy: options.policy });
   const gateway = new Gateway({
@@ -80,16 +91,31 @@ export async function startTestLine(options: {
     testCommand: "npm test --silent",
     ...options.settings,
   };
+  const gates = options.gates ?? [
+    createTestGate({ command: settings.testCommand, timeoutMs: 120_000, sandbox }),
+  ];
   const line = new Line(
     {
       ledger,
       workspaces,
       driver: new BuiltinAgent(),
-      gates: [createTestGate({ command: settings.testCommand, timeoutMs: 120_000 })],
+      gates,
+      ...(options.queue === "serial"
+        ? {}
+        : {
+            mergeQueue: new SpeculativeMergeQueue(workspaces, gates, {
+              maxBatch: 4,
+              depth: 2,
+              maxRounds: 12,
+              scratchDir: path.join(options.repo, ".nightshift", "queue"),
+            }),
+          }),
       models: gateway,
       logger: pino({ level: "silent" }),
       workerId: "test-worker",
       soleWorker: true,
+      ...(sandbox ? { sandbox } : {}),
+      ...(options.sandboxDefectAfter ? { sandboxDefectAfter: options.sandboxDefectAfter } : {}),
     },
     settings,
   );

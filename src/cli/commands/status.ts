@@ -1,14 +1,28 @@
 import { readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { isNightshiftError } from "../../errors/index.ts";
-import type { Ledger, LedgerTotals, Run, WorkOrder } from "../../ledger/index.ts";
+import type { Defect, Ledger, LedgerTotals, Run, WorkOrder } from "../../ledger/index.ts";
 import { locateFactory, openFactory } from "../factory.ts";
 import { formatTotals } from "../output.ts";
+
+/** Why a candidate was turned back: the gate that failed it and the telling part of its output. */
+export interface Rejection {
+  orderId: number;
+  runId: number;
+  attempt: number;
+  reason: string;
+  gate?: string;
+  stage?: "candidate" | "merge";
+  excerpt?: string;
+}
 
 interface StatusData {
   orders: WorkOrder[];
   runs: Run[];
   totals: LedgerTotals;
+  rejections?: Rejection[];
+  /** Open defects: what the supervisor should look at (escape attempts, ...). */
+  defects?: Defect[];
   /** Set when read from the snapshot a running line keeps. */
   snapshot?: { pid: number; at: string };
 }
@@ -40,12 +54,26 @@ export async function statusCommand(root: string, options: { json?: boolean }): 
 }
 
 export async function collectStatus(ledger: Ledger): Promise<StatusData> {
-  const [orders, runs, totals] = await Promise.all([
+  const [orders, runs, totals, defects] = await Promise.all([
     ledger.listOrders(),
     ledger.listRuns(),
     ledger.totals(),
+    ledger.listDefects({ status: "open" }),
   ]);
-  return { orders, runs, totals };
+  const rejections: Rejection[] = [];
+  for (const run of runs.filter((r) => r.status === "rejected")) {
+    const failed = (await ledger.listGateResults(run.id)).find((g) => !g.passed);
+    rejections.push({
+      orderId: run.order_id,
+      runId: run.id,
+      attempt: run.attempt,
+      reason: run.outcome_reason ?? "rejected",
+      ...(failed
+        ? { gate: failed.gate, stage: failed.stage, excerpt: telling(failed.output) }
+        : {}),
+    });
+  }
+  return { orders, runs, totals, rejections, defects };
 }
 
 function renderStatus(data: StatusData, name: string, root: string, model: string): string {
@@ -73,6 +101,22 @@ function renderStatus(data: StatusData, name: string, root: string, model: strin
         detail,
     );
   }
+  if (data.rejections && data.rejections.length > 0) {
+    lines.push("", "candidates turned back by the ratchet (why):");
+    for (const r of data.rejections) {
+      const where = r.gate
+        ? `${r.gate} gate${r.stage === "merge" ? " in the merge queue" : ""}`
+        : "merge queue";
+      lines.push(
+        `  WO-${r.orderId} run ${r.runId} (attempt ${r.attempt}): ${where}: ${r.excerpt ?? r.reason}`,
+      );
+    }
+  }
+  const defects = data.defects ?? [];
+  if (defects.length > 0) {
+    lines.push("", `open defects (${defects.length}):`);
+    for (const d of defects) lines.push(`  D-${d.id}  ${d.kind.padEnd(16)} ${d.summary}`);
+  }
   lines.push("", ...formatTotals(totals, model));
   return lines.join("\n");
 }
@@ -96,4 +140,25 @@ async function readSnapshot(stateDir: string): Promise<StatusData | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/** The line of a gate's output that says most about the failure, for a one-line status. */
+function telling(output: string): string {
+  const lines = output
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+  // Most specific first: a failing test's name, then anything that says what went wrong.
+  const patterns = [
+    /^not ok/i,
+    /violat|found|rejected|failed:|conflict/i,
+    /assert|expected|error/i,
+  ];
+  let pick: string | undefined;
+  for (const pattern of patterns) {
+    pick = lines.find((l) => pattern.test(l));
+    if (pick) break;
+  }
+  pick ??= lines.at(-1) ?? "";
+  return pick.length > 160 ? `${pick.slice(0, 157)}...` : pick;
 }

@@ -1,0 +1,88 @@
+/**
+ * npm run bench:sandbox: what the sandbox costs per command. In one run it starts the same short
+ * commands unsandboxed (runCommand: bash in its own process group, the baseline) and in a
+ * bubblewrap sandbox (namespaces, mounts, the in-sandbox supervisor, a pids cgroup), with and
+ * without the gateway relay, in alternating rounds, and prints medians and the ratios against
+ * the baseline. Only ratios from one run mean much on a shared machine.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { BubblewrapBackend, type RunSandbox, runCommand } from "../src/sandbox/index.ts";
+
+const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 40);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const COMMANDS = { true: "true", "node -e 0": "node -e 0" } as const;
+
+async function main() {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "nightshift-bench-sandbox-"));
+  execFileSync("git", ["init", "-q", dir]);
+  const gateway = http.createServer((_req, res) => res.end("ok"));
+  await new Promise<void>((resolve) => gateway.listen(0, "127.0.0.1", resolve));
+  const port = (gateway.address() as AddressInfo).port;
+  const backend = new BubblewrapBackend();
+  const plain = await backend.create({ workspacePath: dir });
+  const relayed = await backend.create({
+    workspacePath: dir,
+    gateway: { url: `http://127.0.0.1:${port}/v1`, apiKey: "bench" },
+  });
+  const targets: Record<string, (command: string) => Promise<unknown>> = {
+    unsandboxed: (command) => runCommand({ command, cwd: dir, timeoutMs: 30_000 }),
+    bubblewrap: (command) => exec(plain, command),
+    "bubblewrap + gateway relay": (command) => exec(relayed, command),
+  };
+  const samples: Record<string, number[]> = {};
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [label, command] of Object.entries(COMMANDS)) {
+        for (const [name, run] of Object.entries(targets)) {
+          const key = `${label}|${name}`;
+          samples[key] ??= [];
+          for (let i = 0; i < SAMPLES; i++) {
+            const started = performance.now();
+            await run(command);
+            samples[key].push(performance.now() - started);
+          }
+        }
+      }
+    }
+  } finally {
+    await plain.dispose();
+    await relayed.dispose();
+    gateway.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+  console.log(
+    `per-command start-up, ${SAMPLES} samples x ${ROUNDS} alternating rounds, median (p90), load ${os.loadavg()[0]?.toFixed(1)}`,
+  );
+  for (const label of Object.keys(COMMANDS)) {
+    const base = median(samples[`${label}|unsandboxed`]!);
+    console.log(`\ncommand: ${label}`);
+    for (const name of Object.keys(targets)) {
+      const values = samples[`${label}|${name}`]!;
+      const m = median(values);
+      console.log(
+        `  ${name.padEnd(28)} ${m.toFixed(1).padStart(7)} ms  (p90 ${quantile(values, 0.9).toFixed(1)} ms)  ratio ${(m / base).toFixed(2)}x  added ${(m - base).toFixed(1)} ms`,
+      );
+    }
+  }
+}
+
+async function exec(sandbox: RunSandbox, command: string) {
+  const result = await sandbox.exec({ command, timeoutMs: 30_000 });
+  if (result.exitCode !== 0) throw new Error(`${command} failed in the sandbox: ${result.output}`);
+}
+
+function median(values: number[]): number {
+  return quantile(values, 0.5);
+}
+
+function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+}
+
+await main();

@@ -1,0 +1,161 @@
+import { existsSync, lstatSync, readlinkSync, realpathSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { GitLayout } from "./git-layout.ts";
+import type { SandboxLimits } from "./types.ts";
+
+/** Paths inside the sandbox that nightshift itself provides. */
+export const SANDBOX_HOME = "/home/nightshift";
+export const SUPERVISOR_PATH = "/run/nightshift/supervisor.mjs";
+export const GATEWAY_SOCKET_PATH = "/run/nightshift/gateway.sock";
+
+/** The toolchain: visible, never writable. On merged-/usr systems most of these are symlinks. */
+const SYSTEM_DIRS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
+
+/**
+ * From /etc only what programs need to run; not /etc as a whole (shadow, ssh host keys, cloud
+ * credentials, the package manager's auth files).
+ */
+const ETC_FILES = [
+  "/etc/passwd",
+  "/etc/group",
+  "/etc/hosts",
+  "/etc/nsswitch.conf",
+  "/etc/localtime",
+  "/etc/ld.so.cache",
+  "/etc/ld.so.conf",
+  "/etc/ld.so.conf.d",
+  "/etc/alternatives",
+  "/etc/ssl",
+  "/etc/ca-certificates",
+  "/etc/mime.types",
+  "/etc/bash.bashrc",
+  "/etc/profile",
+];
+
+/**
+ * Tripwires: the places secrets live, made to exist with mode 000 so that reaching for them gives
+ * "Permission denied" (a blocked attempt that is seen and recorded) instead of a quiet "not found".
+ */
+const SECRET_DIRS_IN_HOME = [
+  ".ssh",
+  ".aws",
+  ".gnupg",
+  ".config/gcloud",
+  ".docker",
+  ".kube",
+  ".azure",
+];
+const SECRET_DIRS_IN_ETC = ["/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/ssh"];
+
+export interface MountPlanInput {
+  workspace: string;
+  git: GitLayout | undefined;
+  /** Host paths visible read-only at the same place. */
+  readOnly: string[];
+  /** Host paths writable at the same place (an agent CLI's private home). */
+  writable: string[];
+  /** The host side of the gateway relay, bound to GATEWAY_SOCKET_PATH. */
+  gatewaySocket: string | undefined;
+  supervisorFile: string;
+  limits: SandboxLimits;
+  cwd: string;
+}
+
+/**
+ * bwrap's arguments: a new empty root (tmpfs, read-only at the end) with the toolchain bound
+ * read-only, a private /tmp and HOME, the worktree writable, its git data read-only, and every
+ * namespace unshared (network: loopback only). The order matters: later mounts cover earlier ones.
+ */
+export function bwrapArgs(input: MountPlanInput): string[] {
+  const args = [
+    "--unshare-all",
+    // As root, bwrap would keep every capability; a user namespace plus dropping them all leaves a
+    // uid 0 that owns nothing outside and cannot mount, trace, or change the rules.
+    "--unshare-user",
+    "--disable-userns",
+    "--cap-drop",
+    "ALL",
+    "--die-with-parent",
+    "--new-session",
+    "--hostname",
+    "nightshift-sandbox",
+  ];
+  for (const dir of SYSTEM_DIRS) args.push(...bindSystemPath(dir));
+  for (const file of ETC_FILES) args.push("--ro-bind-try", file, file);
+  for (const dir of SECRET_DIRS_IN_ETC) args.push("--perms", "0000", "--dir", dir);
+  args.push("--proc", "/proc", "--dev", "/dev");
+  args.push("--size", String(input.limits.tmpBytes), "--tmpfs", "/tmp");
+  args.push("--size", String(input.limits.tmpBytes), "--tmpfs", SANDBOX_HOME);
+  for (const dir of SECRET_DIRS_IN_HOME) {
+    args.push("--perms", "0000", "--dir", path.posix.join(SANDBOX_HOME, dir));
+  }
+  const hostHome = os.homedir();
+  const ancestors = ancestorsOf(input.workspace);
+  if (hostHome !== "/" && !ancestors.includes(hostHome) && hostHome !== SANDBOX_HOME) {
+    args.push("--perms", "0000", "--dir", hostHome);
+  }
+  if (hostHome !== "/root" && !ancestors.includes("/root")) {
+    args.push("--perms", "0000", "--dir", "/root");
+  }
+  // After the tmpfs mounts, so that a path under /tmp is not covered by the private /tmp.
+  for (const dir of toolchainOutsideUsr()) args.push("--ro-bind", dir, dir);
+  for (const dir of unique(input.readOnly)) args.push("--ro-bind", dir, dir);
+  if (input.git) {
+    const { commonDir, adminDir } = input.git;
+    args.push("--ro-bind", commonDir, commonDir);
+    const worktreesDir = path.join(commonDir, "worktrees");
+    if (adminDir !== commonDir && adminDir.startsWith(worktreesDir + path.sep)) {
+      // Other runs' admin dirs (their index, their HEAD) are none of this run's business.
+      args.push("--tmpfs", worktreesDir, "--ro-bind", adminDir, adminDir);
+      args.push("--remount-ro", worktreesDir);
+    }
+  }
+  args.push("--bind", input.workspace, input.workspace);
+  for (const dir of unique(input.writable)) args.push("--bind", dir, dir);
+  if (input.git) {
+    // The worktree is writable but its .git is not: rewritten, it would point the host's git
+    // (which commits the run's work) at another repository.
+    args.push("--ro-bind", input.git.dotGit, input.git.dotGit);
+  }
+  args.push("--ro-bind", input.supervisorFile, SUPERVISOR_PATH);
+  if (input.gatewaySocket) args.push("--ro-bind", input.gatewaySocket, GATEWAY_SOCKET_PATH);
+  // The folders above the worktree (the repository, .nightshift, worktrees/) can be passed
+  // through but not listed: other runs, the ledger and the main checkout stay out of sight.
+  for (const dir of ancestors) {
+    if (!["/", "/tmp", "/home", "/run"].includes(dir)) args.push("--chmod", "0111", dir);
+  }
+  args.push("--remount-ro", "/");
+  args.push("--chdir", input.cwd);
+  return args;
+}
+
+function bindSystemPath(dir: string): string[] {
+  const info = lstatSync(dir, { throwIfNoEntry: false });
+  if (!info) return [];
+  if (info.isSymbolicLink()) return ["--symlink", readlinkSync(dir), dir];
+  return ["--ro-bind", dir, dir];
+}
+
+/** Node's own install, when it is not under /usr (nvm, /opt, a tarball): read-only. */
+function toolchainOutsideUsr(): string[] {
+  const node = realpathSync(process.execPath);
+  const prefix = path.dirname(path.dirname(node));
+  if (SYSTEM_DIRS.some((dir) => node.startsWith(`${dir}/`))) return [];
+  return existsSync(prefix) ? [prefix] : [];
+}
+
+/** /a/b/c → ["/a/b", "/a"] ... the strict ancestors, nearest first, without "/". */
+function ancestorsOf(file: string): string[] {
+  const found: string[] = [];
+  let dir = path.dirname(file);
+  while (dir !== "/" && dir !== ".") {
+    found.push(dir);
+    dir = path.dirname(dir);
+  }
+  return found;
+}
+
+function unique(paths: string[]): string[] {
+  return [...new Set(paths.map((p) => path.resolve(p)))].filter((p) => existsSync(p));
+}

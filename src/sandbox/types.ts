@@ -1,0 +1,108 @@
+import type { CommandOptions, CommandResult } from "./run-command.ts";
+
+/** What a run's sandbox is limited to. Every field has a default (see DEFAULT_LIMITS). */
+export interface SandboxLimits {
+  /** Processes alive at once inside the sandbox (its pid namespace). */
+  maxProcesses: number;
+  /** Resident memory of all its processes together. */
+  maxMemoryBytes: number;
+  /** Disk the workspace may occupy; also the largest single file any process may write. */
+  maxWorkspaceBytes: number;
+  /** CPU seconds per process (RLIMIT_CPU). */
+  cpuSeconds: number;
+  /** Size of the private /tmp and of the private HOME (each a tmpfs). */
+  tmpBytes: number;
+}
+
+export const DEFAULT_LIMITS: SandboxLimits = {
+  maxProcesses: 256,
+  maxMemoryBytes: 4 * 1024 ** 3,
+  maxWorkspaceBytes: 2 * 1024 ** 3,
+  cpuSeconds: 900,
+  tmpBytes: 512 * 1024 ** 2,
+};
+
+export type SandboxViolationKind =
+  /** A write to a read-only place (EROFS): the toolchain, .git, the root. */
+  | "write_denied"
+  /** An access the sandbox's permissions refused (EACCES/EPERM): host home, secrets, parents. */
+  | "access_denied"
+  /** A connection that only the gateway may make: refused, unreachable, no DNS. */
+  | "network_blocked"
+  /** A signal to a process outside the sandbox (it is invisible: ESRCH). */
+  | "kill_blocked"
+  /** A path outside the workspace, refused by a file tool before any I/O. */
+  | "path_outside_workspace"
+  | "process_limit"
+  | "memory_limit"
+  | "disk_limit"
+  | "cpu_limit"
+  | "timeout"
+  /** The sandbox's own supervisor was killed from inside (kill -1 and friends). */
+  | "supervisor_killed";
+
+export interface SandboxViolation {
+  kind: SandboxViolationKind;
+  /** The evidence: the output line, or what the supervisor saw. */
+  detail: string;
+  /** The command that caused it, when a command did. */
+  command?: string;
+}
+
+export type SandboxEvent =
+  | { kind: "violation"; violation: SandboxViolation }
+  /** The run is not sandboxed (backend "none"): said loudly, on every run. */
+  | { kind: "unsandboxed"; message: string };
+
+export type SandboxEventSink = (event: SandboxEvent) => void;
+
+/** The one run a sandbox is made for. */
+export interface SandboxSpec {
+  /** The run's git worktree: the only writable place that outlives a command. */
+  workspacePath: string;
+  /**
+   * The gateway as the run sees it: inside the sandbox the same URL works (a forwarder listens
+   * on that loopback port and relays to the host's gateway); no other address is reachable.
+   */
+  gateway?: { url: string; apiKey: string };
+  /** Extra host paths visible read-only at the same place (e.g. a toolchain outside /usr). */
+  readOnlyPaths?: string[];
+  limits?: Partial<SandboxLimits>;
+  onEvent?: SandboxEventSink;
+}
+
+/** runCommand's options, with cwd optional (default: the workspace) and extra read-only paths. */
+export type ExecOptions = Omit<CommandOptions, "cwd"> & {
+  cwd?: string;
+  /** Host paths this command alone may read (a gate's hidden files); never writable. */
+  readOnlyPaths?: string[];
+  /**
+   * Host paths this command alone may write besides the workspace (an agent CLI's private home).
+   * For the caller's own scratch folders only; never a shared or host path.
+   */
+  writablePaths?: string[];
+};
+
+export interface ExecResult extends CommandResult {
+  /** The blocked attempts this command made (also sent to the spec's onEvent). */
+  violations: SandboxViolation[];
+}
+
+/** A run's sandbox: run commands in it, then dispose of it. */
+export interface RunSandbox {
+  readonly backend: SandboxBackendName;
+  readonly workspacePath: string;
+  /** The environment a command sees for the gateway (URL and scoped key), if any. */
+  readonly gatewayEnv: Record<string, string>;
+  /** True when the kernel caps the command's processes (a pids cgroup), not only a poller. */
+  readonly kernelProcessLimit: boolean;
+  exec(options: ExecOptions): Promise<ExecResult>;
+  dispose(): Promise<void>;
+}
+
+export type SandboxBackendName = "bubblewrap" | "container" | "none";
+
+export interface SandboxBackend {
+  readonly name: SandboxBackendName;
+  create(spec: SandboxSpec): Promise<RunSandbox>;
+}

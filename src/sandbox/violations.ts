@@ -1,0 +1,142 @@
+import path from "node:path";
+import type { SandboxViolation, SandboxViolationKind } from "./types.ts";
+
+/**
+ * Errors a command prints when a wall of the sandbox stopped it. Inside the sandbox these have
+ * (almost) no innocent cause: the toolchain is read-only, the host's home and the secret places are
+ * mode 000, only the gateway's port is open, and processes outside are invisible. The patterns are
+ * the messages of the usual tools (coreutils, bash, git, node, curl, python).
+ */
+const SIGNATURES: { kind: SandboxViolationKind; pattern: RegExp }[] = [
+  { kind: "write_denied", pattern: /Read-only file system|\bEROFS\b/ },
+  {
+    kind: "access_denied",
+    pattern: /permission denied|operation not permitted|must be superuser|\bEACCES\b|\bEPERM\b/i,
+  },
+  {
+    kind: "network_blocked",
+    pattern:
+      /Connection refused|\bECONNREFUSED\b|Network is unreachable|\bENETUNREACH\b|Could not resolve host|Temporary failure in name resolution|\bEAI_AGAIN\b|\bENOTFOUND\b/,
+  },
+  { kind: "kill_blocked", pattern: /kill: \(?\d+\)? ?-? ?No such process|\bESRCH\b/ },
+  { kind: "process_limit", pattern: /fork: (retry: )?Resource temporarily unavailable/ },
+  { kind: "disk_limit", pattern: /File size limit exceeded|No space left on device|\bENOSPC\b/ },
+  { kind: "cpu_limit", pattern: /CPU time limit exceeded/ },
+];
+
+/** Lines that would otherwise match but are the sandbox's own notes. */
+const OWN_NOTE = /^\[nightshift( sandbox)?:/;
+
+const MAX_PER_COMMAND = 20;
+
+/** The blocked attempts a command's output shows, one per offending line (at most 20). */
+export function violationsInOutput(output: string, command: string): SandboxViolation[] {
+  const found: SandboxViolation[] = [];
+  for (const line of output.split("\n")) {
+    if (found.length >= MAX_PER_COMMAND) break;
+    if (OWN_NOTE.test(line)) continue;
+    const match = SIGNATURES.find((s) => s.pattern.test(line));
+    if (match) found.push({ kind: match.kind, detail: line.trim().slice(0, 500), command });
+  }
+  return found;
+}
+
+/** One attempt is one violation: a fork bomb's thousand "fork: retry" lines are one process_limit. */
+export function onePerKind(violations: SandboxViolation[]): SandboxViolation[] {
+  const seen = new Set<string>();
+  return violations.filter((v) => !seen.has(v.kind) && seen.add(v.kind));
+}
+
+/** What the sandbox's supervisor reported on its side channel (see supervisor.mjs). */
+export interface SupervisorReport {
+  exit?: { code: number | null; signal: NodeJS.Signals | null; error?: string };
+  limits: { limit: "processes" | "memory" | "disk" | "cpu"; detail: string }[];
+}
+
+export function parseSupervisorReport(text: string): SupervisorReport {
+  const report: SupervisorReport = { limits: [] };
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    let entry: unknown;
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (typeof entry !== "object" || entry === null) continue;
+    const e = entry as Record<string, unknown>;
+    if (e.kind === "exit") {
+      report.exit = {
+        code: typeof e.code === "number" ? e.code : null,
+        signal: typeof e.signal === "string" ? (e.signal as NodeJS.Signals) : null,
+        ...(typeof e.error === "string" ? { error: e.error } : {}),
+      };
+    } else if (e.kind === "limit" && typeof e.detail === "string") {
+      const limit = e.limit;
+      if (limit === "processes" || limit === "memory" || limit === "disk" || limit === "cpu") {
+        report.limits.push({ limit, detail: e.detail });
+      }
+    }
+  }
+  return report;
+}
+
+const LIMIT_KIND = {
+  processes: "process_limit",
+  memory: "memory_limit",
+  disk: "disk_limit",
+  cpu: "cpu_limit",
+} as const satisfies Record<SupervisorReport["limits"][number]["limit"], SandboxViolationKind>;
+
+export function limitViolations(report: SupervisorReport, command: string): SandboxViolation[] {
+  return report.limits.map((l) => ({ kind: LIMIT_KIND[l.limit], detail: l.detail, command }));
+}
+
+/** Where secrets live: reaching for these is an attempt even when the sandbox shows nothing there. */
+const SECRET_PATTERNS: { pattern: RegExp; what: string }[] = [
+  { pattern: /\/proc\/[^\s/]+\/environ/, what: "a process's environment in /proc" },
+  {
+    pattern: /(^|[\s~/])\.(ssh|aws|gnupg|netrc|docker|kube|azure)\b/,
+    what: "a credentials folder",
+  },
+  { pattern: /\bid_(rsa|ed25519|ecdsa|dsa)\b/, what: "a private key" },
+  { pattern: /\/etc\/(shadow|gshadow|sudoers)\b/, what: "the host's password files" },
+  {
+    pattern: /\$\{?(?!NIGHTSHIFT_)[A-Z0-9_]*(API_KEY|SECRET|TOKEN|PASSWORD)[A-Z0-9_]*\b/,
+    what: "a secret environment variable",
+  },
+  { pattern: /\b(printenv|env)\s*(\||$|;|>)/, what: "the whole environment" },
+];
+
+/**
+ * Attempts a command's text shows even when the sandbox makes them come to nothing: it names a
+ * secret's usual place, or a path outside its workspace that the sandbox hides (other runs, the
+ * ledger, the main checkout, the gates' hidden files: everything under `guarded` but the
+ * workspace and the read-only .git). Reading those finds nothing inside; the try is recorded.
+ */
+export function probesInCommand(
+  command: string,
+  where: { cwd: string; workspace: string; guarded: string[]; readable: string[] },
+): SandboxViolation[] {
+  const found: SandboxViolation[] = [];
+  for (const { pattern, what } of SECRET_PATTERNS) {
+    if (pattern.test(command)) {
+      found.push({ kind: "access_denied", detail: `the command reaches for ${what}`, command });
+    }
+  }
+  const inside = (p: string, dir: string) => p === dir || p.startsWith(dir + path.sep);
+  for (const token of command.match(/(?:\.\.\/|\/)[^\s'";|&<>()`$]*/g) ?? []) {
+    const target = path.resolve(where.cwd, token);
+    if (inside(target, where.workspace) || where.readable.some((dir) => inside(target, dir)))
+      continue;
+    if (where.guarded.some((dir) => inside(target, dir))) {
+      found.push({
+        kind: "path_outside_workspace",
+        detail: `the command names ${target}, outside the workspace`,
+        command,
+      });
+      break;
+    }
+  }
+  return found;
+}

@@ -1,0 +1,155 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { configSchema } from "../../src/config/index.ts";
+import { createCommandGate } from "../../src/gates/index.ts";
+import {
+  BubblewrapBackend,
+  createSandboxBackend,
+  SandboxError,
+  type SandboxEvent,
+  selfTestSandbox,
+  UNSANDBOXED_WARNING,
+} from "../../src/sandbox/index.ts";
+
+let dir: string;
+let workspace: string;
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), "nightshift-bwrap-"));
+  workspace = join(dir, "workspace");
+  await mkdir(workspace);
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const errorOf = async (promise: Promise<unknown> | (() => unknown)) => {
+  try {
+    await (typeof promise === "function" ? promise() : promise);
+  } catch (error) {
+    return error as SandboxError;
+  }
+  throw new Error("expected an error");
+};
+
+describe("the bubblewrap backend", () => {
+  it("passes its self-test on this host, with a kernel cap on processes", async () => {
+    const result = await selfTestSandbox(new BubblewrapBackend());
+    expect(result.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(result.checks.map((c) => c.name)).toContain("the kernel caps processes");
+  });
+
+  it("keeps runCommand's contract: cwd, exit code, interleaved output, timeout", async () => {
+    const sandbox = await new BubblewrapBackend().create({ workspacePath: workspace });
+    try {
+      const ok = await sandbox.exec({
+        command: "pwd; echo out; echo err >&2; exit 3",
+        timeoutMs: 20_000,
+      });
+      expect(ok).toMatchObject({ exitCode: 3, signal: null, timedOut: false, aborted: false });
+      expect(ok.output).toBe(`${workspace}\nout\nerr\n`);
+      const slow = await sandbox.exec({ command: "sleep 30", timeoutMs: 500 });
+      expect(slow.timedOut).toBe(true);
+      expect(slow.output).toContain("timed out after 500 ms");
+      expect(slow.violations.map((v) => v.kind)).toEqual(["timeout"]);
+    } finally {
+      await sandbox.dispose();
+    }
+  });
+
+  it("refuses a working directory outside the workspace", async () => {
+    const sandbox = await new BubblewrapBackend().create({ workspacePath: workspace });
+    try {
+      const error = await errorOf(sandbox.exec({ command: "true", cwd: dir, timeoutMs: 5_000 }));
+      expect(error).toBeInstanceOf(SandboxError);
+      expect(error.code).toBe("invalid_sandbox_spec");
+    } finally {
+      await sandbox.dispose();
+    }
+  });
+
+  it("refuses a gateway that is not on loopback, without contacting it", async () => {
+    const error = await errorOf(
+      new BubblewrapBackend().create({
+        workspacePath: workspace,
+        gateway: { url: "http://gateway.example:4000/v1", apiKey: "k" },
+      }),
+    );
+    expect(error.code).toBe("invalid_sandbox_spec");
+    expect(error.hint).toContain("127.0.0.1");
+  });
+
+  it("says how to install bubblewrap when it is missing", async () => {
+    const path = process.env.PATH;
+    process.env.PATH = join(dir, "empty");
+    try {
+      const error = await errorOf(() => new BubblewrapBackend());
+      expect(error.code).toBe("backend_missing");
+      expect(error.hint).toContain("apt-get install bubblewrap");
+    } finally {
+      process.env.PATH = path;
+    }
+    const gone = await errorOf(() => new BubblewrapBackend({ bwrapPath: join(dir, "no-bwrap") }));
+    expect(gone.code).toBe("backend_missing");
+  });
+
+  it("runs gate commands sandboxed: hidden files readable by the gate, never writable", async () => {
+    const hidden = join(dir, "holdout");
+    await mkdir(hidden);
+    writeFileSync(join(hidden, "answer.txt"), "42");
+    const gate = createCommandGate({
+      name: "holdout",
+      command: `cat ${hidden}/answer.txt; echo tampered > ${hidden}/answer.txt; ls /root`,
+      sandbox: new BubblewrapBackend(),
+      hiddenPaths: [hidden],
+    });
+    const outcome = await gate.run({ workspacePath: workspace, commit: "0".repeat(40) });
+    expect(outcome.output).toContain("42");
+    expect(outcome.output).toContain("Read-only file system");
+    expect(outcome.output).toContain("Permission denied");
+    expect(readFileSync(join(hidden, "answer.txt"), "utf8")).toBe("42");
+  });
+});
+
+describe("choosing a backend", () => {
+  it("refuses backend none unless unsandboxed runs are allowed explicitly, and then warns on every run", async () => {
+    const refused = await errorOf(() => createSandboxBackend({ backend: "none" }));
+    expect(refused.code).toBe("invalid_sandbox_spec");
+    expect(refused.hint).toContain("allow_unsandboxed = true");
+    const events: SandboxEvent[] = [];
+    const none = createSandboxBackend({ backend: "none", allowUnsandboxed: true });
+    for (let run = 0; run < 2; run++) {
+      const sandbox = await none.create({
+        workspacePath: workspace,
+        onEvent: (e) => events.push(e),
+      });
+      await sandbox.dispose();
+    }
+    expect(events).toEqual([
+      { kind: "unsandboxed", message: UNSANDBOXED_WARNING },
+      { kind: "unsandboxed", message: UNSANDBOXED_WARNING },
+    ]);
+  });
+
+  it("rejects a config with backend none and no allow_unsandboxed", () => {
+    const parsed = configSchema.safeParse({ sandbox: { backend: "none" } });
+    expect(parsed.success).toBe(false);
+    expect(JSON.stringify(parsed.error?.issues)).toContain("allow_unsandboxed");
+    expect(
+      configSchema.safeParse({ sandbox: { backend: "none", allow_unsandboxed: true } }).success,
+    ).toBe(true);
+    expect(configSchema.safeParse({ sandbox: { backend: "chroot" } }).success).toBe(false);
+  });
+
+  it("names the install command when no container engine is installed", async () => {
+    const path = process.env.PATH;
+    process.env.PATH = join(dir, "empty");
+    try {
+      const error = await errorOf(() => createSandboxBackend({ backend: "container" }));
+      expect(error.code).toBe("backend_missing");
+      expect(error.hint).toContain("apt-get install podman");
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+});
