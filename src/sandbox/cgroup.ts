@@ -1,4 +1,4 @@
-import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 /**
@@ -20,6 +20,33 @@ export interface PidsCgroup {
 let counter = 0;
 
 export async function pidsRoot(): Promise<string | undefined> {
+  const root = await findPidsRoot();
+  if (root) await sweepStale(root);
+  return root;
+}
+
+/**
+ * Groups left by a nightshift process that died mid-command (killed, crashed): empty once the
+ * kernel reaped their processes, and removable then. Groups of live processes are left alone.
+ */
+async function sweepStale(root: string): Promise<void> {
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    const pid = Number(/^nightshift-(\d+)-\d+$/.exec(name)?.[1]);
+    if (!pid || pid === process.pid || isAlive(pid)) continue;
+    await rmdir(path.join(root, name)).catch(() => undefined);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function findPidsRoot(): Promise<string | undefined> {
   const v1 = "/sys/fs/cgroup/pids";
   if (await writableDir(v1)) return v1;
   const own = /^0::(.*)$/m.exec(await readFile("/proc/self/cgroup", "utf8").catch(() => ""))?.[1];

@@ -8,6 +8,12 @@ export { type CommandOptions, type CommandResult, runCommand } from "./run-comma
 export { createSandboxBackend, type SandboxSettings } from "./select.ts";
 export { type SelfTestResult, selfTestSandbox } from "./self-test.ts";
 export {
+  type SandboxedProgram,
+  type SandboxedProgramControl,
+  type SandboxedProgramEnding,
+  spawnInSandbox,
+} from "./spawn-in.ts";
+export {
   DEFAULT_LIMITS,
   type ExecOptions,
   type ExecResult,

@@ -11,6 +11,7 @@ import {
   SandboxError,
   type SandboxEvent,
   selfTestSandbox,
+  spawnInSandbox,
   UNSANDBOXED_WARNING,
 } from "../../src/sandbox/index.ts";
 
@@ -150,6 +151,60 @@ describe("choosing a backend", () => {
       expect(error.hint).toContain("apt-get install podman");
     } finally {
       process.env.PATH = path;
+    }
+  });
+});
+
+describe("spawnInSandbox (agent CLIs)", () => {
+  it("streams a program's output from inside the sandbox, with its private home writable and the gateway reachable", async () => {
+    const { createServer } = await import("node:http");
+    const gateway = createServer((_req, res) => res.end("model says hi"));
+    await new Promise<void>((resolve) => gateway.listen(0, "127.0.0.1", resolve));
+    const port = (gateway.address() as { port: number }).port;
+    const home = join(dir, "cli-home");
+    await mkdir(home);
+    const sandbox = await new BubblewrapBackend().create({
+      workspacePath: workspace,
+      gateway: { url: `http://127.0.0.1:${port}/v1`, apiKey: "scoped" },
+    });
+    const chunks: Buffer[] = [];
+    try {
+      const script = `require("fs").writeFileSync(process.env.HOME+"/session.json","{}");fetch(process.env.BASE_URL).then(r=>r.text()).then(t=>console.log(JSON.stringify({type:"result",text:t})))`;
+      const ending = await spawnInSandbox(
+        sandbox,
+        {
+          file: process.execPath,
+          args: ["-e", script],
+          env: { HOME: home, BASE_URL: `http://127.0.0.1:${port}/v1` },
+          cwd: workspace,
+          writablePaths: [home],
+        },
+        {
+          timeoutMs: 20_000,
+          killGraceMs: 500,
+          signal: new AbortController().signal,
+          onStdout: (chunk) => chunks.push(chunk),
+        },
+      );
+      expect(ending).toMatchObject({ kind: "exited", exitCode: 0 });
+      expect(Buffer.concat(chunks).toString()).toContain(
+        '{"type":"result","text":"model says hi"}',
+      );
+      expect(readFileSync(join(home, "session.json"), "utf8")).toBe("{}");
+      const missing = await spawnInSandbox(
+        sandbox,
+        { file: join(dir, "no-such-cli"), args: [], env: {}, cwd: workspace, writablePaths: [] },
+        {
+          timeoutMs: 5_000,
+          killGraceMs: 500,
+          signal: new AbortController().signal,
+          onStdout: () => {},
+        },
+      );
+      expect(missing).toMatchObject({ kind: "spawn_error" });
+    } finally {
+      await sandbox.dispose();
+      gateway.close();
     }
   });
 });
