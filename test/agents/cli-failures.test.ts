@@ -228,6 +228,27 @@ describe("a CLI agent that misbehaves ends its run with a clear reason", () => {
     });
   });
 
+  it("a prompt too long for one argument is refused with the reason, not a crash", async () => {
+    const driver = claudeCodeDriver({ path: fake, homesDir: path.join(dir, "homes") });
+    const result = await driver.run(
+      {
+        prompt: "x".repeat(200_000),
+        workspacePath: path.join(dir, "ws"),
+        model: "sim-demo",
+        endpoint: { baseURL: "http://127.0.0.1:9/v1", apiKey: "k" },
+        maxSteps: 1,
+        maxTokens: 1,
+        commandTimeoutMs: 1,
+      },
+      () => undefined,
+      new AbortController().signal,
+    );
+    expect(result.reason).toBe("error");
+    expect(result.summary).toMatch(
+      /the prompt \(200000 bytes\) is too long for a command-line argument/,
+    );
+  });
+
   it("runs past max_steps without a limit of its own: stopped by the driver", async () => {
     const { result } = await runFake("codex-loop", { driver: "codex", maxSteps: 5 });
     expect(result).toMatchObject({

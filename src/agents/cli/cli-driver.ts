@@ -213,10 +213,12 @@ export class CliAgentDriver implements AgentDriver {
 
     const name = this.adapter.spec.displayName;
     if (ending.kind === "spawn_error") {
-      return end(
-        "error",
-        `${name} could not be started (${cli.file}): ${ending.error.code ?? ending.error.message}`,
-      );
+      // The prompt travels as one argument, and Linux caps one argument at 128 KiB.
+      const why =
+        ending.error.code === "E2BIG"
+          ? `the prompt (${Buffer.byteLength(task.prompt)} bytes) is too long for a command-line argument`
+          : (ending.error.code ?? ending.error.message);
+      return end("error", `${name} could not be started (${cli.file}): ${why}`);
     }
     if (signal.aborted) return end("aborted", "the run was cancelled");
     if (stopForSteps.signal.aborted) {

@@ -129,7 +129,17 @@ async function versionOf(spec: AgentCliSpec, file: string): Promise<string> {
         file,
         ["--version"],
         {
-          env: { PATH: process.env.PATH ?? "", HOME: home, TMPDIR: home, NO_COLOR: "1" },
+          // XDG too: OpenCode takes its config folder from there, not from HOME.
+          env: {
+            PATH: process.env.PATH ?? "",
+            HOME: home,
+            TMPDIR: home,
+            XDG_CONFIG_HOME: home,
+            XDG_DATA_HOME: home,
+            XDG_CACHE_HOME: home,
+            XDG_STATE_HOME: home,
+            NO_COLOR: "1",
+          },
           timeout: VERSION_TIMEOUT_MS,
           maxBuffer: 1024 * 1024,
         },
