@@ -1,3 +1,5 @@
+import { NightshiftError } from "../errors/index.ts";
+
 /**
  * Gate errors mean the gate could not give a verdict (bad options, could not start, cancelled).
  * A failing check is never an error: it is a GateOutcome with passed=false.
@@ -8,10 +10,10 @@ export type GateErrorCode =
   | "gate_aborted"
   | "gate_missing_context";
 
-export class GateError extends Error {
-  readonly code: GateErrorCode;
+export class GateError extends NightshiftError {
+  declare readonly code: GateErrorCode;
+  declare readonly hint: string;
   readonly gate: string;
-  readonly hint: string;
 
   constructor(
     code: GateErrorCode,
@@ -20,10 +22,12 @@ export class GateError extends Error {
     hint: string,
     options?: ErrorOptions,
   ) {
-    super(`gate ${JSON.stringify(gate)}: ${message}\nhow to fix: ${hint}`, options);
+    super(code, `gate ${JSON.stringify(gate)}: ${message}`, {
+      hint,
+      cause: options?.cause,
+      details: { gate },
+    });
     this.name = "GateError";
-    this.code = code;
     this.gate = gate;
-    this.hint = hint;
   }
 }

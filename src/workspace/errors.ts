@@ -1,3 +1,5 @@
+import { NightshiftError } from "../errors/index.ts";
+
 /**
  * Every failure in this folder is a WorkspaceError with a stable `code` so callers (the line, the
  * merge queue, the CLI) can branch on it, and a `hint` that tells a person how to fix it.
@@ -11,15 +13,13 @@ export type WorkspaceErrorCode =
   | "invalid_run_id"
   | "commit_not_found";
 
-export class WorkspaceError extends Error {
-  readonly code: WorkspaceErrorCode;
-  readonly hint: string;
+export class WorkspaceError extends NightshiftError {
+  declare readonly code: WorkspaceErrorCode;
+  declare readonly hint: string;
 
   constructor(code: WorkspaceErrorCode, message: string, hint: string, options?: ErrorOptions) {
-    super(`${message}\nhow to fix: ${hint}`, options);
+    super(code, message, { hint, cause: options?.cause });
     this.name = "WorkspaceError";
-    this.code = code;
-    this.hint = hint;
   }
 }
 
