@@ -1,4 +1,5 @@
 export {
+  type AdoptOptions,
   type Claim,
   Ledger,
   type LedgerTotals,

@@ -256,7 +256,14 @@ export class Ledger {
     await this.db.transaction().execute(async (tx) => {
       const run = await tx
         .updateTable("runs")
-        .set({ phase, ...facts })
+        .set({
+          phase,
+          ...facts,
+          // Entering the merge queue takes a place in it, kept over a restart.
+          ...(phase === "merging"
+            ? { queue_seq: sql<string>`coalesce(queue_seq, nextval('merge_queue_seq'))` }
+            : {}),
+        })
         .where("id", "=", runId)
         .returning(["order_id"])
         .executeTakeFirstOrThrow();
@@ -273,6 +280,15 @@ export class Ledger {
 
   async setRunFacts(runId: number, facts: RunFacts): Promise<void> {
     await this.db.updateTable("runs").set(facts).where("id", "=", runId).execute();
+  }
+
+  /** Records that a candidate in the merge queue took part in its `rounds`-th test. */
+  async recordQueueRound(runId: number, rounds: number): Promise<void> {
+    await this.db
+      .updateTable("runs")
+      .set({ queue_rounds: sql<number>`greatest(queue_rounds, ${rounds})` })
+      .where("id", "=", runId)
+      .execute();
   }
 
   async appendEvents(runId: number, events: { kind: string; payload: unknown }[]): Promise<void> {
@@ -379,7 +395,9 @@ export class Ledger {
 
   /**
    * Takes back runs whose worker died. A run whose rebased commit already reached main is
-   * completed as landed (the process died between moving main and recording it); any other is
+   * completed as landed (the process died between moving main and recording it). With `adopt`, a
+   * run that died in the merge queue with a gate-passed candidate is taken over by the caller (see
+   * adoptRun) so that its candidate goes back in the queue, returned in queue order; any other is
    * abandoned and its order queued again, without counting the lost attempt.
    * `all` ignores leases: right for the embedded ledger, whose lock proves no other worker lives.
    * `workerId` takes back that worker's own runs too (it is shutting down).
@@ -388,7 +406,13 @@ export class Ledger {
     all: boolean;
     workerId?: string;
     hasLanded: (commit: string) => Promise<boolean>;
-  }): Promise<{ run: Run; outcome: "landed" | "requeued" }[]> {
+    adopt?: AdoptOptions & {
+      /** A run adopted this many times already is abandoned instead (it may be what kills us). */
+      maxAdoptions: number;
+      /** Whether the caller can still put this run's candidate back in the queue. */
+      canResume: (run: Run) => Promise<boolean>;
+    };
+  }): Promise<{ run: Run; outcome: "landed" | "requeued" | "adopted" }[]> {
     let query = this.db.selectFrom("runs").selectAll().where("status", "=", "running");
     if (!options.all) {
       query = query.where((eb) =>
@@ -398,8 +422,8 @@ export class Ledger {
         ]),
       );
     }
-    const stale = await query.orderBy("id").execute();
-    const recovered: { run: Run; outcome: "landed" | "requeued" }[] = [];
+    const stale = await query.orderBy("queue_seq").orderBy("id").execute();
+    const recovered: { run: Run; outcome: "landed" | "requeued" | "adopted" }[] = [];
     for (const run of stale) {
       if (run.merge_commit && (await options.hasLanded(run.merge_commit))) {
         const previousMain = run.base_commit ?? run.merge_commit;
@@ -410,23 +434,86 @@ export class Ledger {
           landedCommit: run.merge_commit,
         });
         recovered.push({ run: done.run, outcome: "landed" });
-      } else {
-        recovered.push({ run: await this.abandonRun(run), outcome: "requeued" });
+        continue;
       }
+      const adopt = options.adopt;
+      if (
+        adopt &&
+        run.phase === "merging" &&
+        run.candidate_commit &&
+        run.adoptions < adopt.maxAdoptions &&
+        (await adopt.canResume(run))
+      ) {
+        const adopted = await this.adoptRun(run, adopt);
+        if (adopted) recovered.push({ run: adopted, outcome: "adopted" });
+        continue;
+      }
+      const abandoned = await this.abandonRun(run);
+      if (abandoned) recovered.push({ run: abandoned, outcome: "requeued" });
     }
     return recovered;
   }
 
-  private async abandonRun(run: Run): Promise<Run> {
+  /**
+   * Takes over a run whose worker died while its candidate was in the merge queue: the run gets
+   * a fresh lease under `workerId`, in one transaction, and stays `running` in phase `merging` so
+   * that the new worker lands or ejects its candidate. Only succeeds if the run is still exactly
+   * as `run` read it (same worker, same lease): of two workers recovering it at once, one wins.
+   */
+  async adoptRun(run: Run, options: AdoptOptions): Promise<Run | undefined> {
     return this.db.transaction().execute(async (tx) => {
-      const reason = `worker ${run.worker_id} stopped during ${run.phase}; order queued again`;
+      const adopted = await tx
+        .updateTable("runs")
+        .set((eb) => ({
+          worker_id: options.workerId,
+          lease_expires_at: new Date(Date.now() + options.leaseMs),
+          adoptions: eb("adoptions", "+", 1),
+        }))
+        .where("id", "=", run.id)
+        .where("status", "=", "running")
+        .where("phase", "=", "merging")
+        .where("worker_id", "=", run.worker_id)
+        .where("lease_expires_at", "=", run.lease_expires_at)
+        .returningAll()
+        .executeTakeFirst();
+      if (!adopted) return undefined;
+      await recordTransition(tx, {
+        order_id: run.order_id,
+        run_id: run.id,
+        entity: "run",
+        from_status: "running",
+        to_status: "running",
+        message: `adopted by worker ${options.workerId} after worker ${run.worker_id} stopped; candidate back in the merge queue`,
+      });
+      return adopted;
+    });
+  }
+
+  /**
+   * Gives up on a run still `running` (e.g. an adopted candidate that could not be put back in the
+   * queue): the order is queued again without counting the attempt.
+   */
+  async abandon(runId: number, reason: string): Promise<Run | undefined> {
+    const run = await this.db
+      .selectFrom("runs")
+      .selectAll()
+      .where("id", "=", runId)
+      .executeTakeFirst();
+    return run?.status === "running" ? this.abandonRun(run, reason) : undefined;
+  }
+
+  /** Undefined when the run is no longer running (another worker recovered it first). */
+  private async abandonRun(run: Run, why?: string): Promise<Run | undefined> {
+    return this.db.transaction().execute(async (tx) => {
+      const reason = `${why ?? `worker ${run.worker_id} stopped during ${run.phase}`}; order queued again`;
       const abandoned = await tx
         .updateTable("runs")
         .set({ status: "abandoned", phase: "done", outcome_reason: reason, ended_at: new Date() })
         .where("id", "=", run.id)
         .where("status", "=", "running")
         .returningAll()
-        .executeTakeFirstOrThrow();
+        .executeTakeFirst();
+      if (!abandoned) return undefined;
       await tx
         .updateTable("work_orders")
         .set((eb) => ({
@@ -642,6 +729,12 @@ export class Ledger {
       costUsd: Number(runs.cost),
     };
   }
+}
+
+export interface AdoptOptions {
+  /** The worker taking the run over, and the lease it gets. */
+  workerId: string;
+  leaseMs: number;
 }
 
 export type RunFacts = Partial<

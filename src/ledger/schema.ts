@@ -55,6 +55,10 @@ export interface RunsTable {
   base_commit: string | null;
   candidate_commit: string | null;
   merge_commit: string | null;
+  /** Place in the merge queue (set on entering it); bigint, so read as a string. */
+  queue_seq: ColumnType<string | null, never, string | null>;
+  queue_rounds: Generated<number>;
+  adoptions: Generated<number>;
   input_tokens: Generated<number>;
   output_tokens: Generated<number>;
   cost_usd: Generated<number>;

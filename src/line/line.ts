@@ -8,7 +8,7 @@ import {
 } from "../agents/index.ts";
 import { describeError } from "../errors/index.ts";
 import { feedbackFrom, type Gate, type GateOutcome, runGates } from "../gates/index.ts";
-import type { Claim, Ledger, RunEnding, WorkOrder } from "../ledger/index.ts";
+import type { Claim, Ledger, Run, RunEnding, WorkOrder } from "../ledger/index.ts";
 import { type MergeQueue, SerialMergeQueue } from "../merge/index.ts";
 import type { RunSandbox, SandboxBackend } from "../sandbox/index.ts";
 import type { Workspace, Workspaces } from "../workspace/index.ts";
@@ -63,6 +63,11 @@ export interface LineParts {
 }
 
 const AUTHOR = { authorName: "nightshift agent", authorEmail: "agent@nightshift.invalid" };
+/**
+ * A candidate taken over from a dead worker this many times is not adopted again: it may be what
+ * takes the factory down. Its order gets a fresh run instead.
+ */
+const MAX_ADOPTIONS = 3;
 
 /**
  * The line: claims work orders, runs an agent on each in its own worktree, sends the candidate
@@ -99,7 +104,7 @@ export class Line {
   async run(options: { forever?: boolean; signal?: AbortSignal } = {}): Promise<void> {
     const signal = options.signal ?? new AbortController().signal;
     await this.parts.workspaces.assertSafeToLand();
-    await this.recover();
+    await this.recover(signal);
     const stopped = aborted(signal);
     while (!signal.aborted) {
       await this.fillSlots(signal);
@@ -133,17 +138,43 @@ export class Line {
     }
   }
 
-  /** Startup (and shutdown) recovery: runs left by a dead worker are landed or requeued. */
-  private async recover(): Promise<void> {
+  /**
+   * Startup (and shutdown) recovery: runs left by a dead worker are landed or requeued. At
+   * start-up (`lineSignal` given) a run that died in the merge queue with a gate-passed candidate
+   * is adopted instead: its candidate goes back in the queue, in its old order, and is landed or
+   * ejected like any other, without a new agent run.
+   */
+  private async recover(lineSignal?: AbortSignal): Promise<void> {
     const { ledger, workspaces, logger } = this.parts;
+    const onMain = async (commit: string) =>
+      workspaces.isAncestor(commit, await workspaces.mainTip()).catch(() => false);
     const recovered = await ledger.recoverRuns({
       all: this.parts.soleWorker,
       workerId: this.parts.workerId,
-      hasLanded: async (commit) =>
-        workspaces.isAncestor(commit, await workspaces.mainTip()).catch(() => false),
+      hasLanded: onMain,
+      ...(lineSignal
+        ? {
+            adopt: {
+              workerId: this.parts.workerId,
+              leaseMs: this.settings.leaseMs,
+              maxAdoptions: MAX_ADOPTIONS,
+              canResume: async (run: Run) =>
+                run.candidate_commit !== null &&
+                (await workspaces
+                  .isAncestor(run.candidate_commit, await workspaces.mainTip())
+                  .then((landed) => !landed)
+                  .catch(() => false)),
+            },
+          }
+        : {}),
     });
+    const adopted: Run[] = [];
     for (const { run, outcome } of recovered) {
       logger.warn({ runId: run.id, orderId: run.order_id, outcome }, "recovered a run");
+      if (outcome === "adopted") {
+        adopted.push(run);
+        continue;
+      }
       const order = await ledger.getOrder(run.order_id);
       if (order) {
         await this.report(order, {
@@ -157,11 +188,81 @@ export class Line {
       (await ledger.listRuns()).filter((r) => r.status === "running").map((r) => String(r.id)),
     );
     await workspaces.prune(live);
+    // In queue order: each candidate is handed to the queue before the next one's worktree is made.
+    for (const run of adopted) if (lineSignal) await this.readmit(run, lineSignal);
+  }
+
+  /** Puts an adopted run's candidate back in the merge queue and sees it through. */
+  private async readmit(run: Run, lineSignal: AbortSignal): Promise<void> {
+    const { ledger, workspaces, logger } = this.parts;
+    const log = logger.child({ orderId: run.order_id, runId: run.id, attempt: run.attempt });
+    const order = await ledger.getOrder(run.order_id);
+    let workspace: Workspace | undefined;
+    let failure: unknown;
+    try {
+      if (order && run.candidate_commit) {
+        workspace = await workspaces.resume(String(run.id), run.candidate_commit);
+      }
+    } catch (error) {
+      failure = error;
+    }
+    if (!order || !workspace) {
+      const why = `could not put candidate ${run.candidate_commit?.slice(0, 10)} back in the merge queue after a restart${failure ? ` (${describeError(failure)})` : ""}`;
+      log.warn({ err: failure }, why);
+      const abandoned = await ledger.abandon(run.id, why);
+      if (order && abandoned) {
+        await this.report(order, { runId: run.id, state: "abandoned", message: why });
+      }
+      return;
+    }
+    log.info({ candidate: run.candidate_commit }, "candidate back in the merge queue");
+    const work = this.resumeLanding(order, run, workspace, lineSignal).finally(() =>
+      this.active.delete(run.id),
+    );
+    this.active.set(run.id, work);
+  }
+
+  /** The rest of an adopted run: the queue's verdict, then the run's end as in `work`. */
+  private async resumeLanding(
+    order: WorkOrder,
+    run: Run,
+    workspace: Workspace,
+    lineSignal: AbortSignal,
+  ): Promise<void> {
+    const log = this.parts.logger.child({ orderId: order.id, runId: run.id, attempt: run.attempt });
+    const controller = new AbortController();
+    const stopRun = () => controller.abort();
+    lineSignal.addEventListener("abort", stopRun, { once: true });
+    const heartbeat = this.keepLease(run.id, controller);
+    let ending: RunEnding;
+    try {
+      // Called before anything is awaited, so the queue gets the adopted candidates in order.
+      const landing = this.landCandidate(order, run, workspace, controller.signal);
+      await this.report(order, {
+        runId: run.id,
+        attempt: run.attempt,
+        state: "merging",
+        message: "back in the merge queue after a restart",
+      });
+      ending = await landing;
+    } catch (error) {
+      log.error({ err: error }, "run failed unexpectedly");
+      ending = this.retryOrFail(
+        order,
+        "failed",
+        `internal error: ${describeError(error)}`,
+        describeError(error),
+      );
+    } finally {
+      clearInterval(heartbeat);
+      lineSignal.removeEventListener("abort", stopRun);
+    }
+    await this.settle(run, workspace, ending, controller.signal.aborted, log);
   }
 
   /** One run of one order, start to end. Never throws: every failure ends the run with a reason. */
   private async work(claim: Claim, lineSignal: AbortSignal): Promise<void> {
-    const { ledger, logger } = this.parts;
+    const { logger } = this.parts;
     const { order, run } = claim;
     const log = logger.child({ orderId: order.id, runId: run.id, attempt: run.attempt });
     const controller = new AbortController();
@@ -191,7 +292,19 @@ export class Line {
       clearInterval(heartbeat);
       lineSignal.removeEventListener("abort", stopRun);
     }
-    if (controller.signal.aborted) {
+    await this.settle(run, workspace, ending, controller.signal.aborted, log);
+  }
+
+  /** Records how a run ended and moves its order on (or, if it was stopped, leaves it to recovery). */
+  private async settle(
+    run: Run,
+    workspace: Workspace | undefined,
+    ending: RunEnding,
+    stopped: boolean,
+    log: Logger,
+  ): Promise<void> {
+    const { ledger } = this.parts;
+    if (stopped) {
       // Shutdown or a lost lease: leave the run to recovery, which requeues the order.
       if (workspace)
         await this.parts.workspaces.release(workspace, { keep: false }).catch(() => undefined);
@@ -291,12 +404,25 @@ export class Line {
       state: "merging",
       message: "in the merge queue",
     });
+    return this.landCandidate(order, run, workspace, signal);
+  }
+
+  /** Sends a gate-passed candidate through the merge queue; how its run ends. */
+  private async landCandidate(
+    order: WorkOrder,
+    run: Run,
+    workspace: Workspace,
+    signal: AbortSignal,
+  ): Promise<RunEnding> {
+    const { ledger } = this.parts;
     const landing = await this.queue.land(
       workspace,
       {
         onGate: (outcome, commit) => this.recordGate(run.id, "merge", commit, outcome),
         beforeFastForward: (commit, previousMain) =>
           ledger.setRunFacts(run.id, { merge_commit: commit, base_commit: previousMain }),
+        onRound: (rounds) => ledger.recordQueueRound(run.id, rounds),
+        roundsSoFar: run.queue_rounds,
       },
       signal,
     );

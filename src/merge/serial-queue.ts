@@ -14,6 +14,13 @@ export interface LandingHooks {
    * to land, so that a crash between moving main and recording the landing can be recovered.
    */
   beforeFastForward(commit: string, previousMain: string): Promise<void>;
+  /**
+   * Called before each merge-queue test the candidate takes part in, with the number of tests so
+   * far including this one, so that the gate-round cap holds over a restart.
+   */
+  onRound?(rounds: number): Promise<void>;
+  /** Tests the candidate already took part in before a restart (default 0). */
+  roundsSoFar?: number;
 }
 
 /**

@@ -122,7 +122,7 @@ export class SpeculativeMergeQueue implements MergeQueue {
           resolve: settle(resolve),
           reject: settle(reject),
         });
-        await this.apply(this.core.enqueue({ id }));
+        await this.apply(this.core.enqueue({ id, rounds: hooks.roundsSoFar ?? 0 }));
       }).catch(reject);
     });
   }
@@ -160,7 +160,16 @@ export class SpeculativeMergeQueue implements MergeQueue {
   private startTest(testId: number, base: TestBase, add: string[]): void {
     const controller = new AbortController();
     const parent = base.kind === "test" ? this.tests.get(base.testId) : undefined;
+    const rounds = add.map((id) => ({ id, rounds: this.core.roundsOf(id) }));
     const built = (async (): Promise<BuiltStack | undefined> => {
+      // Count the round before the test can take the process down with it. A round that could
+      // not be recorded is not worth failing the test for.
+      for (const { id, rounds: n } of rounds) {
+        await this.entries
+          .get(id)
+          ?.hooks.onRound?.(n)
+          .catch(() => undefined);
+      }
       const below = parent ? await parent.built : undefined;
       if (parent && !below) return undefined;
       const start = below?.tip ?? (await this.workspaces.mainTip());

@@ -126,6 +126,37 @@ export class Workspaces {
     });
   }
 
+  /**
+   * The workspace of a run adopted after a restart, at exactly `candidate` (the commit whose gates
+   * passed): a fresh worktree on the run's branch, reset to it, whatever state the dead process
+   * left behind (a rebase half done, a branch already rebased onto a main whose gates never ran).
+   * Its base is where the candidate meets main, so base..HEAD is the run's own change.
+   * Undefined when the candidate commit is gone or is already part of main.
+   */
+  async resume(runId: string, candidate: string): Promise<Workspace | undefined> {
+    assertValidRunId(runId);
+    await this.ensureExcluded();
+    return this.serialized(async () => {
+      const found = await this.git(["cat-file", "-e", `${candidate}^{commit}`], [1, 128]);
+      if (found.exitCode !== 0) return undefined;
+      const tip = await this.mainTip();
+      const head = await this.resolveCommit(candidate);
+      if (await this.isAncestor(head, tip)) return undefined;
+      const base = (await this.git(["merge-base", tip, head])).stdout.trim();
+      const path = this.pathOf(runId);
+      const branch = BRANCH_PREFIX + runId;
+      if (await exists(path)) {
+        await this.git(["worktree", "remove", "--force", "--force", path], [128]);
+        await removeTree(path);
+      }
+      await this.git(["worktree", "prune"]);
+      await rm(this.markerOf(runId), { force: true });
+      await mkdir(this.rootDir, { recursive: true });
+      await this.git(["worktree", "add", "--quiet", "-B", branch, path, head]);
+      return { runId, path, branch, baseCommit: base };
+    });
+  }
+
   async commitAll(ws: Workspace, options: CommitOptions): Promise<string | null> {
     await git(["add", "--all"], { cwd: ws.path });
     const staged = await git(["diff", "--cached", "--quiet"], { cwd: ws.path, okCodes: [1] });

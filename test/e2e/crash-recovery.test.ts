@@ -3,7 +3,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { openLedger } from "../../src/ledger/index.ts";
+import { type Ledger, openLedger } from "../../src/ledger/index.ts";
 import { demoOrders } from "../../src/sim/index.ts";
 import { Workspaces } from "../../src/workspace/index.ts";
 import { git, landedOrderTrailers, makeDemoRepo } from "../support/line.ts";
@@ -35,6 +35,29 @@ async function repoWithQueuedOrders() {
   );
   await ledger.close();
   return repo.dir;
+}
+
+async function withLedger<T>(repo: string, fn: (ledger: Ledger) => Promise<T>): Promise<T> {
+  const ledger = await openLedger({
+    kind: "embedded",
+    dataDir: path.join(repo, ".nightshift", "ledger"),
+  });
+  try {
+    return await fn(ledger);
+  } finally {
+    await ledger.close();
+  }
+}
+
+/** Model requests so far, per order. */
+async function requestsPerOrder(ledger: Ledger): Promise<Map<number, number>> {
+  const counts = new Map<number, number>();
+  for (const request of await ledger.listModelRequests()) {
+    if (request.order_id !== null) {
+      counts.set(request.order_id, (counts.get(request.order_id) ?? 0) + 1);
+    }
+  }
+  return counts;
 }
 
 function startRun(repo: string): {
@@ -79,6 +102,14 @@ describe("a factory process killed mid-run", () => {
     await waitFor(first.output, killAt, first.exit);
     first.child.kill("SIGKILL");
     await first.exit;
+    // The runs whose candidates were in the merge queue when the process died.
+    const { queued, requestsBefore } = await withLedger(repo, async (ledger) => ({
+      queued: (await ledger.listRuns()).filter(
+        (r) => r.status === "running" && r.phase === "merging" && r.candidate_commit,
+      ),
+      requestsBefore: await requestsPerOrder(ledger),
+    }));
+    if (killAt.source.includes("merging")) expect(queued.length).toBeGreaterThan(0);
 
     const second = startRun(repo);
     const code = await second.exit;
@@ -97,8 +128,30 @@ describe("a factory process killed mid-run", () => {
       expect(orders.map((o) => o.status)).toEqual(Array(ORDERS).fill("landed"));
       const runs = await ledger.listRuns();
       expect(
-        runs.some((r) => r.status === "abandoned" || r.outcome_reason?.includes("after restart")),
+        runs.some(
+          (r) =>
+            r.status === "abandoned" ||
+            r.outcome_reason?.includes("after restart") ||
+            r.adoptions > 0,
+        ),
       ).toBe(true);
+      // Candidates that were in the merge queue were put back in it, not thrown away: each run
+      // ended through the queue (none abandoned), and those that landed did so without a new
+      // agent run: the order's landed run is the very run that was queued, and the gateway saw
+      // no new request for the order.
+      const requestsAfter = await requestsPerOrder(ledger);
+      let landedAsQueued = 0;
+      for (const before of queued) {
+        const after = runs.find((r) => r.id === before.id);
+        expect(after?.status).not.toBe("abandoned");
+        if (after?.status !== "landed") continue;
+        landedAsQueued += 1;
+        expect(runs.filter((r) => r.order_id === before.order_id).at(-1)?.id).toBe(before.id);
+        expect(requestsAfter.get(before.order_id) ?? 0).toBe(
+          requestsBefore.get(before.order_id) ?? 0,
+        );
+      }
+      if (queued.length > 0) expect(landedAsQueued).toBeGreaterThan(0);
       expect(runs.filter((r) => r.status === "running")).toEqual([]);
       expect(await ledger.listMerges()).toHaveLength(ORDERS);
       // Every landed commit the ledger knows is on main, in main's order.

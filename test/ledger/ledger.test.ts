@@ -164,6 +164,101 @@ describe.each(ledgerBackends)("the ledger on $name", ({ location }) => {
     expect((await ledger.listRuns()).map((r) => r.status)).toEqual(["abandoned", "landed"]);
   });
 
+  it("adopts runs that died in the merge queue: re-leased to the new worker, in queue order", async () => {
+    await ledger.addOrders([
+      { title: "queued second" },
+      { title: "queued first" },
+      { title: "still in gates" },
+      { title: "adopted too often" },
+    ]);
+    const claims = [];
+    for (let i = 0; i < 4; i++)
+      claims.push(await ledger.claimNext({ ...claimOptions, leaseMs: -1 }));
+    const [second, first, gates, tired] = claims.map((c) => c!.run);
+    // Enter the queue: first, then second (not in id order), then the one adopted too often.
+    for (const run of [first!, second!, tired!]) {
+      await ledger.setRunPhase(run.id, "gates", { candidate_commit: `${run.id}`.padEnd(40, "c") });
+      await ledger.setRunPhase(run.id, "merging");
+    }
+    await ledger.recordQueueRound(first!.id, 2);
+    await ledger.recordQueueRound(first!.id, 1);
+    await ledger.setRunPhase(gates!.id, "gates", { candidate_commit: "d".repeat(40) });
+    await ledger.db.updateTable("runs").set({ adoptions: 3 }).where("id", "=", tired!.id).execute();
+
+    const asked: number[] = [];
+    const recovered = await ledger.recoverRuns({
+      all: false,
+      hasLanded: async () => false,
+      adopt: {
+        workerId: "w2",
+        leaseMs: 60_000,
+        maxAdoptions: 3,
+        canResume: async (run) => {
+          asked.push(run.id);
+          return true;
+        },
+      },
+    });
+    expect(recovered.map((r) => [r.run.id, r.outcome])).toEqual([
+      [first!.id, "adopted"],
+      [second!.id, "adopted"],
+      [tired!.id, "requeued"],
+      [gates!.id, "requeued"],
+    ]);
+    expect(asked).toEqual([first!.id, second!.id]);
+    const adopted = recovered[0]!.run;
+    expect(adopted).toMatchObject({
+      status: "running",
+      phase: "merging",
+      worker_id: "w2",
+      adoptions: 1,
+      queue_rounds: 2,
+    });
+    expect(adopted.lease_expires_at.getTime()).toBeGreaterThan(Date.now());
+    // The adopted runs' orders stay running on the same attempt; the others go back to the queue.
+    const orders = await ledger.listOrders();
+    expect(orders.map((o) => [o.status, o.attempts])).toEqual([
+      ["running", 1],
+      ["running", 1],
+      ["queued", 0],
+      ["queued", 0],
+    ]);
+    // The lease is the new worker's now: the dead one cannot renew it, a later recovery leaves it.
+    expect(await ledger.heartbeat(first!.id, "w1", 60_000)).toBe(false);
+    expect(await ledger.heartbeat(first!.id, "w2", 60_000)).toBe(true);
+    expect(await ledger.recoverRuns({ all: false, hasLanded: async () => false })).toEqual([]);
+    // A second adopter racing on the stale row it read loses.
+    expect(await ledger.adoptRun(first!, { workerId: "w3", leaseMs: 60_000 })).toBeUndefined();
+    const transitions = await ledger.listTransitions(first!.order_id);
+    expect(transitions.at(-1)?.message).toMatch(/adopted by worker w2 after worker w1 stopped/);
+    // The adopted run then ends through the normal path.
+    const { order } = await ledger.finishRun(first!.id, {
+      outcome: "landed",
+      reason: "landed",
+      previousMain: "a".repeat(40),
+      landedCommit: "b".repeat(40),
+    });
+    expect(order.status).toBe("landed");
+  });
+
+  it("gives up on an adopted run that cannot be resumed, without counting the attempt", async () => {
+    await ledger.addOrders([{ title: "lost candidate" }]);
+    const claim = await ledger.claimNext({ ...claimOptions, leaseMs: -1 });
+    await ledger.setRunPhase(claim!.run.id, "merging", { candidate_commit: "c".repeat(40) });
+    const [recovered] = await ledger.recoverRuns({
+      all: true,
+      hasLanded: async () => false,
+      adopt: { workerId: "w2", leaseMs: 60_000, maxAdoptions: 3, canResume: async () => true },
+    });
+    expect(recovered?.outcome).toBe("adopted");
+    const abandoned = await ledger.abandon(claim!.run.id, "worktree gone");
+    expect(abandoned?.status).toBe("abandoned");
+    expect(abandoned?.outcome_reason).toBe("worktree gone; order queued again");
+    expect(await ledger.abandon(claim!.run.id, "again")).toBeUndefined();
+    const [order] = await ledger.listOrders();
+    expect([order?.status, order?.attempts]).toEqual(["queued", 0]);
+  });
+
   it("leaves runs with a live lease alone unless told the worker is gone", async () => {
     await ledger.addOrders([{ title: "live" }]);
     const claim = await ledger.claimNext(claimOptions);

@@ -1,6 +1,9 @@
+import { rm, writeFile } from "node:fs/promises";
+import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { FEEDBACK_HEADING } from "../../src/agents/index.ts";
 import type { BudgetLimits } from "../../src/gateway/index.ts";
+import type { WorkOrder } from "../../src/ledger/index.ts";
 import type { ChatRequest } from "../../src/protocols/index.ts";
 import {
   conversationTurn,
@@ -134,6 +137,81 @@ describe("the line", () => {
     expect(conflicted[0]?.status).toBe("rejected");
     const secondTitle = orders.find((o) => o.attempts === 2)?.title;
     expect(git(t.repo, "show", "main:NOTES.md")).toBe(secondTitle);
+  });
+
+  it("puts candidates left in the merge queue by a dead worker back in it, in order, without new agent runs", async () => {
+    const t = await setUp(demoPolicy({ brokenPatchRate: 0, giveUpRate: 0, fixOnFeedbackRate: 1 }));
+    const orders = await addDemoOrders(t, 3);
+    const [first, second, third] = orders as [WorkOrder, WorkOrder, WorkOrder];
+    // What a worker killed mid-queue leaves behind: runs in phase "merging" with gate-passed
+    // candidates on their branches. Claims go in id order; the queue order is third, first, second.
+    const runs = new Map<number, number>();
+    for (const order of orders) {
+      const claim = await t.ledger.claimNext({
+        workerId: "dead-worker",
+        leaseMs: 60_000,
+        agent: "builtin",
+        model: "sim-demo",
+      });
+      expect(claim?.order.id).toBe(order.id);
+      runs.set(order.id, claim!.run.id);
+    }
+    const demo = (order: WorkOrder) => demoOrders.find((o) => o.title === order.title)!;
+    for (const [order, files] of [
+      [third, demo(third).files],
+      [first, demo(first).files],
+      // Passed its own gates but is red on the stack the queue tests: ejected after the restart.
+      [second, demo(second).brokenFiles],
+    ] as const) {
+      const runId = runs.get(order.id)!;
+      const ws = await t.workspaces.create(String(runId));
+      for (const [file, content] of Object.entries(files)) {
+        await writeFile(path.join(ws.path, file), content);
+      }
+      const candidate = await t.workspaces.commitAll(ws, {
+        message: `${order.title}\n\nWork-Order: WO-${order.id}\nRun: ${runId}\n`,
+        authorName: "agent",
+        authorEmail: "agent@nightshift.invalid",
+      });
+      await t.ledger.setRunPhase(runId, "agent", {
+        workspace_path: ws.path,
+        branch: ws.branch,
+        base_commit: ws.baseCommit,
+      });
+      await t.ledger.setRunPhase(runId, "gates", { candidate_commit: candidate });
+      await t.ledger.setRunPhase(runId, "merging");
+    }
+    // The dead worker's worktree of one run is gone too; its branch is enough.
+    await rm(t.workspaces.pathOf(String(runs.get(first.id))), { recursive: true, force: true });
+
+    await t.line.run();
+
+    const after = await t.ledger.listOrders();
+    expect(after.map((o) => o.status)).toEqual(["landed", "landed", "landed"]);
+    const allRuns = await t.ledger.listRuns();
+    // The queued good candidates landed as the very runs that were queued, adopted once.
+    for (const order of [first, third]) {
+      const ofOrder = allRuns.filter((r) => r.order_id === order.id);
+      expect(ofOrder.map((r) => [r.id, r.status, r.adoptions])).toEqual([
+        [runs.get(order.id), "landed", 1],
+      ]);
+    }
+    // The red one was ejected through the normal path: feedback, and a fresh run that lands.
+    const ofSecond = allRuns.filter((r) => r.order_id === second.id);
+    expect(ofSecond.map((r) => r.status)).toEqual(["rejected", "landed"]);
+    expect(ofSecond[0]?.outcome_reason).toMatch(/test gate failed .* after rebasing onto main/);
+    // The only model requests were the second order's new run.
+    const requests = await t.ledger.listModelRequests();
+    expect(requests.length).toBeGreaterThan(0);
+    expect(new Set(requests.map((r) => r.run_id))).toEqual(new Set([ofSecond[1]?.id]));
+    // In the queue's order.
+    expect(landedOrderTrailers(t.repo)).toEqual([
+      `WO-${third.id}`,
+      `WO-${first.id}`,
+      `WO-${second.id}`,
+    ]);
+    for (const commit of mainHistory(t.repo).slice(1))
+      expect(testsPassAt(t.repo, commit)).toBe(true);
   });
 
   it("retries an agent that gives up, telling it so", async () => {

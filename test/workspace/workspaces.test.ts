@@ -207,6 +207,39 @@ describe("rebaseOntoMain", () => {
   });
 });
 
+describe("resume", () => {
+  it("puts an adopted run's worktree back at exactly its gate-passed candidate", async () => {
+    const ws = setup();
+    const w = await ws.create("r1");
+    const base = w.baseCommit;
+    writeFileSync(join(w.path, "a.txt"), "a\n");
+    const candidate = (await ws.commitAll(w, { message: "edit a.txt", ...author })) as string;
+    // The dead process had rebased the branch onto a newer main (gates never ran on that) and
+    // left the worktree dirty.
+    commitFile(repo.dir, "b.txt", "b\n");
+    expect(await ws.rebaseOntoMain(w)).toMatchObject({ ok: true, rebased: true });
+    writeFileSync(join(w.path, "half-done.txt"), "x\n");
+
+    const resumed = await ws.resume("r1", candidate);
+    expect(resumed).toEqual({ runId: "r1", path: w.path, branch: w.branch, baseCommit: base });
+    expect(sh(w.path, "rev-parse", "HEAD")).toBe(candidate);
+    expect(sh(repo.dir, "rev-parse", w.branch)).toBe(candidate);
+    expect(existsSync(join(w.path, "half-done.txt"))).toBe(false);
+    expect(await ws.changedFiles(resumed as Workspace)).toEqual(["a.txt"]);
+
+    // Without its worktree, the branch is enough.
+    rmSync(w.path, { recursive: true, force: true });
+    expect((await ws.resume("r1", candidate))?.baseCommit).toBe(base);
+    expect(sh(w.path, "rev-parse", "HEAD")).toBe(candidate);
+  });
+
+  it("gives up on a candidate that is gone or already on main", async () => {
+    const ws = setup();
+    expect(await ws.resume("r1", "0".repeat(40))).toBeUndefined();
+    expect(await ws.resume("r1", await ws.mainTip())).toBeUndefined();
+  });
+});
+
 describe("fastForwardMain and isAncestor", () => {
   it("moves main forward by compare-and-swap and refuses anything else", async () => {
     const ws = setup();
