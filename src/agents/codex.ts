@@ -24,9 +24,13 @@ export const codexSpec: AgentCliSpec = {
 
 export interface CodexOptions extends CliDriverOptions {
   /**
-   * Codex's own sandbox for the commands it runs. "workspace-write" (its bubblewrap + seccomp:
-   * writes only in the workspace) or "danger-full-access" (none: for when nightshift's sandbox
-   * wraps Codex and a nested one cannot start).
+   * Codex's own sandbox for the commands it runs, when nightshift's does not wrap it (no sandbox,
+   * or backend "none"): "workspace-write" (its bubblewrap + seccomp: writes only in the
+   * workspace) or "danger-full-access" (none). Inside nightshift's sandbox Codex always runs
+   * with "danger-full-access": its own bubblewrap cannot start there (nightshift's sandbox forbids
+   * new user namespaces: "bwrap: Creating new namespace failed: nesting depth or
+   * /proc/sys/user/max_*_namespaces exceeded"), and nightshift's walls already confine Codex and
+   * every command it runs.
    */
   sandbox?: "workspace-write" | "danger-full-access";
 }
@@ -47,6 +51,11 @@ class CodexAdapter implements CliAdapter {
   constructor(private readonly options: CodexOptions) {}
 
   async prepare({ task, home, instructions }: CliRunContext): Promise<PreparedRun> {
+    // Wrapped by nightshift's sandbox, Codex's own cannot nest inside it (see CodexOptions).
+    const wrapped = task.sandbox !== undefined && task.sandbox.backend !== "none";
+    const sandboxMode = wrapped
+      ? "danger-full-access"
+      : (this.options.sandbox ?? "workspace-write");
     const codexHome = path.join(home.home, ".codex");
     await mkdir(codexHome, { recursive: true });
     // A config file rather than -c flags: one place, and TOML quoting done by a TOML writer.
@@ -54,7 +63,7 @@ class CodexAdapter implements CliAdapter {
       model: task.model,
       model_provider: PROVIDER,
       approval_policy: "never",
-      sandbox_mode: this.options.sandbox ?? "workspace-write",
+      sandbox_mode: sandboxMode,
       // Quiet: no update check, no analytics, no plugin or app marketplaces, no hosted web search.
       check_for_update_on_startup: false,
       web_search: "disabled",
@@ -85,7 +94,7 @@ class CodexAdapter implements CliAdapter {
         "-m",
         task.model,
         "-s",
-        this.options.sandbox ?? "workspace-write",
+        sandboxMode,
         "-C",
         task.workspacePath,
         "--",

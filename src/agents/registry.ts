@@ -4,7 +4,7 @@ import { type ClaudeCodeOptions, claudeCodeDriver } from "./claude-code.ts";
 import type { CliDriverOptions } from "./cli/cli-driver.ts";
 import { type CodexOptions, codexDriver } from "./codex.ts";
 import type { AgentDriver } from "./driver.ts";
-import { GeminiCliDriver } from "./gemini-cli.ts";
+import { type GeminiCliOptions, geminiCliDriver } from "./gemini-cli.ts";
 import { openCodeDriver } from "./opencode.ts";
 
 export const DRIVER_NAMES = ["builtin", "claude-code", "codex", "opencode", "gemini-cli"] as const;
@@ -17,7 +17,7 @@ export interface DriverSettings {
   claudeCode?: Pick<ClaudeCodeOptions, "path" | "permissionMode" | "disallowedTools">;
   codex?: Pick<CodexOptions, "path" | "sandbox">;
   opencode?: Pick<CliDriverOptions, "path">;
-  geminiCli?: Pick<CliDriverOptions, "path">;
+  geminiCli?: Pick<GeminiCliOptions, "path" | "approvalMode" | "excludeTools">;
 }
 
 /** The driver for a configured agent name. */
@@ -33,10 +33,7 @@ export function createDriver(name: string, settings: DriverSettings = {}): Agent
     case "opencode":
       return openCodeDriver({ ...common, ...settings.opencode });
     case "gemini-cli":
-      return new GeminiCliDriver({
-        ...(settings.geminiCli?.path ? { path: settings.geminiCli.path } : {}),
-        ...(common.searchFrom ? { searchFrom: common.searchFrom } : {}),
-      });
+      return geminiCliDriver({ ...common, ...settings.geminiCli });
     default:
       throw new NightshiftError("agent_unknown", `unknown agent driver "${name}"`, {
         hint: `set [agent] driver to one of ${DRIVER_NAMES.map((n) => `"${n}"`).join(", ")} in nightshift.toml`,

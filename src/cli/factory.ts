@@ -281,6 +281,7 @@ async function startProvider(
         "openai-chat": upstream,
         "anthropic-messages": upstream,
         "openai-responses": upstream,
+        gemini: upstream,
       },
       close: simulator.close,
     };

@@ -12,9 +12,8 @@ branch = ${JSON.stringify(options.branch)}
 state_dir = ".nightshift"
 
 [agent]
-# Which coding agent works the orders: "builtin" is nightshift's own agent; "claude-code", "codex"
-# and "opencode" run those CLIs (install the npm package; see docs/agents.md). "gemini-cli" is
-# detected but refused: the gateway does not speak its protocol yet.
+# Which coding agent works the orders: "builtin" is nightshift's own agent; "claude-code", "codex",
+# "opencode" and "gemini-cli" run those CLIs (install the npm package; see docs/agents.md).
 driver = "builtin"
 model = "sim-demo"
 # Most model round-trips one run may take before it is stopped.

@@ -154,7 +154,7 @@ export class Gateway {
   private buildApp(protocols: WireProtocol[]): Hono {
     const app = new Hono();
     for (const protocol of protocols) {
-      app.post(protocol.path, (c) => this.handle(protocol, c));
+      app.post(protocol.route ?? protocol.path, (c) => this.handle(protocol, c));
     }
     app.post("/v1/messages/count_tokens", (c) => this.countTokens(c));
     if (this.options.adminToken) this.addAdminRoutes(app, this.options.adminToken);
@@ -263,7 +263,8 @@ export class Gateway {
     const started = performance.now();
     const fail = (status: number, message: string, code: string) =>
       c.json(protocol.errorBody(status, message, code) as object, status as 400);
-    const key = protocol.apiKeyOf(c.req.raw.headers);
+    const url = new URL(c.req.url);
+    const key = protocol.apiKeyOf(c.req.raw.headers, url);
     const grant = this.keys.lookup(key);
     if (!grant) {
       return fail(
@@ -288,7 +289,7 @@ export class Gateway {
     }
     let facts: RequestFacts;
     try {
-      facts = protocol.inspectRequest(body);
+      facts = protocol.inspectRequest(body, url.pathname);
     } catch (error) {
       return fail(400, (error as Error).message, "invalid_request");
     }
@@ -358,7 +359,7 @@ export class Gateway {
     try {
       reply = await forward(
         upstream,
-        url.pathname + url.search,
+        protocol.upstreamPath ? protocol.upstreamPath(url) : url.pathname + url.search,
         c.req.raw.headers,
         JSON.stringify(protocol.upstreamBody(body)),
         this.retry,

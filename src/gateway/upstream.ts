@@ -7,8 +7,8 @@ export interface Upstream {
   /** Base URL without /v1, e.g. https://api.anthropic.com or http://127.0.0.1:4010 */
   baseURL: string;
   apiKey: string;
-  /** How the provider wants its key: Anthropic's x-api-key, or a Bearer token. */
-  auth: "x-api-key" | "bearer";
+  /** How the provider wants its key: Anthropic's x-api-key, Google's x-goog-api-key, or a Bearer token. */
+  auth: "x-api-key" | "x-goog-api-key" | "bearer";
 }
 
 export interface RetryPolicy {
@@ -77,6 +77,7 @@ export async function forward(
     if (value) headers[name] = value;
   }
   if (upstream.auth === "x-api-key") headers["x-api-key"] = upstream.apiKey;
+  else if (upstream.auth === "x-goog-api-key") headers["x-goog-api-key"] = upstream.apiKey;
   else headers.authorization = `Bearer ${upstream.apiKey}`;
   let lastError: unknown;
   for (let attempt = 1; attempt <= policy.attempts; attempt++) {

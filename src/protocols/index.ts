@@ -33,6 +33,29 @@ export {
   ProtocolError,
 } from "./errors.ts";
 export {
+  type GeminiAction,
+  type GeminiCall,
+  type GeminiErrorBody,
+  type GeminiFinishReason,
+  type GeminiReplyInput,
+  type GeminiReplyPart,
+  type GeminiRequest,
+  type GeminiResponse,
+  type GeminiUsageMetadata,
+  geminiCallOf,
+  geminiErrorBody,
+  geminiFinishReason,
+  geminiKey,
+  geminiRequestSchema,
+  geminiResponse,
+  geminiStreamChunks,
+  geminiToChat,
+  geminiUsage,
+  parseGeminiRequest,
+  requireGeminiCall,
+} from "./gemini.ts";
+export { geminiWire } from "./gemini-wire.ts";
+export {
   type AssembledReply,
   assembleChunks,
   type ChatChunksInput,

@@ -1,4 +1,5 @@
 import { anthropicMessagesWire } from "./anthropic-messages-wire.ts";
+import { geminiWire } from "./gemini-wire.ts";
 import { openAIChatWire } from "./openai-chat-wire.ts";
 import { openAIResponsesWire } from "./openai-responses-wire.ts";
 import type { WireProtocol } from "./wire.ts";
@@ -8,10 +9,13 @@ export const wireProtocols: readonly WireProtocol[] = [
   openAIChatWire,
   anthropicMessagesWire,
   openAIResponsesWire,
+  geminiWire,
 ];
 
 /** The protocol served at `path` (query string ignored, as Claude Code adds `?beta=true`). */
 export function wireProtocolForPath(path: string): WireProtocol | undefined {
-  const bare = path.split("?")[0];
-  return wireProtocols.find((protocol) => protocol.path === bare);
+  const bare = path.split("?")[0] ?? "";
+  return wireProtocols.find((protocol) =>
+    protocol.servesPath ? protocol.servesPath(bare) : protocol.path === bare,
+  );
 }

@@ -31,17 +31,29 @@ export interface StreamMeter {
  * The simulator serves the same protocols with the same parsing and encoding code.
  */
 export interface WireProtocol {
-  readonly name: "openai-chat" | "anthropic-messages" | "openai-responses";
-  /** The request path, e.g. "/v1/chat/completions". */
+  readonly name: "openai-chat" | "anthropic-messages" | "openai-responses" | "gemini";
+  /** The request path, e.g. "/v1/chat/completions" (for Gemini a template naming the model). */
   readonly path: string;
-  /** Throws ProtocolError (code "invalid_request", naming the field) for a body it cannot serve. */
-  inspectRequest(body: unknown): RequestFacts;
+  /**
+   * The Hono route pattern, when requests do not all go to one fixed `path`: Gemini puts the model
+   * and the action in the path ("/v1beta/models/*"). Default: `path`.
+   */
+  readonly route?: string;
+  /** Whether a request path (no query string) is this protocol's; default: it equals `path`. */
+  servesPath?(path: string): boolean;
+  /**
+   * Throws ProtocolError (code "invalid_request", naming the field) for a body it cannot serve.
+   * `path` is the request's path, which for Gemini carries the model and whether to stream.
+   */
+  inspectRequest(body: unknown, path?: string): RequestFacts;
   /** The body to send upstream: e.g. asks a streamed OpenAI reply to include usage. */
   upstreamBody(body: Record<string, unknown>): Record<string, unknown>;
+  /** The path and query to send upstream; default as received. Gemini drops the client's `?key=`. */
+  upstreamPath?(url: URL): string;
   usageFromResponse(body: unknown): MeteredUsage | undefined;
   createStreamMeter(): StreamMeter;
-  /** The client's key, from the header this protocol's clients send it in. */
-  apiKeyOf(headers: Headers): string | undefined;
+  /** The client's key, from the header (or, for Gemini, the URL) this protocol's clients send it in. */
+  apiKeyOf(headers: Headers, url?: URL): string | undefined;
   /** A provider-style error body this protocol's clients understand. */
   errorBody(status: number, message: string, code?: string): unknown;
 }

@@ -24,10 +24,10 @@ import {
 } from "./types.ts";
 import {
   limitViolations,
+  OutputScanner,
   onePerKind,
   parseSupervisorReport,
   probesInCommand,
-  violationsInOutput,
 } from "./violations.ts";
 
 export const BWRAP_INSTALL_HINT =
@@ -153,6 +153,7 @@ class BubblewrapSandbox implements RunSandbox {
       cwd,
       workspace: this.workspacePath,
       limits,
+      separateStderr: options.onStderr !== undefined,
       ...(this.relay && this.spec.gateway
         ? {
             gateway: {
@@ -197,9 +198,25 @@ class BubblewrapSandbox implements RunSandbox {
           args: ["-c", 'echo $$ > "$0" && exec "$@"', cgroup.procsFile, ...command],
         }
       : { file: this.bwrap, args: command.slice(1) };
+    const named = options.label ?? options.command;
+    // Every line of output is scanned as it streams, not only what the capped capture keeps.
+    const outScanner = new OutputScanner(named);
+    const errScanner = new OutputScanner(named);
+    const { onOutput, onStderr } = options;
     const ending = await superviseProcess(
       { ...launch, cwd: this.workspacePath, env, reportChannel: true, captureStderr: true },
-      supervision({ ...options, cwd }),
+      {
+        ...supervision({ ...options, cwd }),
+        onOutput: (chunk) => {
+          outScanner.write(chunk);
+          onOutput?.(chunk);
+        },
+        // bwrap's own set-up errors come on stderr; with onStderr, the command's stderr too.
+        onStderr: (chunk) => {
+          errScanner.write(chunk);
+          (onStderr ?? onOutput)?.(chunk);
+        },
+      },
     ).finally(() => cgroup?.remove());
     if (ending.kind === "spawn_error") {
       throw new SandboxError(
@@ -220,28 +237,33 @@ class BubblewrapSandbox implements RunSandbox {
         );
       }
     }
+    const probes =
+      options.scanCommandText === false
+        ? []
+        : probesInCommand(options.command, {
+            cwd,
+            workspace: this.workspacePath,
+            guarded: this.guarded(),
+            readable: [...this.settings.readOnly, ...(this.git ? [this.git.commonDir] : [])],
+          });
     const violations: SandboxViolation[] = onePerKind([
-      ...probesInCommand(options.command, {
-        cwd,
-        workspace: this.workspacePath,
-        guarded: this.guarded(),
-        readable: [...this.settings.readOnly, ...(this.git ? [this.git.commonDir] : [])],
-      }),
-      ...limitViolations(report, options.command),
-      ...violationsInOutput(ending.output, options.command),
+      ...probes,
+      ...limitViolations(report, named),
+      ...outScanner.end(),
+      ...errScanner.end(),
     ]);
     if (ending.timedOut) {
       violations.push({
         kind: "timeout",
         detail: `timed out after ${options.timeoutMs} ms`,
-        command: options.command,
+        command: named,
       });
     } else if (!report.exit && !ending.aborted) {
       violations.push({
         kind: "supervisor_killed",
         detail:
           "the sandbox's supervisor was killed from inside; every process of the command ended",
-        command: options.command,
+        command: named,
       });
     }
     for (const violation of violations) this.spec.onEvent?.({ kind: "violation", violation });

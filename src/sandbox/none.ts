@@ -1,7 +1,7 @@
 import { realpath } from "node:fs/promises";
 import { runCommand } from "./run-command.ts";
 import type { ExecOptions, ExecResult, RunSandbox, SandboxBackend, SandboxSpec } from "./types.ts";
-import { onePerKind, violationsInOutput } from "./violations.ts";
+import { OutputScanner, onePerKind } from "./violations.ts";
 
 export const UNSANDBOXED_WARNING =
   'WARNING: this run is NOT sandboxed ([sandbox] backend = "none"): its commands can read host secrets, write anywhere this user can, and reach the network';
@@ -25,13 +25,30 @@ export class NoSandboxBackend implements SandboxBackend {
       gatewayEnv,
       kernelProcessLimit: false,
       async exec(options: ExecOptions): Promise<ExecResult> {
+        // Nothing is blocked here, but what the output shows is still worth recording: every
+        // line, as it streams (a long-lived program prints more than the capture keeps).
+        const named = options.label ?? options.command;
+        const outScanner = new OutputScanner(named);
+        const errScanner = new OutputScanner(named);
+        const { onOutput, onStderr } = options;
         const result = await runCommand({
           ...options,
           cwd: options.cwd ?? workspacePath,
           env: { ...gatewayEnv, ...options.env },
+          onOutput: (chunk) => {
+            outScanner.write(chunk);
+            onOutput?.(chunk);
+          },
+          ...(onStderr
+            ? {
+                onStderr: (chunk: Buffer) => {
+                  errScanner.write(chunk);
+                  onStderr(chunk);
+                },
+              }
+            : {}),
         });
-        // Nothing is blocked here, but what the output shows is still worth recording.
-        const violations = onePerKind(violationsInOutput(result.output, options.command));
+        const violations = onePerKind([...outScanner.end(), ...errScanner.end()]);
         for (const violation of violations) spec.onEvent?.({ kind: "violation", violation });
         return { ...result, violations };
       },

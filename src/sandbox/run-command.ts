@@ -17,6 +17,11 @@ export interface CommandOptions {
   signal?: AbortSignal;
   /** Sees every output chunk as it arrives, before capping. */
   onOutput?: (chunk: Buffer) => void;
+  /**
+   * Keeps the command's stderr apart: its chunks come here instead of to onOutput (the capture
+   * still holds both). For programs whose stdout is a machine-readable stream (agent CLIs).
+   */
+  onStderr?: (chunk: Buffer) => void;
 }
 
 export interface CommandResult {
@@ -36,6 +41,7 @@ export const DEFAULT_KILL_GRACE_MS = 2_000;
 // The outer bash points stderr at the stdout pipe, so both streams interleave in one capture in
 // true write order, then execs the user's command unchanged (same pid, same process group).
 const WRAPPER = 'exec 2>&1; exec bash -c "$1"';
+const WRAPPER_APART = 'exec bash -c "$1"';
 
 /**
  * Runs a shell command in its own process group, so a timeout or an abort kills everything it
@@ -54,9 +60,15 @@ export async function runCommand(options: CommandOptions): Promise<CommandResult
   const ending = await superviseProcess(
     {
       file: "bash",
-      args: ["-c", WRAPPER, "nightshift-command", options.command],
+      args: [
+        "-c",
+        options.onStderr ? WRAPPER_APART : WRAPPER,
+        "nightshift-command",
+        options.command,
+      ],
       cwd: options.cwd,
       env: scrubbedEnv(options.env),
+      ...(options.onStderr ? { captureStderr: true } : {}),
     },
     supervision(options),
   );
@@ -85,6 +97,7 @@ export function supervision(options: CommandOptions) {
     killGraceMs: options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onOutput ? { onOutput: options.onOutput } : {}),
+    ...(options.onStderr ? { onStderr: options.onStderr } : {}),
   };
 }
 

@@ -1,3 +1,4 @@
+import path from "node:path";
 import { SandboxError } from "./errors.ts";
 import type { RunSandbox } from "./types.ts";
 
@@ -10,14 +11,22 @@ export interface SandboxedProgram {
   cwd: string;
   /** The program's own scratch folders (its private home), writable inside. */
   writablePaths: string[];
+  /** The program's own install (its package and native binaries), visible read-only inside. */
+  readOnlyPaths?: string[];
+  /** How its violations name it (default: the program's file name). */
+  label?: string;
 }
 
 export interface SandboxedProgramControl {
   timeoutMs: number;
   killGraceMs: number;
   signal: AbortSignal;
-  /** stdout and stderr together: the sandbox interleaves them in one stream. */
   onStdout(chunk: Buffer): void;
+  /**
+   * The program's stderr, kept apart from its stdout (an agent CLI's stdout is a stream of JSON
+   * events). Without it, stderr is interleaved with stdout in onStdout.
+   */
+  onStderr?(chunk: Buffer): void;
 }
 
 export type SandboxedProgramEnding =
@@ -33,7 +42,10 @@ export type SandboxedProgramEnding =
 /**
  * Runs a long-lived program (an agent CLI) in a run's sandbox, streaming its output: the adapter
  * an agent driver's spawner uses so that the agent process itself, not only its commands, is
- * inside the walls. Its blocked attempts reach the sandbox's event sink like any command's.
+ * inside the walls. Every process it starts stays inside; the wall-time limit and an abort kill
+ * them all. Its blocked attempts reach the sandbox's event sink like any command's: its whole
+ * output is scanned (the messages of the commands it runs show there), its command line is not
+ * (that is a prompt, not a shell command).
  */
 export async function spawnInSandbox(
   sandbox: RunSandbox,
@@ -47,10 +59,14 @@ export async function spawnInSandbox(
       cwd: program.cwd,
       env: program.env,
       writablePaths: program.writablePaths,
+      readOnlyPaths: program.readOnlyPaths ?? [],
+      label: program.label ?? path.basename(program.file),
+      scanCommandText: false,
       timeoutMs: control.timeoutMs,
       killGraceMs: control.killGraceMs,
       signal: control.signal,
       onOutput: (chunk) => control.onStdout(chunk),
+      ...(control.onStderr ? { onStderr: (chunk: Buffer) => control.onStderr?.(chunk) } : {}),
       maxOutputBytes: 64 * 1024,
     });
     if (result.exitCode === 127 && /not found|No such file or directory/.test(result.output)) {

@@ -24,6 +24,11 @@ export interface SuperviseOptions {
   signal?: AbortSignal;
   /** Sees every output chunk as it arrives (agent drivers stream a CLI's events this way). */
   onOutput?: (chunk: Buffer) => void;
+  /**
+   * Sees every stderr chunk instead of onOutput (stderr is still captured into the output). For
+   * launches whose stderr pipe carries the command's own stderr, kept apart from its stdout.
+   */
+  onStderr?: (chunk: Buffer) => void;
 }
 
 export type Exited = {
@@ -62,8 +67,17 @@ export function superviseProcess(launch: Launch, options: SuperviseOptions): Pro
     output.write(chunk);
     options.onOutput?.(chunk);
   };
+  const onStderr = options.onStderr;
   child.stdout?.on("data", onData);
-  child.stderr?.on("data", onData);
+  child.stderr?.on(
+    "data",
+    onStderr
+      ? (chunk: Buffer) => {
+          output.write(chunk);
+          onStderr(chunk);
+        }
+      : onData,
+  );
   const report = new CappedOutput(MAX_REPORT_BYTES);
   const reportStream = launch.reportChannel ? (child.stdio[3] as Readable | null) : null;
   reportStream?.on("data", (chunk: Buffer) => report.write(chunk));

@@ -16,7 +16,10 @@ import { join } from "node:path";
 const config = JSON.parse(process.argv[2] ?? "{}");
 const limits = config.limits;
 const PAGE = 4096;
-const WRAPPER = 'exec 2>&1; ulimit -c 0; ulimit -t "$2"; ulimit -f "$3"; exec bash -c "$1"';
+const LIMITS = 'ulimit -c 0; ulimit -t "$2"; ulimit -f "$3"; exec bash -c "$1"';
+// stdout and stderr in one stream in write order, unless the host keeps them apart (an agent CLI
+// whose stdout is a stream of JSON events); then stderr goes to the supervisor's own stderr.
+const WRAPPER = config.separateStderr ? LIMITS : `exec 2>&1; ${LIMITS}`;
 
 let child;
 let stopping = false;
@@ -147,7 +150,7 @@ function startCommand() {
       String(limits.cpuSeconds),
       String(fileBlocks),
     ],
-    { cwd: config.cwd, stdio: ["ignore", 1, 1], env: process.env },
+    { cwd: config.cwd, stdio: ["ignore", 1, config.separateStderr ? 2 : 1], env: process.env },
   );
   const unwatch = watch();
   child.on("error", (error) => {

@@ -81,6 +81,18 @@ export type ExecOptions = Omit<CommandOptions, "cwd"> & {
    * For the caller's own scratch folders only; never a shared or host path.
    */
   writablePaths?: string[];
+  /**
+   * How recorded violations name this command (default: the command line itself). For a
+   * long-lived program such as an agent CLI, whose command line carries a prompt, not a shell
+   * command.
+   */
+  label?: string;
+  /**
+   * Whether the command's text is searched for reaches at secrets and hidden paths (default
+   * true). Off for a program whose arguments are a prompt: the words of a task are not attempts;
+   * what the program then runs shows in its output, which is still scanned.
+   */
+  scanCommandText?: boolean;
 };
 
 export interface ExecResult extends CommandResult {

@@ -1,4 +1,5 @@
 import path from "node:path";
+import { StringDecoder } from "node:string_decoder";
 import type { SandboxViolation, SandboxViolationKind } from "./types.ts";
 
 /**
@@ -36,9 +37,65 @@ export function violationsInOutput(output: string, command: string): SandboxViol
     if (found.length >= MAX_PER_COMMAND) break;
     if (OWN_NOTE.test(line)) continue;
     const match = SIGNATURES.find((s) => s.pattern.test(line));
-    if (match) found.push({ kind: match.kind, detail: line.trim().slice(0, 500), command });
+    if (match) found.push({ kind: match.kind, detail: excerpt(line, match.pattern), command });
   }
   return found;
+}
+
+/**
+ * The evidence from one line: the line itself, or for a long one (an agent CLI's JSON event that
+ * carries a whole tool output) the part around the message.
+ */
+function excerpt(line: string, pattern: RegExp): string {
+  const text = line.trim();
+  if (text.length <= 500) return text;
+  const at = pattern.exec(text)?.index ?? 0;
+  const start = Math.max(0, at - 200);
+  return `${start > 0 ? "…" : ""}${text.slice(start, start + 500)}…`;
+}
+
+/** Longest partial line kept while waiting for its end; beyond it, what is there is scanned. */
+const MAX_PENDING_LINE = 64 * 1024;
+
+/**
+ * violationsInOutput over a stream, line by line as the chunks arrive: a long-lived program (an
+ * agent CLI) prints far more than the capped capture keeps, and an attempt in the middle of its
+ * output must still be seen. One scanner per stream (stdout and stderr split lines differently).
+ */
+export class OutputScanner {
+  readonly found: SandboxViolation[] = [];
+  private pending = "";
+  private readonly decoder = new StringDecoder("utf8");
+
+  constructor(private readonly command: string) {}
+
+  write(chunk: Buffer): void {
+    if (this.found.length >= MAX_PER_COMMAND) return;
+    const text = this.pending + this.decoder.write(chunk);
+    const cut = text.lastIndexOf("\n");
+    if (cut < 0) {
+      this.pending = text;
+    } else {
+      this.scan(text.slice(0, cut));
+      this.pending = text.slice(cut + 1);
+    }
+    if (this.pending.length > MAX_PENDING_LINE) {
+      this.scan(this.pending);
+      this.pending = "";
+    }
+  }
+
+  end(): SandboxViolation[] {
+    this.scan(this.pending + this.decoder.end());
+    this.pending = "";
+    return this.found;
+  }
+
+  private scan(text: string): void {
+    if (!text || this.found.length >= MAX_PER_COMMAND) return;
+    const more = violationsInOutput(text, this.command);
+    this.found.push(...more.slice(0, MAX_PER_COMMAND - this.found.length));
+  }
 }
 
 /** One attempt is one violation: a fork bomb's thousand "fork: retry" lines are one process_limit. */

@@ -7,11 +7,17 @@ import {
   chatCompletionChunks,
   chatCompletionResponse,
   type FinishReason,
+  geminiErrorBody,
+  geminiResponse,
+  geminiStreamChunks,
+  geminiToChat,
   openAIErrorBody,
   ProtocolError,
   parseAnthropicRequest,
   parseChatRequest,
+  parseGeminiRequest,
   parseResponsesRequest,
+  requireGeminiCall,
   responsesEvents,
   responsesResponse,
   responsesToChat,
@@ -25,6 +31,7 @@ export const PROTOCOL_NAMES: readonly ProtocolName[] = [
   "openai-chat",
   "anthropic-messages",
   "openai-responses",
+  "gemini",
 ];
 
 /** One reply, ready to render in any protocol. */
@@ -50,8 +57,10 @@ export interface SimProtocol {
   /** Prefixes of generated ids, as the real provider's look. */
   replyIdPrefix: string;
   toolCallIdPrefix: string;
-  /** Validates the body and converts it to the neutral form policies see. */
-  toNeutral(body: unknown): ChatRequest;
+  /** Hono route pattern, when not one fixed path (Gemini: the model is in the path). */
+  route?: string;
+  /** Validates the body and converts it to the neutral form policies see; `path` is the request's. */
+  toNeutral(body: unknown, path: string): ChatRequest;
   json(reply: RenderInput, request: ChatRequest): unknown;
   events(reply: RenderInput, request: ChatRequest): OutgoingEvent[];
   errorBody(status: number, message: string, code: string | null, param?: string | null): unknown;
@@ -112,4 +121,27 @@ export const responsesProtocol: SimProtocol = {
   json: (reply) => responsesResponse({ ...reply, createdAt: reply.created }),
   events: (reply) => responsesEvents({ ...reply, createdAt: reply.created }),
   errorBody: openAIError,
+};
+
+export const geminiProtocol: SimProtocol = {
+  name: "gemini",
+  route: "/v1beta/models/*",
+  replyIdPrefix: "",
+  toolCallIdPrefix: "call_",
+  toNeutral(body, path) {
+    const call = requireGeminiCall(path);
+    const neutral = geminiToChat(parseGeminiRequest(body), call);
+    if (!neutral.messages.some((m) => m.role === "user" || m.role === "tool")) {
+      throw new ProtocolError(
+        "invalid_request",
+        "Invalid Gemini generateContent request: contents: needs a user turn",
+        "contents",
+      );
+    }
+    return neutral;
+  },
+  json: (reply) => geminiResponse(reply),
+  // Gemini's SSE has no event names: every chunk is a `data:` line holding a partial response.
+  events: (reply) => geminiStreamChunks(reply).map((data) => ({ data })),
+  errorBody: (status, message) => geminiErrorBody(status, message),
 };

@@ -6,6 +6,7 @@ import {
   anthropicCountTokens,
   anthropicErrorBody,
   type ChatRequest,
+  geminiErrorBody,
   openAIErrorBody,
   ProtocolError,
   parseAnthropicCountTokensRequest,
@@ -25,6 +26,7 @@ import type { Policy } from "./policy.ts";
 import {
   anthropicProtocol,
   chatProtocol,
+  geminiProtocol,
   PROTOCOL_NAMES,
   type ProtocolName,
   responsesProtocol,
@@ -213,7 +215,7 @@ function modelRoute(protocol: SimProtocol, state: ServerState) {
   return async (c: Context) => {
     let request: ChatRequest;
     try {
-      request = protocol.toNeutral(await readJson(c.req.raw));
+      request = protocol.toNeutral(await readJson(c.req.raw), c.req.path);
     } catch (error) {
       return failure(error, protocol);
     }
@@ -245,8 +247,8 @@ function modelList(models: readonly string[]) {
 }
 
 /**
- * A model server speaking OpenAI Chat Completions, Anthropic Messages and OpenAI Responses, whose
- * replies all come from one policy.
+ * A model server speaking OpenAI Chat Completions, Anthropic Messages, OpenAI Responses and Google's
+ * Gemini API, whose replies all come from one policy.
  */
 export function createSimulatorApp(options: SimulatorOptions): Hono {
   const state: ServerState = {
@@ -261,6 +263,8 @@ export function createSimulatorApp(options: SimulatorOptions): Hono {
   app.post("/v1/chat/completions", modelRoute(chatProtocol, state));
   app.post("/v1/messages", modelRoute(anthropicProtocol, state));
   app.post("/v1/responses", modelRoute(responsesProtocol, state));
+  // The model and the action (generateContent or streamGenerateContent) are in the path.
+  app.post(geminiProtocol.route ?? "/v1beta/models/*", modelRoute(geminiProtocol, state));
   app.post("/v1/messages/count_tokens", async (c) => {
     try {
       const request = parseAnthropicCountTokensRequest(await readJson(c.req.raw));
@@ -277,7 +281,9 @@ export function createSimulatorApp(options: SimulatorOptions): Hono {
     const message = `No route ${c.req.method} ${c.req.path}`;
     const body = c.req.path.startsWith("/v1/messages")
       ? anthropicErrorBody(404, message)
-      : openAIErrorBody(404, message, undefined, "not_found");
+      : c.req.path.startsWith("/v1beta/")
+        ? geminiErrorBody(404, message)
+        : openAIErrorBody(404, message, undefined, "not_found");
     return c.json(body, 404);
   });
   return app;

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -13,6 +14,7 @@ import {
   usageOf,
   workspaceStatus,
 } from "../support/agents.ts";
+import { inSandbox, violationsOf } from "../support/agents-sandbox.ts";
 
 // Real Claude Code (the devDependency), against the simulator, through the gateway.
 let bench: AgentBench | undefined;
@@ -23,7 +25,8 @@ afterEach(async () => {
 
 const INSTRUCTIONS_MARKER = "Factory rule 7: always answer in plain English.";
 
-function script(ws: string) {
+/** The scripted session; inside a sandbox it ends with a write outside the workspace. */
+function script(ws: string, outside?: string) {
   return scenarioFromValue(
     {
       name: "claude-code-edits",
@@ -78,9 +81,28 @@ function script(ws: string) {
             ],
           },
         },
+        ...(outside
+          ? [
+              {
+                name: "write outside the workspace",
+                expect: { tool_result_contains: "command-ran" },
+                reply: {
+                  tool_calls: [
+                    {
+                      name: "Bash",
+                      arguments: {
+                        command: `echo escaped > ${outside}`,
+                        description: "write next to the workspace",
+                      },
+                    },
+                  ],
+                },
+              },
+            ]
+          : []),
         {
           name: "report",
-          expect: { tool_result_contains: "command-ran" },
+          expect: { tool_result_contains: outside ? "outside.txt" : "command-ran" },
           reply: "Done: notes/hello.txt created, README.md edited, command run.",
         },
       ],
@@ -90,76 +112,111 @@ function script(ws: string) {
 }
 
 describe("the Claude Code driver", () => {
-  it("creates and edits files and runs a command through the gateway, with every token metered", async () => {
-    let ws = "";
-    bench = await startAgentBench((request, ctx) => scenarioPolicy(script(ws))(request, ctx));
-    ws = await makeWorkspace(bench);
-    const instructions = path.join(bench.scratch, "instructions.md");
-    await writeFile(instructions, `${INSTRUCTIONS_MARKER}\n`);
-    const driver = claudeCodeDriver({
-      homesDir: path.join(bench.scratch, "homes"),
-      instructionsFile: instructions,
-      env: bench.env,
-      wallTimeMs: 120_000,
-    });
-    const cli = await driver.preflight();
-    expect(cli.version).toMatch(/^\d+\.\d+\.\d+ \(Claude Code\)$/);
+  it.each([
+    { where: "on the host", sandboxed: false },
+    { where: "inside the bubblewrap sandbox", sandboxed: true },
+  ])(
+    "creates and edits files and runs a command through the gateway, with every token metered ($where)",
+    async ({ sandboxed }) => {
+      let ws = "";
+      let outside: string | undefined;
+      bench = await startAgentBench((request, ctx) =>
+        scenarioPolicy(script(ws, outside))(request, ctx),
+      );
+      ws = await makeWorkspace(bench);
+      // Next to the workspace: where other runs' worktrees would be.
+      if (sandboxed) outside = path.join(bench.scratch, "outside.txt");
+      const instructions = path.join(bench.scratch, "instructions.md");
+      await writeFile(instructions, `${INSTRUCTIONS_MARKER}\n`);
+      const cliDriver = claudeCodeDriver({
+        homesDir: path.join(bench.scratch, "homes"),
+        instructionsFile: instructions,
+        env: bench.env,
+        wallTimeMs: 120_000,
+      });
+      const cli = await cliDriver.preflight();
+      expect(cli.version).toMatch(/^\d+\.\d+\.\d+ \(Claude Code\)$/);
+      const driver = sandboxed ? inSandbox(cliDriver) : cliDriver;
 
-    const run = await runDriver(bench, driver, { workspacePath: ws, prompt: "Add notes." });
+      const run = await runDriver(bench, driver, { workspacePath: ws, prompt: "Add notes." });
 
-    expect(run.result).toMatchObject({
-      reason: "completed",
-      summary: "Done: notes/hello.txt created, README.md edited, command run.",
-    });
-    // The diff: exactly what the scenario asked for.
-    expect(workspaceStatus(ws)).toEqual([
-      " M README.md",
-      "?? made-by-command.txt",
-      "?? notes/hello.txt",
-    ]);
-    expect(await readFile(path.join(ws, "README.md"), "utf8")).toContain(
-      "Hello from Claude Code, through the gateway.",
-    );
-    expect(await readFile(path.join(ws, "made-by-command.txt"), "utf8")).toMatch(/^v\d+/);
+      expect(run.result).toMatchObject({
+        reason: "completed",
+        summary: "Done: notes/hello.txt created, README.md edited, command run.",
+      });
+      // The diff: exactly what the scenario asked for.
+      expect(workspaceStatus(ws)).toEqual([
+        " M README.md",
+        "?? made-by-command.txt",
+        "?? notes/hello.txt",
+      ]);
+      expect(await readFile(path.join(ws, "README.md"), "utf8")).toContain(
+        "Hello from Claude Code, through the gateway.",
+      );
+      expect(await readFile(path.join(ws, "made-by-command.txt"), "utf8")).toMatch(/^v\d+/);
 
-    // The normalized events.
-    const calls = ofKind(run.events, "tool_call");
-    expect(calls.map((c) => c.tool)).toEqual(["Write", "Read", "Edit", "Bash"]);
-    const results = ofKind(run.events, "tool_result");
-    expect(results.map((r) => [r.callId, r.tool, r.isError])).toEqual(
-      calls.map((c) => [c.callId, c.tool, false]),
-    );
-    expect(results[3]?.output).toContain("command-ran");
-    expect(ofKind(run.events, "message").map((m) => m.text)).toEqual([
-      "I will add the notes file first.",
-      "Done: notes/hello.txt created, README.md edited, command run.",
-    ]);
-    expect(
-      ofKind(run.events, "file_change")
-        .map((c) => `${c.change} ${c.path}`)
-        .sort(),
-    ).toEqual(["created made-by-command.txt", "created notes/hello.txt", "modified README.md"]);
-    expect(ofKind(run.events, "error")).toEqual([]);
+      // The normalized events.
+      const calls = ofKind(run.events, "tool_call");
+      expect(calls.map((c) => c.tool)).toEqual(
+        sandboxed ? ["Write", "Read", "Edit", "Bash", "Bash"] : ["Write", "Read", "Edit", "Bash"],
+      );
+      const results = ofKind(run.events, "tool_result");
+      // Only the write outside the workspace fails.
+      expect(results.map((r) => [r.callId, r.tool, r.isError])).toEqual(
+        calls.map((c, i) => [c.callId, c.tool, i === 4]),
+      );
+      expect(results[3]?.output).toContain("command-ran");
+      expect(ofKind(run.events, "message").map((m) => m.text)).toEqual([
+        "I will add the notes file first.",
+        "Done: notes/hello.txt created, README.md edited, command run.",
+      ]);
+      expect(
+        ofKind(run.events, "file_change")
+          .map((c) => `${c.change} ${c.path}`)
+          .sort(),
+      ).toEqual(["created made-by-command.txt", "created notes/hello.txt", "modified README.md"]);
+      expect(ofKind(run.events, "error")).toEqual([]);
 
-    // Metering: every request went through the gateway on this run's key, counted once.
-    const metered = await metering(bench, run.runId);
-    expect(metered.requests).toBe(5);
-    expect(metered.rows.every((r) => r.status === 200 && r.protocol === "anthropic-messages")).toBe(
-      true,
-    );
-    expect(bench.simulator.stats.requests).toBe(5);
-    expect(metered.inputTokens).toBe(bench.simulator.stats.promptTokens);
-    expect(metered.outputTokens).toBe(bench.simulator.stats.completionTokens);
-    expect(usageOf(run.events)).toEqual({
-      inputTokens: metered.inputTokens,
-      outputTokens: metered.outputTokens,
-    });
-    expect(run.result.inputTokens).toBe(metered.inputTokens);
+      // Metering: every request went through the gateway on this run's key, counted once.
+      const requests = sandboxed ? 6 : 5;
+      const metered = await metering(bench, run.runId);
+      expect(metered.requests).toBe(requests);
+      expect(
+        metered.rows.every((r) => r.status === 200 && r.protocol === "anthropic-messages"),
+      ).toBe(true);
+      expect(bench.simulator.stats.requests).toBe(requests);
+      expect(metered.inputTokens).toBe(bench.simulator.stats.promptTokens);
+      expect(metered.outputTokens).toBe(bench.simulator.stats.completionTokens);
+      expect(usageOf(run.events)).toEqual({
+        inputTokens: metered.inputTokens,
+        outputTokens: metered.outputTokens,
+      });
+      expect(run.result.inputTokens).toBe(metered.inputTokens);
 
-    // The factory's instructions reached the model; nothing tried to leave the machine.
-    expect(messagesText(bench.requests[0]!, ["system", "user"])).toContain(INSTRUCTIONS_MARKER);
-    expect(bench.trap.attempts).toEqual([]);
-  });
+      // The factory's instructions reached the model; nothing tried to leave the machine.
+      expect(messagesText(bench.requests[0]!, ["system", "user"])).toContain(INSTRUCTIONS_MARKER);
+      expect(bench.trap.attempts).toEqual([]);
+
+      // Inside the sandbox: the write outside the workspace was blocked and recorded, and it was
+      // the only attempt to cross a wall (no outside traffic, no stray access).
+      if (sandboxed) {
+        expect(results[4]?.output).toMatch(
+          /outside\.txt: (Permission denied|Read-only file system)/,
+        );
+        expect(existsSync(outside!)).toBe(false);
+        expect(violationsOf(run.events)).toEqual([
+          {
+            kind: "sandbox_violation",
+            violation: expect.stringMatching(/^(access_denied|write_denied)$/),
+            detail: expect.stringContaining("outside.txt"),
+            command: "claude (the claude-code agent)",
+          },
+        ]);
+      } else {
+        expect(violationsOf(run.events)).toEqual([]);
+      }
+    },
+  );
 
   it("ends with a clear error when the model endpoint refuses its requests", async () => {
     bench = await startAgentBench(

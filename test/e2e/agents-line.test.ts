@@ -7,6 +7,7 @@ import { bundledPrices, Gateway } from "../../src/gateway/index.ts";
 import { openLedger } from "../../src/ledger/index.ts";
 import { Line } from "../../src/line/index.ts";
 import type { ChatRequest } from "../../src/protocols/index.ts";
+import { BubblewrapBackend } from "../../src/sandbox/index.ts";
 import {
   demoOrders,
   demoPolicy,
@@ -66,7 +67,7 @@ const bash = (command: string, description: string) => ({
 });
 
 describe("the line with Claude Code as its agent", () => {
-  it("lands a demo order: Claude Code works it through the gateway, the gates pass, main moves", async () => {
+  it("lands a demo order: Claude Code works it inside the run's sandbox through the gateway, the gates pass, main moves", async () => {
     const repo = await makeDemoRepo();
     cleanups.push(repo.cleanup);
     const ledger = await openLedger({ kind: "memory" });
@@ -111,6 +112,8 @@ describe("the line with Claude Code as its agent", () => {
         driver,
         gates: [createTestGate({ command: "npm test --silent", timeoutMs: 120_000 })],
         models: gateway,
+        // Every run in a bubblewrap sandbox, as `nightshift run` does: Claude Code inside it.
+        sandbox: new BubblewrapBackend(),
         logger: pino({ level: "silent" }),
         workerId: "test-worker",
         soleWorker: true,
@@ -153,6 +156,8 @@ describe("the line with Claude Code as its agent", () => {
       .map((e) => (e.payload as { path: string }).path)
       .sort();
     expect(changed).toEqual(Object.keys(order.files).sort());
+    // Inside the sandbox, and a well-behaved run: no warning, no attempt to cross a wall.
+    expect(events.filter((e) => e.kind.startsWith("sandbox_"))).toEqual([]);
 
     // Metered once per request the simulator served, on this run.
     const rows = await ledger.listModelRequests(run!.id);

@@ -33,6 +33,7 @@ beforeAll(async () => {
       "openai-chat": upstream,
       "anthropic-messages": { ...upstream, auth: "x-api-key" },
       "openai-responses": upstream,
+      gemini: { ...upstream, auth: "x-goog-api-key" },
     },
   });
   await gateway.listen();
@@ -216,6 +217,60 @@ describe("through the gateway, with the official clients", () => {
     await expectMeteredExactly();
   });
 
+  it("Gemini API: function call round trip, not streamed (key in the header), then streamed (key in ?key=)", async () => {
+    // No official Gemini client is a dependency (Gemini CLI bundles its own): raw fetch, as it sends.
+    const question = { role: "user", parts: [{ text: "Weather in Oslo?" }] };
+    const tools = [{ functionDeclarations: [{ name: "lookup", parameters: { type: "object" } }] }];
+    const first = await fetch(`${gateway.url}/v1beta/models/gemini-2.5-pro:generateContent`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-goog-api-key": access.apiKey },
+      body: JSON.stringify({ contents: [question], tools }),
+    });
+    expect(first.status).toBe(200);
+    const reply = (await first.json()) as {
+      candidates: { content: { role: string; parts: Record<string, unknown>[] } }[];
+    };
+    const call = reply.candidates[0]!.content.parts.find((p) => p.functionCall)?.functionCall as {
+      id: string;
+      name: string;
+    };
+    expect(call).toMatchObject({ name: "lookup", args: { city: "Oslo" } });
+    const url = `${gateway.url}/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse&key=${access.apiKey}`;
+    const second = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        contents: [
+          question,
+          reply.candidates[0]!.content,
+          {
+            role: "user",
+            parts: [
+              { functionResponse: { id: call.id, name: "lookup", response: { output: "21C" } } },
+            ],
+          },
+        ],
+        tools,
+      }),
+    });
+    expect(second.status).toBe(200);
+    const text = (await second.text())
+      .split("\n")
+      .filter((line) => line.startsWith("data: "))
+      .map((line) => JSON.parse(line.slice(6)))
+      .flatMap((chunk) =>
+        chunk.candidates[0].content.parts.map((p: { text?: string }) => p.text ?? ""),
+      )
+      .join("");
+    expect(text).toBe("It is sunny in Oslo, 21 degrees.");
+    const rows = (await expectMeteredExactly()).filter((r) => r.protocol === "gemini");
+    expect(rows.map((r) => [r.model, r.stream])).toEqual([
+      ["gemini-2.5-pro", false],
+      ["gemini-2.5-pro", true],
+    ]);
+    expect(sim.stats.byProtocol.gemini.requests).toBe(2);
+  });
+
   it("answers a bad key in each protocol's own error shape", async () => {
     const anthropic = new Anthropic({
       apiKey: "nsk-run1-forged",
@@ -242,5 +297,14 @@ describe("through the gateway, with the official clients", () => {
     await expect(openai.responses.create({ model: "gpt-5", input: "x" })).rejects.toBeInstanceOf(
       OpenAI.AuthenticationError,
     );
+    const gemini = await fetch(
+      `${gateway.url}/v1beta/models/gemini-2.5-pro:generateContent?key=nope`,
+      {
+        method: "POST",
+        body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "x" }] }] }),
+      },
+    );
+    expect(gemini.status).toBe(401);
+    expect(await gemini.json()).toMatchObject({ error: { code: 401, status: "UNAUTHENTICATED" } });
   });
 });

@@ -6,6 +6,7 @@ import {
   chatCompletionChunks,
   countTokens,
   encodeSSE,
+  geminiWire,
   openAIChatWire,
   openAIResponsesWire,
   ProtocolError,
@@ -174,8 +175,14 @@ describe("wireProtocolForPath", () => {
       "openai-chat",
       "anthropic-messages",
       "openai-responses",
+      "gemini",
     ]);
     expect(wireProtocolForPath("/v1/messages?beta=true")).toBe(anthropicMessagesWire);
+    expect(wireProtocolForPath("/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse")).toBe(
+      geminiWire,
+    );
+    expect(wireProtocolForPath("/v1beta/models/gemini-2.5-pro:generateContent")).toBe(geminiWire);
+    expect(wireProtocolForPath("/v1beta/models/gemini-2.5-pro:embedContent")).toBeUndefined();
     expect(wireProtocolForPath("/v1/responses")).toBe(openAIResponsesWire);
     expect(wireProtocolForPath("/v1/chat/completions")).toBe(openAIChatWire);
     expect(wireProtocolForPath("/v1/embeddings")).toBeUndefined();

@@ -87,6 +87,7 @@ export async function startAgentBench(policy: Policy): Promise<AgentBench> {
       "openai-chat": upstream,
       "anthropic-messages": upstream,
       "openai-responses": upstream,
+      gemini: upstream,
     },
     retry: { attempts: 1 },
   });

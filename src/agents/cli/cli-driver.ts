@@ -2,13 +2,13 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { describeError, NightshiftError } from "../../errors/index.ts";
 import { CappedOutput, scrubbedEnv } from "../../sandbox/index.ts";
-import type { AgentDriver, AgentResult, AgentTask } from "../driver.ts";
+import type { AgentDriver, AgentResult, AgentTask, ModelEndpoint } from "../driver.ts";
 import type { AgentEvent, AgentEventSink, AgentStopReason } from "../events.ts";
 import { workspaceChanges } from "./changes.ts";
 import { type AgentCliSpec, type LocatedCli, locateCli } from "./detect.ts";
 import { defaultHomesDir, makePrivateHome, type PrivateHome } from "./home.ts";
 import { JsonLines, type OutputLine } from "./json-lines.ts";
-import { type AgentSpawner, localSpawner, type SpawnEnding } from "./spawn.ts";
+import { type AgentSpawner, localSpawner, type SpawnEnding, sandboxSpawner } from "./spawn.ts";
 
 /** Settings every CLI driver takes; the per-CLI ones live in each driver's own options. */
 export interface CliDriverOptions {
@@ -22,7 +22,10 @@ export interface CliDriverOptions {
   instructionsFile?: string;
   /** Where private homes are made (default: the system temp dir). */
   homesDir?: string;
-  /** Starts the CLI; the sandbox supplies one that runs it inside its walls. */
+  /**
+   * Starts the CLI. Default: inside the run's sandbox when the task has one (sandboxSpawner),
+   * else directly on the host (localSpawner). Tests inject their own.
+   */
   spawner?: AgentSpawner;
   killGraceMs?: number;
   /** Extra environment for the CLI on top of what the driver sets (tests use it for a proxy). */
@@ -113,22 +116,19 @@ export class CliAgentDriver implements AgentDriver {
     };
     let cli: LocatedCli;
     let instructions: string | undefined;
+    let endpoint: ModelEndpoint;
     try {
       cli = await this.locate();
       instructions = await this.readInstructions();
+      endpoint = endpointInside(task);
     } catch (error) {
       return end("error", describeError(error));
     }
     if (signal.aborted) return end("aborted", "the run was cancelled before the agent started");
-    if (task.sandbox && !this.options.spawner) {
-      emit({
-        kind: "sandbox_warning",
-        message: `the ${this.name} agent process runs outside the run's sandbox: CLI agents are not wired through it yet`,
-      });
-    }
     const home = await makePrivateHome(this.options.homesDir ?? defaultHomesDir(), this.name);
     try {
-      return await this.runIn(home, { task, cli, home, instructions }, sink, signal, end);
+      const context = { task: { ...task, endpoint }, cli, home, instructions };
+      return await this.runIn(home, context, sink, signal, end);
     } catch (error) {
       // A bug of ours (or a failing disk) still ends the run with a reason, not a crashed line.
       return end("error", `the ${this.name} driver failed: ${describeError(error)}`);
@@ -185,7 +185,8 @@ export class CliAgentDriver implements AgentDriver {
     const lines = new JsonLines(onLine);
     const stderr = new CappedOutput(STDERR_TAIL_BYTES);
     const wallTimeMs = this.options.wallTimeMs ?? DEFAULT_WALL_TIME_MS;
-    const spawner = this.options.spawner ?? localSpawner;
+    const spawner =
+      this.options.spawner ?? (task.sandbox ? sandboxSpawner(task.sandbox) : localSpawner);
     const ending = await spawner(
       {
         file: cli.file,
@@ -193,6 +194,7 @@ export class CliAgentDriver implements AgentDriver {
         env: { ...scrubbedEnv(), ...home.env, ...prepared.env, ...this.options.env },
         cwd: task.workspacePath,
         writablePaths: [home.root],
+        label: `${this.adapter.spec.bin} (the ${this.name} agent)`,
       },
       {
         timeoutMs: wallTimeMs,
@@ -274,6 +276,47 @@ export class CliAgentDriver implements AgentDriver {
       );
     }
   }
+}
+
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
+
+/**
+ * The model endpoint as the agent must be given it. Outside a sandbox (or with backend "none"):
+ * as it is. Inside one, the only way out is the relay the sandbox keeps on 127.0.0.1 at the
+ * gateway's port, so the endpoint has to be the gateway the sandbox relays to, on 127.0.0.1
+ * (`localhost` could resolve to ::1 inside, where nothing listens).
+ */
+export function endpointInside(task: AgentTask): ModelEndpoint {
+  const sandbox = task.sandbox;
+  if (!sandbox || sandbox.backend === "none") return task.endpoint;
+  const relayed = sandbox.gatewayEnv.NIGHTSHIFT_GATEWAY_URL;
+  const hint = "open the run's sandbox with the run's gateway endpoint (SandboxSpec.gateway)";
+  if (!relayed) {
+    throw new NightshiftError(
+      "agent_gateway_unreachable",
+      "the run's sandbox has no gateway relay, so the agent inside it could reach no model",
+      { hint },
+    );
+  }
+  const wanted = new URL(task.endpoint.baseURL);
+  const relay = new URL(relayed);
+  if (!LOOPBACK_HOSTS.has(wanted.hostname) || portOf(wanted) !== portOf(relay)) {
+    throw new NightshiftError(
+      "agent_gateway_unreachable",
+      `the agent's model endpoint ${task.endpoint.baseURL} is not reachable from the run's sandbox, which relays only to ${relayed}`,
+      { hint },
+    );
+  }
+  if (wanted.hostname === "127.0.0.1") return task.endpoint;
+  wanted.hostname = "127.0.0.1";
+  const baseURL = task.endpoint.baseURL.endsWith("/")
+    ? wanted.href
+    : wanted.href.replace(/\/$/, "");
+  return { ...task.endpoint, baseURL };
+}
+
+function portOf(url: URL): string {
+  return url.port || (url.protocol === "https:" ? "443" : "80");
 }
 
 function describeExit(ending: Extract<SpawnEnding, { kind: "exited" }>): string {

@@ -1,4 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { realpath } from "node:fs/promises";
+import path from "node:path";
+import { type RunSandbox, spawnInSandbox } from "../../sandbox/index.ts";
 
 /** One agent CLI invocation, fully described, so a sandbox can wrap it without knowing the agent. */
 export interface AgentCommand {
@@ -14,6 +17,8 @@ export interface AgentCommand {
    * session files, temp). A sandbox that wraps the command has to make these writable.
    */
   writablePaths: string[];
+  /** What the sandbox calls the program when it records its blocked attempts. */
+  label?: string;
 }
 
 export interface SpawnControl {
@@ -126,4 +131,46 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   } catch {
     // The group is already gone.
   }
+}
+
+/**
+ * Runs the command inside a run's sandbox (spawnInSandbox): the agent process and every shell,
+ * test runner and server it starts are inside the walls, its private home is writable there,
+ * stderr stays apart from the JSON events on stdout, and the wall-time limit or an abort kills
+ * the whole sandbox. The program's own install (its npm package and the native binaries beside
+ * it) is made visible read-only, wherever it lies.
+ */
+export function sandboxSpawner(sandbox: RunSandbox): AgentSpawner {
+  return async (command, control) => {
+    const file = await realpath(command.file).catch(() => command.file);
+    return spawnInSandbox(
+      sandbox,
+      {
+        file,
+        args: command.args,
+        env: command.env,
+        cwd: command.cwd,
+        writablePaths: command.writablePaths,
+        readOnlyPaths: [installRoot(file)],
+        label: command.label ?? path.basename(command.file),
+      },
+      {
+        timeoutMs: control.timeoutMs,
+        killGraceMs: control.killGraceMs,
+        signal: control.signal,
+        onStdout: control.onStdout,
+        onStderr: control.onStderr,
+      },
+    );
+  };
+}
+
+/**
+ * Where a CLI is installed: the node_modules folder that holds its package (its platform binary
+ * is a sibling package there), or the program's own folder.
+ */
+export function installRoot(file: string): string {
+  const parts = file.split(path.sep);
+  const at = parts.lastIndexOf("node_modules");
+  return at > 0 ? parts.slice(0, at + 1).join(path.sep) : path.dirname(file);
 }
