@@ -223,63 +223,64 @@ export class Line {
   }
 
   /** The rest of an adopted run: the queue's verdict, then the run's end as in `work`. */
-  private async resumeLanding(
+  private resumeLanding(
     order: WorkOrder,
     run: Run,
     workspace: Workspace,
     lineSignal: AbortSignal,
   ): Promise<void> {
-    const log = this.parts.logger.child({ orderId: order.id, runId: run.id, attempt: run.attempt });
-    const controller = new AbortController();
-    const stopRun = () => controller.abort();
-    lineSignal.addEventListener("abort", stopRun, { once: true });
-    const heartbeat = this.keepLease(run.id, controller);
-    let ending: RunEnding;
-    try {
+    return this.supervise(order, run, lineSignal, async (signal, hold) => {
+      hold(workspace);
       // Called before anything is awaited, so the queue gets the adopted candidates in order.
-      const landing = this.landCandidate(order, run, workspace, controller.signal);
+      const landing = this.landCandidate(order, run, workspace, signal);
       await this.report(order, {
         runId: run.id,
         attempt: run.attempt,
         state: "merging",
         message: "back in the merge queue after a restart",
       });
-      ending = await landing;
-    } catch (error) {
-      log.error({ err: error }, "run failed unexpectedly");
-      ending = this.retryOrFail(
-        order,
-        "failed",
-        `internal error: ${describeError(error)}`,
-        describeError(error),
-      );
-    } finally {
-      clearInterval(heartbeat);
-      lineSignal.removeEventListener("abort", stopRun);
-    }
-    await this.settle(run, workspace, ending, controller.signal.aborted, log);
+      return landing;
+    });
   }
 
   /** One run of one order, start to end. Never throws: every failure ends the run with a reason. */
-  private async work(claim: Claim, lineSignal: AbortSignal): Promise<void> {
-    const { logger } = this.parts;
+  private work(claim: Claim, lineSignal: AbortSignal): Promise<void> {
     const { order, run } = claim;
-    const log = logger.child({ orderId: order.id, runId: run.id, attempt: run.attempt });
+    return this.supervise(order, run, lineSignal, async (signal, hold) => {
+      await this.report(order, {
+        runId: run.id,
+        attempt: run.attempt,
+        state: "running",
+        message: `attempt ${run.attempt}`,
+      });
+      const workspace = await this.parts.workspaces.create(String(run.id));
+      hold(workspace);
+      return this.attempt(claim, workspace, signal);
+    });
+  }
+
+  /**
+   * Runs `body` as one run under its lease, stopped when the line stops, and settles the run
+   * however it ends: an unexpected failure ends it with the error as its reason. `body` is called
+   * before anything is awaited, and hands over the run's workspace so it is released afterwards.
+   */
+  private async supervise(
+    order: WorkOrder,
+    run: Run,
+    lineSignal: AbortSignal,
+    body: (signal: AbortSignal, hold: (workspace: Workspace) => void) => Promise<RunEnding>,
+  ): Promise<void> {
+    const log = this.parts.logger.child({ orderId: order.id, runId: run.id, attempt: run.attempt });
     const controller = new AbortController();
     const stopRun = () => controller.abort();
     lineSignal.addEventListener("abort", stopRun, { once: true });
     const heartbeat = this.keepLease(run.id, controller);
-    await this.report(order, {
-      runId: run.id,
-      attempt: run.attempt,
-      state: "running",
-      message: `attempt ${run.attempt}`,
-    });
     let workspace: Workspace | undefined;
     let ending: RunEnding;
     try {
-      workspace = await this.parts.workspaces.create(String(run.id));
-      ending = await this.attempt(claim, workspace, controller.signal);
+      ending = await body(controller.signal, (held) => {
+        workspace = held;
+      });
     } catch (error) {
       log.error({ err: error }, "run failed unexpectedly");
       ending = this.retryOrFail(
