@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -14,7 +13,7 @@ import {
   usageOf,
   workspaceStatus,
 } from "../support/agents.ts";
-import { inSandbox, violationsOf } from "../support/agents-sandbox.ts";
+import { expectOutsideWriteBlocked, inSandbox } from "../support/agents-sandbox.ts";
 
 // Real Claude Code (the devDependency), against the simulator, through the gateway.
 let bench: AgentBench | undefined;
@@ -197,24 +196,11 @@ describe("the Claude Code driver", () => {
       expect(messagesText(bench.requests[0]!, ["system", "user"])).toContain(INSTRUCTIONS_MARKER);
       expect(bench.trap.attempts).toEqual([]);
 
-      // Inside the sandbox: the write outside the workspace was blocked and recorded, and it was
-      // the only attempt to cross a wall (no outside traffic, no stray access).
-      if (sandboxed) {
-        expect(results[4]?.output).toMatch(
-          /outside\.txt: (Permission denied|Read-only file system)/,
-        );
-        expect(existsSync(outside!)).toBe(false);
-        expect(violationsOf(run.events)).toEqual([
-          {
-            kind: "sandbox_violation",
-            violation: expect.stringMatching(/^(access_denied|write_denied)$/),
-            detail: expect.stringContaining("outside.txt"),
-            command: "claude (the claude-code agent)",
-          },
-        ]);
-      } else {
-        expect(violationsOf(run.events)).toEqual([]);
-      }
+      expectOutsideWriteBlocked(run.events, sandboxed, {
+        output: results[4]?.output,
+        outside,
+        agent: "claude (the claude-code agent)",
+      });
     },
   );
 

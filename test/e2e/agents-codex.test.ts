@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -14,7 +13,7 @@ import {
   usageOf,
   workspaceStatus,
 } from "../support/agents.ts";
-import { inSandbox, violationsOf } from "../support/agents-sandbox.ts";
+import { expectOutsideWriteBlocked, inSandbox } from "../support/agents-sandbox.ts";
 
 // Real Codex (the devDependency), against the simulator, through the gateway's Responses API.
 let bench: AgentBench | undefined;
@@ -152,24 +151,11 @@ describe("the Codex driver", () => {
       );
       expect(bench.trap.attempts).toEqual([]);
 
-      // Inside the sandbox: the write outside the workspace was blocked and recorded, and it was
-      // the only attempt to cross a wall (no outside traffic, no stray access).
-      if (sandboxed) {
-        expect(results[3]?.output).toMatch(
-          /outside\.txt: (Permission denied|Read-only file system)/,
-        );
-        expect(existsSync(outside!)).toBe(false);
-        expect(violationsOf(run.events)).toEqual([
-          {
-            kind: "sandbox_violation",
-            violation: expect.stringMatching(/^(access_denied|write_denied)$/),
-            detail: expect.stringContaining("outside.txt"),
-            command: "codex (the codex agent)",
-          },
-        ]);
-      } else {
-        expect(violationsOf(run.events)).toEqual([]);
-      }
+      expectOutsideWriteBlocked(run.events, sandboxed, {
+        output: results[3]?.output,
+        outside,
+        agent: "codex (the codex agent)",
+      });
     },
   );
 

@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -14,7 +13,7 @@ import {
   usageOf,
   workspaceStatus,
 } from "../support/agents.ts";
-import { inSandbox, violationsOf } from "../support/agents-sandbox.ts";
+import { expectOutsideWriteBlocked, inSandbox } from "../support/agents-sandbox.ts";
 import { ensureOpenCode, OPENCODE_INSTALL_TIMEOUT_MS } from "../support/opencode.ts";
 
 // Real OpenCode, against the simulator, through the gateway's Chat Completions. opencode-ai is not
@@ -193,22 +192,11 @@ describe("the OpenCode driver", () => {
       expect(messagesText(bench.requests[0]!, ["system", "user"])).toContain(INSTRUCTIONS_MARKER);
       expect(bench.trap.attempts).toEqual([]);
 
-      if (sandboxed) {
-        expect(results[4]?.output).toMatch(
-          /outside\.txt: (Permission denied|Read-only file system)/,
-        );
-        expect(existsSync(outside!)).toBe(false);
-        expect(violationsOf(run.events)).toEqual([
-          {
-            kind: "sandbox_violation",
-            violation: expect.stringMatching(/^(access_denied|write_denied)$/),
-            detail: expect.stringContaining("outside.txt"),
-            command: "opencode (the opencode agent)",
-          },
-        ]);
-      } else {
-        expect(violationsOf(run.events)).toEqual([]);
-      }
+      expectOutsideWriteBlocked(run.events, sandboxed, {
+        output: results[4]?.output,
+        outside,
+        agent: "opencode (the opencode agent)",
+      });
     },
   );
 });

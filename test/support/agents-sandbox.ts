@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { expect } from "vitest";
 import type { AgentDriver, AgentEvent } from "../../src/agents/index.ts";
 import {
   BubblewrapBackend,
@@ -55,4 +57,29 @@ export function violationsOf(events: AgentEvent[]) {
   return events.filter(
     (e): e is Extract<AgentEvent, { kind: "sandbox_violation" }> => e.kind === "sandbox_violation",
   );
+}
+
+/**
+ * The agent's shell write next to its workspace: inside the sandbox it failed, left no file, and
+ * is the run's only recorded violation; outside the sandbox nothing was recorded at all.
+ */
+export function expectOutsideWriteBlocked(
+  events: AgentEvent[],
+  sandboxed: boolean,
+  attempt: { output: string | undefined; outside: string | undefined; agent: string },
+): void {
+  if (!sandboxed) {
+    expect(violationsOf(events)).toEqual([]);
+    return;
+  }
+  expect(attempt.output).toMatch(/outside\.txt: (Permission denied|Read-only file system)/);
+  expect(existsSync(attempt.outside!)).toBe(false);
+  expect(violationsOf(events)).toEqual([
+    {
+      kind: "sandbox_violation",
+      violation: expect.stringMatching(/^(access_denied|write_denied)$/),
+      detail: expect.stringContaining("outside.txt"),
+      command: attempt.agent,
+    },
+  ]);
 }
