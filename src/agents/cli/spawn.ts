@@ -1,7 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { realpath } from "node:fs/promises";
 import path from "node:path";
-import { type RunSandbox, spawnInSandbox } from "../../sandbox/index.ts";
+import {
+  type RunSandbox,
+  type SandboxedProgramEnding,
+  spawnInSandbox,
+} from "../../sandbox/index.ts";
 
 /** One agent CLI invocation, fully described, so a sandbox can wrap it without knowing the agent. */
 export interface AgentCommand {
@@ -32,16 +36,8 @@ export interface SpawnControl {
   onStderr(chunk: Buffer): void;
 }
 
-export type SpawnEnding =
-  | {
-      kind: "exited";
-      exitCode: number | null;
-      signal: NodeJS.Signals | null;
-      timedOut: boolean;
-      aborted: boolean;
-    }
-  /** The program could not be started at all (ENOENT, EACCES). */
-  | { kind: "spawn_error"; error: NodeJS.ErrnoException };
+/** How an agent process ended, on the host or in the sandbox: the same shape either way. */
+export type SpawnEnding = SandboxedProgramEnding;
 
 /**
  * Starts an agent command and resolves when it has ended. Injectable so that the sandbox can run
