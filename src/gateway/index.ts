@@ -12,7 +12,6 @@ export { type Grant, ScopedKeys } from "./keys.ts";
 export { Meter, type MeterOptions } from "./meter.ts";
 export {
   bundledPrices,
-  costOf,
   loadPrices,
   type ModelPrice,
   PriceTable,

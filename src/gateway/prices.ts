@@ -114,7 +114,3 @@ export async function loadPrices(file?: string): Promise<PriceTable> {
 export function priceOf(model: string): ModelPrice | undefined {
   return bundledPrices.priceOf(model);
 }
-
-export function costOf(model: string, inputTokens: number, outputTokens: number): number {
-  return bundledPrices.costOf(model, { inputTokens, outputTokens }) ?? 0;
-}
