@@ -412,7 +412,12 @@ export class Ledger {
       /** Whether the caller can still put this run's candidate back in the queue. */
       canResume: (run: Run) => Promise<boolean>;
     };
-  }): Promise<{ run: Run; outcome: "landed" | "requeued" | "adopted" }[]> {
+    /**
+     * Shutting down: leave runs whose candidate waits in the merge queue running, with their lease
+     * expired, so that the next start (of this worker or another) adopts them.
+     */
+    park?: boolean;
+  }): Promise<{ run: Run; outcome: "landed" | "requeued" | "adopted" | "parked" }[]> {
     let query = this.db.selectFrom("runs").selectAll().where("status", "=", "running");
     if (!options.all) {
       query = query.where((eb) =>
@@ -423,7 +428,7 @@ export class Ledger {
       );
     }
     const stale = await query.orderBy("queue_seq").orderBy("id").execute();
-    const recovered: { run: Run; outcome: "landed" | "requeued" | "adopted" }[] = [];
+    const recovered: { run: Run; outcome: "landed" | "requeued" | "adopted" | "parked" }[] = [];
     for (const run of stale) {
       if (run.merge_commit && (await options.hasLanded(run.merge_commit))) {
         const previousMain = run.base_commit ?? run.merge_commit;
@@ -434,6 +439,11 @@ export class Ledger {
           landedCommit: run.merge_commit,
         });
         recovered.push({ run: done.run, outcome: "landed" });
+        continue;
+      }
+      if (options.park && run.phase === "merging" && run.candidate_commit) {
+        const parked = await this.parkRun(run);
+        if (parked) recovered.push({ run: parked, outcome: "parked" });
         continue;
       }
       const adopt = options.adopt;
@@ -452,6 +462,30 @@ export class Ledger {
       if (abandoned) recovered.push({ run: abandoned, outcome: "requeued" });
     }
     return recovered;
+  }
+
+  /** Expires a queued run's lease now, in one transaction with its transition (see `park`). */
+  private async parkRun(run: Run): Promise<Run | undefined> {
+    return this.db.transaction().execute(async (tx) => {
+      const parked = await tx
+        .updateTable("runs")
+        .set({ lease_expires_at: new Date(Date.now() - 1) })
+        .where("id", "=", run.id)
+        .where("status", "=", "running")
+        .where("worker_id", "=", run.worker_id)
+        .returningAll()
+        .executeTakeFirst();
+      if (!parked) return undefined;
+      await recordTransition(tx, {
+        order_id: run.order_id,
+        run_id: run.id,
+        entity: "run",
+        from_status: "running",
+        to_status: "running",
+        message: "left in the merge queue for the next start",
+      });
+      return parked;
+    });
   }
 
   /**

@@ -116,7 +116,7 @@ export class Line {
       await sleep(this.settings.pollIntervalMs, undefined, { signal }).catch(() => undefined);
     }
     await Promise.allSettled(this.active.values());
-    if (signal.aborted) await this.recover();
+    if (signal.aborted) await this.recover(undefined, { park: true });
   }
 
   private async fillSlots(signal: AbortSignal): Promise<void> {
@@ -144,7 +144,7 @@ export class Line {
    * is adopted instead: its candidate goes back in the queue, in its old order, and is landed or
    * ejected like any other, without a new agent run.
    */
-  private async recover(lineSignal?: AbortSignal): Promise<void> {
+  private async recover(lineSignal?: AbortSignal, options: { park?: boolean } = {}): Promise<void> {
     const { ledger, workspaces, logger } = this.parts;
     const onMain = async (commit: string) =>
       workspaces.isAncestor(commit, await workspaces.mainTip()).catch(() => false);
@@ -152,6 +152,7 @@ export class Line {
       all: this.parts.soleWorker,
       workerId: this.parts.workerId,
       hasLanded: onMain,
+      ...(options.park ? { park: true } : {}),
       ...(lineSignal
         ? {
             adopt: {
@@ -179,8 +180,11 @@ export class Line {
       if (order) {
         await this.report(order, {
           runId: run.id,
-          state: outcome === "landed" ? "landed" : "abandoned",
-          message: run.outcome_reason ?? outcome,
+          state: outcome === "landed" ? "landed" : outcome === "parked" ? "merging" : "abandoned",
+          message:
+            outcome === "parked"
+              ? "left in the merge queue for the next start"
+              : (run.outcome_reason ?? outcome),
         });
       }
     }
@@ -306,9 +310,9 @@ export class Line {
   ): Promise<void> {
     const { ledger } = this.parts;
     if (stopped) {
-      // Shutdown or a lost lease: leave the run to recovery, which requeues the order.
-      if (workspace)
-        await this.parts.workspaces.release(workspace, { keep: false }).catch(() => undefined);
+      // Shutdown or a lost lease: recovery decides (requeue, or keep the candidate queued for the
+      // next start), and its pruning removes what is no longer needed. Removing the branch here
+      // would throw away a queued candidate, or pull it from under the worker that took it over.
       return;
     }
     try {

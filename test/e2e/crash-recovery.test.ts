@@ -94,13 +94,14 @@ async function waitFor(read: () => string, pattern: RegExp, exit: Promise<unknow
 
 describe("a factory process killed mid-run", () => {
   it.each([
-    ["while agents work", / agent {5}/],
-    ["while a candidate is in the merge queue", / merging {3}/],
-  ])("loses no order and lands none twice when killed %s", async (_when, killAt) => {
+    ["killed while agents work", / agent {5}/, "SIGKILL"],
+    ["killed while a candidate is in the merge queue", / merging {3}/, "SIGKILL"],
+    ["stopped (SIGTERM) while a candidate is in the merge queue", / merging {3}/, "SIGTERM"],
+  ] as const)("loses no order and lands none twice when %s", async (_when, killAt, signal) => {
     const repo = await repoWithQueuedOrders();
     const first = startRun(repo);
     await waitFor(first.output, killAt, first.exit);
-    first.child.kill("SIGKILL");
+    first.child.kill(signal);
     await first.exit;
     // The runs whose candidates were in the merge queue when the process died.
     const { queued, requestsBefore } = await withLedger(repo, async (ledger) => ({
