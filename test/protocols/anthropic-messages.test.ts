@@ -8,27 +8,16 @@ import {
   assembleAnthropicEvents,
   countTokens,
   encodeSSE,
-  ProtocolError,
   parseAnthropicCountTokensRequest,
   parseAnthropicRequest,
   parseSSE,
   promptText,
   usageFor,
 } from "../../src/protocols/index.ts";
+import { expectInvalidRequest } from "../support/protocols.ts";
 
 function expectInvalid(body: unknown, param: string, fragment: string): void {
-  let caught: unknown;
-  try {
-    parseAnthropicRequest(body);
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(ProtocolError);
-  const error = caught as ProtocolError;
-  expect(error.code).toBe("invalid_request");
-  expect(error.param).toBe(param);
-  expect(error.message).toContain(param);
-  expect(error.message).toContain(fragment);
+  expectInvalidRequest(parseAnthropicRequest, body, param, fragment);
 }
 
 const conversation = {

@@ -9,20 +9,10 @@ import {
   parseChatRequest,
   splitIntoPieces,
 } from "../../src/protocols/index.ts";
+import { expectInvalidRequest } from "../support/protocols.ts";
 
 function expectInvalid(body: unknown, param: string, fragment: string): void {
-  let caught: unknown;
-  try {
-    parseChatRequest(body);
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(ProtocolError);
-  const error = caught as ProtocolError;
-  expect(error.code).toBe("invalid_request");
-  expect(error.param).toBe(param);
-  expect(error.message).toContain(param);
-  expect(error.message).toContain(fragment);
+  expectInvalidRequest(parseChatRequest, body, param, fragment);
 }
 
 const user = { role: "user", content: "hi" };

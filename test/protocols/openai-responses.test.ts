@@ -1,27 +1,16 @@
 import { describe, expect, it } from "vitest";
 import {
   encodeSSE,
-  ProtocolError,
   parseResponsesRequest,
   parseSSE,
   responsesEvents,
   responsesResponse,
   responsesToChat,
 } from "../../src/protocols/index.ts";
+import { expectInvalidRequest } from "../support/protocols.ts";
 
 function expectInvalid(body: unknown, param: string, fragment: string): void {
-  let caught: unknown;
-  try {
-    parseResponsesRequest(body);
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(ProtocolError);
-  const error = caught as ProtocolError;
-  expect(error.code).toBe("invalid_request");
-  expect(error.param).toBe(param);
-  expect(error.message).toContain(param);
-  expect(error.message).toContain(fragment);
+  expectInvalidRequest(parseResponsesRequest, body, param, fragment);
 }
 
 const codexLike = {
