@@ -2,13 +2,13 @@ import { mkdir } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pino, { type Logger } from "pino";
-import { type AgentDriver, createDriver } from "../agents/index.ts";
+import { type AgentDriver, createDriver, type DriverSettings } from "../agents/index.ts";
 import { type FactoryConfig, loadConfig } from "../config/index.ts";
 import { NightshiftError } from "../errors/index.ts";
 import { createRatchet } from "../gates/index.ts";
-import { Gateway, type GatewayOptions, loadPrices } from "../gateway/index.ts";
+import { Gateway, loadPrices, modelRouter } from "../gateway/index.ts";
 import { type Ledger, ledgerLocationFor, openLedger } from "../ledger/index.ts";
-import { Line } from "../line/index.ts";
+import { type AgentDrivers, Line } from "../line/index.ts";
 import { SpeculativeMergeQueue } from "../merge/index.ts";
 import { Inbox } from "../orders/index.ts";
 import {
@@ -17,8 +17,8 @@ import {
   SandboxError,
   selfTestSandbox,
 } from "../sandbox/index.ts";
-import { demoPolicy, startSimulator } from "../sim/index.ts";
 import { Workspaces } from "../workspace/index.ts";
+import { startProviders } from "./models.ts";
 
 /** One opened factory: its configuration, ledger and log. */
 export interface Factory {
@@ -76,7 +76,7 @@ export async function buildLine(
   factory: Factory,
 ): Promise<{ line: Line; gateway: Gateway; close(): Promise<void> }> {
   const { config, ledger, logger } = factory;
-  const driver = await preparedDriver(factory);
+  const drivers = agentDrivers(factory, await preparedDriver(factory));
   const sandbox = await openSandbox(config, logger);
   const models = await startModels(factory);
   const workspaces = new Workspaces({
@@ -95,7 +95,7 @@ export async function buildLine(
     {
       ledger,
       workspaces,
-      driver,
+      drivers,
       gates,
       ...(config.merge.queue === "speculative"
         ? {
@@ -126,6 +126,7 @@ export async function buildLine(
       maxAttempts: config.line.max_attempts,
       pollIntervalMs: config.line.poll_interval_ms,
       leaseMs: config.line.lease_seconds * 1000,
+      driver: config.agent.driver,
       model: config.agent.model,
       maxSteps: config.agent.max_steps,
       maxTokensPerRun: config.budget.max_tokens_per_run,
@@ -137,16 +138,51 @@ export async function buildLine(
 }
 
 /**
- * The configured agent driver, checked before the line takes work: a CLI that is not installed,
- * does not start, or cannot work through the gateway stops `run` with the fix, not every run.
+ * The configured agent driver (or the one named, e.g. by a queued order), checked before the line
+ * takes work: a CLI that is not installed, does not start, or cannot work through the gateway
+ * stops `run` with the fix, not every run.
  */
-export async function preparedDriver(factory: {
+export async function preparedDriver(
+  factory: { root: string; config: FactoryConfig; stateDir: string },
+  name: string = factory.config.agent.driver,
+): Promise<AgentDriver> {
+  const driver = createDriver(name, driverSettings(factory));
+  await driver.preflight?.();
+  return driver;
+}
+
+/**
+ * Every driver the line may need, by name: the default one already prepared, any other built on
+ * first use with the same [agent] settings. Building them all up front would demand every agent
+ * CLI be installed when orders name only one; checking the drivers the queued orders need is the
+ * pre-flight check's job (see Ledger.pendingAgentChoices).
+ */
+function agentDrivers(
+  factory: { root: string; config: FactoryConfig; stateDir: string },
+  prepared: AgentDriver,
+): AgentDrivers {
+  const settings = driverSettings(factory);
+  const built = new Map<string, AgentDriver>([[factory.config.agent.driver, prepared]]);
+  return {
+    get(name) {
+      let driver = built.get(name);
+      if (!driver) {
+        driver = createDriver(name, settings);
+        built.set(name, driver);
+      }
+      return driver;
+    },
+  };
+}
+
+/** What [agent] says about each driver, paths resolved against the repository. */
+export function driverSettings(factory: {
   root: string;
   config: FactoryConfig;
   stateDir: string;
-}): Promise<AgentDriver> {
+}): DriverSettings {
   const agent = factory.config.agent;
-  const driver = createDriver(agent.driver, {
+  return {
     common: {
       searchFrom: [factory.root],
       wallTimeMs: agent.wall_time_minutes * 60_000,
@@ -170,9 +206,7 @@ export async function preparedDriver(factory: {
     geminiCli: agent.gemini_cli.path
       ? { path: path.resolve(factory.root, agent.gemini_cli.path) }
       : {},
-  });
-  await driver.preflight?.();
-  return driver;
+  };
 }
 
 /**
@@ -211,15 +245,15 @@ export async function openSandbox(config: FactoryConfig, logger: Logger): Promis
 }
 
 /**
- * The gateway in front of the configured provider: the bundled simulator (started here) or an
- * OpenAI-compatible endpoint whose key the gateway alone holds.
+ * The gateway in front of the configured providers (the simulator, if configured, is started
+ * here): it routes each request by protocol and model.
  */
 export async function startModels(
   factory: Factory,
   options: { adminToken?: string } = {},
-): Promise<{ gateway: Gateway; close(): Promise<void> }> {
+): Promise<{ gateway: Gateway; simulated: boolean; close(): Promise<void> }> {
   const { config } = factory;
-  const provider = await startProvider(config);
+  const started = await startProviders(factory);
   try {
     const gateway = new Gateway({
       ledger: factory.ledger,
@@ -234,7 +268,7 @@ export async function startModels(
         ...(config.budget.max_usd_per_day ? { dayUsd: config.budget.max_usd_per_day } : {}),
         ...(config.budget.max_usd_total ? { totalUsd: config.budget.max_usd_total } : {}),
       },
-      upstreams: provider.upstreams,
+      router: modelRouter(started.providers, config.models),
       retry: { attempts: config.gateway.retries },
       streamIdleTimeoutMs: config.gateway.stream_idle_timeout_seconds * 1000,
       ...(options.adminToken ? { adminToken: options.adminToken } : {}),
@@ -246,61 +280,14 @@ export async function startModels(
     await gateway.listen(config.gateway.host, config.gateway.port);
     return {
       gateway,
+      simulated: started.simulated,
       async close() {
         await gateway.close();
-        await provider.close();
+        await started.close();
       },
     };
   } catch (error) {
-    await provider.close();
+    await started.close();
     throw error;
   }
-}
-
-async function startProvider(
-  config: FactoryConfig,
-): Promise<{ upstreams: GatewayOptions["upstreams"]; close(): Promise<void> }> {
-  if (config.model.provider === "simulator") {
-    const sim = config.simulator;
-    const simulator = await startSimulator({
-      policy: demoPolicy({
-        seed: sim.seed,
-        brokenPatchRate: sim.broken_patch_rate,
-        giveUpRate: sim.give_up_rate,
-        fixOnFeedbackRate: sim.fix_on_feedback_rate,
-      }),
-      latency: { firstTokenMs: sim.first_token_ms },
-    });
-    const upstream = {
-      baseURL: simulator.url.replace(/\/v1$/, ""),
-      apiKey: "simulated",
-      auth: "bearer" as const,
-    };
-    return {
-      upstreams: {
-        "openai-chat": upstream,
-        "anthropic-messages": upstream,
-        "openai-responses": upstream,
-        gemini: upstream,
-      },
-      close: simulator.close,
-    };
-  }
-  const keyName = config.model.api_key_env;
-  const apiKey = process.env[keyName];
-  if (!apiKey) {
-    throw new NightshiftError(
-      "model_key_missing",
-      `the environment variable ${keyName} is not set`,
-      {
-        hint: `export ${keyName}=<your key>, or set [model] api_key_env to the variable that holds it`,
-      },
-    );
-  }
-  const baseURL = (config.model.base_url as string).replace(/\/+$/, "").replace(/\/v1$/, "");
-  const upstream = { baseURL, apiKey, auth: "bearer" as const };
-  return {
-    upstreams: { "openai-chat": upstream, "openai-responses": upstream },
-    close: async () => {},
-  };
 }

@@ -4,6 +4,7 @@ import { describeError, isNightshiftError } from "../errors/index.ts";
 import { demoOrders, FAULT_KINDS } from "../sim/index.ts";
 import { addCommand } from "./commands/add.ts";
 import { demoCommand } from "./commands/demo.ts";
+import { doctorCommand } from "./commands/doctor.ts";
 import { gatewayCommand } from "./commands/gateway.ts";
 import { initCommand } from "./commands/init.ts";
 import { runCommand } from "./commands/run.ts";
@@ -51,6 +52,11 @@ export function buildProgram(): Command {
     .option("--print", "print the file instead of writing it")
     .option("--test <command>", "the test command the gate runs")
     .option("--branch <name>", "the branch changes land on")
+    .option(
+      "--provider <kinds>",
+      "model providers, comma-separated: anthropic, openai, google, openai-compatible, simulator (default: those whose keys are set)",
+    )
+    .option("--base-url <url>", "the server's URL, for --provider openai-compatible")
     .action(async (options) => print(await initCommand(dir(), options)));
 
   program
@@ -65,6 +71,11 @@ export function buildProgram(): Command {
     .option("--key <key>", "a name other orders can depend on")
     .option("--depends-on <keys>", "comma-separated keys that must land first")
     .option("--max-attempts <n>", "attempts before the order fails")
+    .option(
+      "--driver <name>",
+      "the agent driver for this order: builtin, claude-code, codex, opencode or gemini-cli (default: [agent] driver)",
+    )
+    .option("--model <name>", "the model for this order (default: [agent] model)")
     .action(async (title, options) => {
       if (!title && !options.file) {
         throw new InvalidArgumentError(
@@ -85,6 +96,15 @@ export function buildProgram(): Command {
     )
     .action(async (options) => {
       process.exitCode = await runCommand(dir(), options, print);
+    });
+
+  program
+    .command("doctor")
+    .description(
+      "check that the line can start: providers, keys, prices, agent CLIs, one cheap request per provider",
+    )
+    .action(async () => {
+      process.exitCode = await doctorCommand(dir(), print);
     });
 
   program

@@ -1,3 +1,14 @@
 export { CONFIG_FILE, ConfigError, type LoadedConfig, loadConfig, parseConfig } from "./load.ts";
+export {
+  DRIVER_PROTOCOLS,
+  KIND_DEFAULTS,
+  matchesGlob,
+  PROVIDER_KINDS,
+  type ProtocolName,
+  type ProviderAuth,
+  type ProviderKind,
+  type ProviderSettings,
+} from "./providers.ts";
+export { resolveProviders, usesSimulator } from "./resolve.ts";
 export { configSchema, type FactoryConfig } from "./schema.ts";
 export { configTemplate } from "./template.ts";

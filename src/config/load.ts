@@ -92,6 +92,11 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
 function keyName(keyPath: PropertyKey[]): string {
   if (keyPath.length === 0) return "the file";
   const [section, ...rest] = keyPath.map(String);
+  // Named tables read as they are written: [providers.openrouter] kind, not [providers] openrouter.kind.
+  if ((section === "providers" || section === "models") && rest.length > 1) {
+    const [name, ...key] = rest;
+    return `[${section}.${name}] ${key.join(".")}`;
+  }
   return rest.length === 0 ? `[${section}]` : `[${section}] ${rest.join(".")}`;
 }
 
@@ -106,6 +111,7 @@ function knownKeys(keyPath: PropertyKey[]): string[] {
 
 const OPTIONAL_KEYS: Record<string, string[]> = {
   model: ["base_url"],
+  providers: ["kind", "base_url", "api_key_env", "models", "protocols", "auth", "query"],
   budget: ["max_usd_per_run", "max_usd_per_order", "max_usd_per_day", "max_usd_total"],
   gateway: ["prices_file"],
 };

@@ -1,4 +1,13 @@
 import { z } from "zod";
+import {
+  KIND_DEFAULTS,
+  kindOf,
+  legacyModelSection,
+  modelRouteSection,
+  PROVIDER_KINDS,
+  type ProviderSection,
+  providerSection,
+} from "./providers.ts";
 
 /**
  * The shape of nightshift.toml. Every key has a default so that an empty file is a valid factory;
@@ -40,7 +49,8 @@ export const agentSection = z
     driver: z
       .enum(["builtin", "claude-code", "codex", "opencode", "gemini-cli"])
       .default("builtin"),
-    model: z.string().min(1).default("sim-demo"),
+    /** Default: the first provider's usual model (claude-sonnet-4-5 for [providers.anthropic], ...). */
+    model: z.string().min(1).optional(),
     max_steps: z.number().int().min(1).max(500).default(30),
     command_timeout_seconds: z.number().positive().max(86_400).default(300),
     /** Longest one CLI agent run may take; then it and everything it started are killed. */
@@ -58,19 +68,13 @@ export const agentSection = z
   })
   .strict();
 
-export const modelSection = z
-  .object({
-    provider: z.enum(["simulator", "openai-compatible"]).default("simulator"),
-    base_url: z.url().optional(),
-    api_key_env: z
-      .string()
-      .regex(/^[A-Z_][A-Z0-9_]*$/, "must be an environment variable name such as OPENAI_API_KEY")
-      .default("OPENAI_API_KEY"),
-  })
-  .strict();
-
 export const simulatorSection = z
   .object({
+    /**
+     * "stand-in": a labelled stand-in that answers every request by saying it is simulated and
+     * changes nothing; "demo": the demo's scripted patches, which apply only to the demo repository.
+     */
+    policy: z.enum(["stand-in", "demo"]).default("stand-in"),
     seed: z.number().int().default(1),
     broken_patch_rate: z.number().min(0).max(1).default(0.2),
     give_up_rate: z.number().min(0).max(1).default(0.05),
@@ -224,7 +228,10 @@ export const configSchema = z
   .object({
     factory: factorySection.default(factorySection.parse({})),
     agent: agentSection.default(agentSection.parse({})),
-    model: modelSection.default(modelSection.parse({})),
+    providers: z.record(z.string(), providerSection).default({}),
+    models: z.record(z.string().min(1), modelRouteSection).default({}),
+    /** Pre-providers form of a single provider; read for older files. */
+    model: legacyModelSection.optional(),
     simulator: simulatorSection.default(simulatorSection.parse({})),
     line: lineSection.default(lineSection.parse({})),
     gates: gatesSection.default(gatesSection.parse({})),
@@ -244,13 +251,82 @@ export const configSchema = z
           'must be true to use backend = "none" (runs would not be isolated); otherwise use backend = "bubblewrap"',
       });
     }
-    if (config.model.provider === "openai-compatible" && !config.model.base_url) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["model", "base_url"],
-        message: 'is required when provider = "openai-compatible"',
-      });
-    }
-  });
+    checkProviders(config, ctx);
+  })
+  .transform((config) => ({
+    ...config,
+    agent: { ...config.agent, model: config.agent.model ?? defaultModel(config) },
+  }));
 
-export type FactoryConfig = z.infer<typeof configSchema>;
+export type FactoryConfig = z.output<typeof configSchema>;
+
+type ParsedConfig = {
+  providers: Record<string, ProviderSection>;
+  models: Record<string, { provider: string; model?: string | undefined }>;
+  model?: z.infer<typeof legacyModelSection> | undefined;
+};
+
+const PROVIDER_NAME = /^[a-z0-9][a-z0-9_-]*$/;
+
+function checkProviders(config: ParsedConfig, ctx: z.RefinementCtx): void {
+  const issue = (path: (string | number)[], message: string) =>
+    ctx.addIssue({ code: "custom", path, message });
+  if (config.model && Object.keys(config.providers).length > 0) {
+    issue(
+      ["model"],
+      "is the old single-provider form: move it into [providers.<name>] (see docs/models.md) and delete [model]",
+    );
+  }
+  if (config.model?.provider === "openai-compatible" && !config.model.base_url) {
+    issue(["model", "base_url"], 'is required when provider = "openai-compatible"');
+  }
+  for (const [name, section] of Object.entries(config.providers)) {
+    if (!PROVIDER_NAME.test(name)) {
+      issue(["providers", name], "names must be lowercase letters, digits, - and _");
+    }
+    const kind = kindOf(name, section);
+    if (!kind) {
+      issue(
+        ["providers", name, "kind"],
+        `is required because "${name}" is not a provider kind: one of ${PROVIDER_KINDS.map((k) => `"${k}"`).join(", ")}`,
+      );
+      continue;
+    }
+    if (kind === "openai-compatible" && !section.base_url) {
+      issue(
+        ["providers", name, "base_url"],
+        'is required for kind "openai-compatible": the URL its OpenAI SDK would take, e.g. "http://127.0.0.1:11434/v1"',
+      );
+    }
+    if (kind !== "openai-compatible") {
+      for (const key of ["protocols", "auth"] as const) {
+        if (section[key] !== undefined) {
+          issue(
+            ["providers", name, key],
+            `applies only to kind "openai-compatible", not "${kind}"`,
+          );
+        }
+      }
+    }
+  }
+  for (const [model, route] of Object.entries(config.models)) {
+    if (!(route.provider in config.providers)) {
+      const known = Object.keys(config.providers);
+      issue(
+        ["models", model, "provider"],
+        `names no configured provider "${route.provider}"; configured: ${known.length > 0 ? known.join(", ") : "none (add a [providers.<name>] table)"}`,
+      );
+    }
+  }
+}
+
+/** The model an agent asks for when [agent] model is not set: the first provider's usual one. */
+function defaultModel(config: ParsedConfig): string {
+  if (config.model) return config.model.provider === "simulator" ? "sim-demo" : "";
+  for (const [name, section] of Object.entries(config.providers)) {
+    const kind = kindOf(name, section);
+    const model = kind && KIND_DEFAULTS[kind].defaultModel;
+    if (model) return model;
+  }
+  return "";
+}

@@ -1,5 +1,18 @@
+import { KIND_DEFAULTS, type ProviderKind } from "./providers.ts";
+
+/** The providers `init` writes: those whose keys it found, one the user chose, or none yet. */
+export type TemplateProviders =
+  | { kinds: Exclude<ProviderKind, "simulator">[]; baseURL?: string }
+  | { simulator: "demo" | "stand-in" };
+
 /** The commented nightshift.toml that `nightshift init` writes. Every value shown is the default. */
-export function configTemplate(options: { name: string; branch: string; test: string }): string {
+export function configTemplate(options: {
+  name: string;
+  branch: string;
+  test: string;
+  providers?: TemplateProviders;
+}): string {
+  const providers = options.providers ?? { kinds: [] };
   return `# nightshift.toml: one factory line on this repository.
 # Every key is optional; the values below are the defaults unless init filled them in.
 
@@ -15,7 +28,7 @@ state_dir = ".nightshift"
 # Which coding agent works the orders: "builtin" is nightshift's own agent; "claude-code", "codex",
 # "opencode" and "gemini-cli" run those CLIs (install the npm package; see docs/agents.md).
 driver = "builtin"
-model = "sim-demo"
+${agentModel(providers)}
 # Most model round-trips one run may take before it is stopped.
 max_steps = 30
 # Most seconds one command the agent runs may take.
@@ -37,13 +50,7 @@ disallowed_tools = ["WebFetch", "WebSearch"]
 # nightshift's sandbox wraps Codex and a nested one cannot start.
 sandbox = "workspace-write"
 
-[model]
-# "simulator" starts the bundled model simulator (no key, no network, simulated cost);
-# "openai-compatible" talks to base_url with the key in the environment variable api_key_env.
-provider = "simulator"
-# base_url = "https://api.openai.com/v1"
-api_key_env = "OPENAI_API_KEY"
-
+${providersBlock(providers)}
 [line]
 # Runs worked at the same time.
 concurrency = 2
@@ -157,11 +164,74 @@ defect_after = 3
 self_test = true
 
 [simulator]
-# Only used when [model] provider = "simulator".
+# Only used by a [providers.simulator] provider. "stand-in" answers every request by saying it is
+# simulated and changes nothing; "demo" plays the scripted patches of \`nightshift demo\`'s sample
+# repository and refuses to run anywhere else.
+policy = ${JSON.stringify("simulator" in providers ? providers.simulator : "stand-in")}
 seed = 1
 broken_patch_rate = 0.2
 give_up_rate = 0.05
 fix_on_feedback_rate = 0.9
 first_token_ms = 0
+`;
+}
+
+function agentModel(providers: TemplateProviders): string {
+  const kind = "simulator" in providers ? "simulator" : providers.kinds[0];
+  const model = kind && KIND_DEFAULTS[kind].defaultModel;
+  if (model) return `model = ${JSON.stringify(model)}`;
+  return kind === "openai-compatible"
+    ? '# The model your server offers, as it names it:\nmodel = "CHANGE-ME"'
+    : '# The model name the agent asks for; default: the first provider\'s usual model.\n# model = "claude-sonnet-4-5"';
+}
+
+const PROVIDERS_INTRO = `# Model providers. The gateway holds their keys (read from the environment; agents never see them),
+# routes each request by model (the globs in \`models\`, or a [models] entry) and translates
+# between protocols where a provider lacks the agent's (docs/models.md, docs/translation.md).
+# Several may be configured at once. Kinds: anthropic, openai, google, openai-compatible, simulator.`;
+
+function providerTable(kind: Exclude<ProviderKind, "simulator">, baseURL?: string): string {
+  const defaults = KIND_DEFAULTS[kind];
+  if (kind === "openai-compatible") {
+    return `[providers.openai-compatible]
+# Any server speaking the OpenAI protocols: OpenRouter, vLLM, Ollama, LiteLLM, Azure.
+base_url = ${JSON.stringify(baseURL ?? "http://127.0.0.1:11434/v1")}
+# api_key_env = "OPENROUTER_API_KEY"   # unset: no key is sent (a local server)
+# models = ["*"]
+# protocols = ["openai-chat"]          # add "openai-responses" if the server speaks it
+# auth = "bearer"                      # "api-key" for Azure; "none"
+# query = { "api-version" = "2024-10-21" }`;
+  }
+  return `[providers.${kind}]
+# api_key_env = ${JSON.stringify(defaults.apiKeyEnv)}
+# base_url = ${JSON.stringify(defaults.baseURL)}
+# models = ${JSON.stringify(defaults.models)}`;
+}
+
+function providersBlock(providers: TemplateProviders): string {
+  if ("simulator" in providers) {
+    return `${PROVIDERS_INTRO}
+
+# SIMULATED: the bundled model simulator plays the model (no network, no key, simulated cost).
+[providers.simulator]
+`;
+  }
+  if (providers.kinds.length === 0) {
+    return `${PROVIDERS_INTRO}
+# None is configured yet: \`nightshift run\` refuses to start until one is. Uncomment one:
+#
+# [providers.anthropic]        # needs ANTHROPIC_API_KEY
+# [providers.openai]           # needs OPENAI_API_KEY
+# [providers.google]           # needs GEMINI_API_KEY
+# [providers.simulator]        # a labelled stand-in for trying nightshift out; changes nothing
+`;
+  }
+  return `${PROVIDERS_INTRO}
+
+${providers.kinds.map((kind) => providerTable(kind, providers.baseURL)).join("\n\n")}
+
+# Route a model to a provider explicitly, under the provider's own name for it:
+# [models]
+# "claude-sonnet-4-5" = { provider = "openrouter", model = "anthropic/claude-sonnet-4.5" }
 `;
 }

@@ -6,13 +6,17 @@ import { type Context, Hono } from "hono";
 import type { Logger } from "pino";
 import type { Ledger, NewModelRequest } from "../ledger/index.ts";
 import {
+  anthropicCountTokens,
   anthropicMessagesWire,
   countTokens,
+  createTranslation,
   type MeteredUsage,
   openAIChatWire,
+  parseAnthropicCountTokensRequest,
   type RequestFacts,
   SSEDecoder,
   safeJson,
+  type Translation,
   type WireProtocol,
   wireProtocols,
 } from "../protocols/index.ts";
@@ -23,16 +27,24 @@ import {
   isRefusal,
   type Reservation,
 } from "./budgets.ts";
+import { type ModelFailure, providerMessage } from "./failures.ts";
 import { type Grant, ScopedKeys } from "./keys.ts";
 import { Meter, type MeterOptions } from "./meter.ts";
 import type { PriceTable } from "./prices.ts";
+import {
+  isRouteRefusal,
+  protocolRouter,
+  type Route,
+  type Router,
+  type Upstream,
+  upstreamURL,
+} from "./routing.ts";
 import { Transcripts } from "./transcripts.ts";
 import {
   defaultRetryPolicy,
   forward,
   type RetryPolicy,
   readText,
-  type Upstream,
   UpstreamError,
 } from "./upstream.ts";
 
@@ -41,7 +53,10 @@ export interface GatewayOptions {
   logger: Logger;
   prices: PriceTable;
   limits: BudgetLimits;
-  upstreams: Partial<Record<WireProtocol["name"], Upstream>>;
+  /** Picks each request's provider by protocol and model. */
+  router?: Router;
+  /** Shorthand for a router that sends each protocol to one upstream, natively. */
+  upstreams?: Partial<Record<WireProtocol["name"], Upstream>>;
   protocols?: WireProtocol[];
   retry?: Partial<RetryPolicy>;
   /** A stream that sends nothing for this long is cut off. */
@@ -65,7 +80,14 @@ export interface RunModelAccess {
 
 interface Exchange {
   requestId: string;
+  /** The protocol the client speaks. */
   protocol: WireProtocol;
+  route: Route;
+  /** The protocol spoken to the provider: the client's, or the one translated into. */
+  upstreamWire: WireProtocol;
+  translation: Translation | undefined;
+  /** The model name the price table knows this request by. */
+  pricedModel: string;
   grant: Grant;
   facts: RequestFacts;
   reservation: Reservation;
@@ -85,6 +107,9 @@ export class Gateway {
   readonly meter: Meter;
   readonly transcripts: Transcripts | undefined;
   private readonly refusals = new Map<number, BudgetRefusal>();
+  /** Per run, its last model request's failure; cleared by a success. */
+  private readonly failures = new Map<number, ModelFailure>();
+  private readonly router: Router;
   private readonly retry: RetryPolicy;
   private server: Server | undefined;
   private baseURL = "";
@@ -93,6 +118,7 @@ export class Gateway {
     this.budgets = new Budgets(options.limits);
     this.meter = new Meter(options.ledger, options.logger, options.meter);
     this.retry = { ...defaultRetryPolicy, ...options.retry };
+    this.router = options.router ?? protocolRouter(options.upstreams ?? {});
     this.transcripts = options.transcriptsDir ? new Transcripts(options.transcriptsDir) : undefined;
     this.app = this.buildApp(options.protocols ?? [...wireProtocols]);
   }
@@ -130,17 +156,25 @@ export class Gateway {
       this.budgets.seedOrder(grant.orderId, spent.costUsd);
     }
     this.refusals.delete(grant.runId);
+    this.failures.delete(grant.runId);
     return { baseURL: `${this.baseURL}/v1`, apiKey: this.keys.issue(grant) };
   }
 
-  /** Revokes the run's key and writes out its spend; says whether a budget stopped it. */
-  async closeRun(runId: number): Promise<{ refusal: BudgetRefusal | undefined }> {
+  /**
+   * Revokes the run's key and writes out its spend; says whether a budget stopped it, and why its
+   * last model request failed if it did (the agent's own account of that is often a paraphrase).
+   */
+  async closeRun(
+    runId: number,
+  ): Promise<{ refusal: BudgetRefusal | undefined; failure: ModelFailure | undefined }> {
     this.keys.revoke(runId);
     await this.meter.flush();
     this.budgets.forgetRun(runId);
     const refusal = this.refusals.get(runId);
+    const failure = this.failures.get(runId);
     this.refusals.delete(runId);
-    return { refusal };
+    this.failures.delete(runId);
+    return { refusal, failure };
   }
 
   async close(): Promise<void> {
@@ -180,35 +214,31 @@ export class Gateway {
 
   /**
    * Anthropic's token counting is free, so it is authenticated and forwarded but not metered or
-   * charged to a budget.
+   * charged to a budget. When the model is served in another protocol, the gateway counts itself.
    */
   private async countTokens(c: Context): Promise<Response> {
     const protocol = anthropicMessagesWire;
+    const fail = (status: number, message: string, code: string) =>
+      c.json(protocol.errorBody(status, message, code) as object, status as 400);
     const grant = this.keys.lookup(protocol.apiKeyOf(c.req.raw.headers));
-    if (!grant) {
-      return c.json(
-        protocol.errorBody(401, "invalid or missing API key", "invalid_api_key") as object,
-        401,
-      );
+    if (!grant) return fail(401, "invalid or missing API key", "invalid_api_key");
+    const text = await c.req.text();
+    let request: ReturnType<typeof parseAnthropicCountTokensRequest>;
+    try {
+      request = parseAnthropicCountTokensRequest(safeJson(text));
+    } catch (error) {
+      return fail(400, (error as Error).message, "invalid_request");
     }
-    const upstream = this.options.upstreams[protocol.name];
-    if (!upstream) {
-      return c.json(
-        protocol.errorBody(
-          404,
-          "this gateway has no Anthropic provider configured",
-          "no_upstream",
-        ) as object,
-        404,
-      );
-    }
+    const route = this.router.route(protocol.name, request.model);
+    if (isRouteRefusal(route)) return fail(route.status, route.message, route.code);
+    if (route.protocol !== protocol.name) return c.json(anthropicCountTokens(request));
     const url = new URL(c.req.url);
     try {
       const reply = await forward(
-        upstream,
-        url.pathname + url.search,
+        route.upstream,
+        upstreamURL(route.upstream, route.protocol, url.pathname + url.search),
         c.req.raw.headers,
-        await c.req.text(),
+        JSON.stringify({ ...request, model: route.model }),
         this.retry,
         c.req.raw.signal,
       );
@@ -217,10 +247,7 @@ export class Gateway {
         headers: passHeaders(reply.headers),
       });
     } catch (error) {
-      return c.json(
-        protocol.errorBody(502, (error as Error).message, "upstream_unavailable") as object,
-        502,
-      );
+      return fail(502, (error as Error).message, "upstream_unavailable");
     }
   }
 
@@ -293,24 +320,35 @@ export class Gateway {
     } catch (error) {
       return fail(400, (error as Error).message, "invalid_request");
     }
-    const upstream = this.options.upstreams[protocol.name];
-    if (!upstream) {
-      return fail(
-        404,
-        `this gateway has no provider configured for the ${protocol.name} protocol`,
-        "no_upstream",
-      );
-    }
+    const requestId = randomUUID();
+    const refuse = (status: number, message: string, code: string) => {
+      this.record({
+        requestId,
+        protocol,
+        grant,
+        facts,
+        started,
+        status,
+        usage: undefined,
+        attempts: 0,
+        error: message,
+      });
+      this.noteFailure(grant.runId, { status, from: "gateway", message, blocking: true });
+      return fail(status, message, code);
+    };
+    const route = this.router.route(protocol.name, facts.model);
+    if (isRouteRefusal(route)) return refuse(route.status, route.message, route.code);
+    const pricedModel = this.options.prices.priceOf(route.model) ? route.model : facts.model;
     const outputReserve = Math.min(
       facts.maxOutputTokens ?? Number.POSITIVE_INFINITY,
       this.options.outputReserveTokens ?? 4_096,
     );
     const estimate = { inputTokens: facts.estimatedInputTokens, outputTokens: outputReserve };
-    const estimatedUsd = this.options.prices.costOf(facts.model, estimate);
+    const estimatedUsd = this.options.prices.costOf(pricedModel, estimate);
     if (estimatedUsd === undefined) {
-      return fail(
+      return refuse(
         400,
-        `no price is known for model "${facts.model}", so its spend cannot be metered; add it to the price table ([gateway] prices_file)`,
+        `no price is known for model "${route.model}", so its spend cannot be metered; add it to the price table ([gateway] prices_file)`,
         "unknown_model_price",
       );
     }
@@ -318,7 +356,6 @@ export class Gateway {
       usd: estimatedUsd,
       tokens: estimate.inputTokens + estimate.outputTokens,
     });
-    const requestId = randomUUID();
     if (isRefusal(reservation)) {
       this.refusals.set(grant.runId, reservation);
       this.record({
@@ -334,9 +371,21 @@ export class Gateway {
       });
       return fail(403, reservation.message, "budget_exceeded");
     }
+    const upstreamWire = wireProtocols.find((p) => p.name === route.protocol) as WireProtocol;
     const exchange: Exchange = {
       requestId,
       protocol,
+      route,
+      upstreamWire,
+      translation:
+        route.protocol === protocol.name
+          ? undefined
+          : createTranslation(protocol.name, route.protocol, {
+              upstreamModel: route.model,
+              clientModel: facts.model,
+              chatMaxTokensField: route.chatMaxTokensField,
+            }),
+      pricedModel,
       grant,
       facts,
       reservation,
@@ -351,19 +400,17 @@ export class Gateway {
     c: Context,
     body: Record<string, unknown>,
   ): Promise<Response> {
-    const { protocol } = exchange;
-    const upstream = this.options.upstreams[protocol.name] as Upstream;
-    const url = new URL(c.req.url);
-    const clientGone = c.req.raw.signal;
+    const { protocol, route, translation } = exchange;
+    const outgoing = this.upstreamRequest(exchange, body, new URL(c.req.url));
     let reply: Awaited<ReturnType<typeof forward>>;
     try {
       reply = await forward(
-        upstream,
-        protocol.upstreamPath ? protocol.upstreamPath(url) : url.pathname + url.search,
+        route.upstream,
+        upstreamURL(route.upstream, route.protocol, outgoing.path),
         c.req.raw.headers,
-        JSON.stringify(protocol.upstreamBody(body)),
+        JSON.stringify(exchange.upstreamWire.upstreamBody(outgoing.body)),
         this.retry,
-        clientGone,
+        c.req.raw.signal,
       );
     } catch (error) {
       const message =
@@ -377,6 +424,14 @@ export class Gateway {
         error: message,
         response: "",
       });
+      if (!c.req.raw.signal.aborted) {
+        this.noteFailure(exchange.grant.runId, {
+          status: 502,
+          from: "provider",
+          message,
+          blocking: true,
+        });
+      }
       return c.json(protocol.errorBody(502, message, "upstream_unavailable") as object, 502);
     }
     const { status, attempts } = reply;
@@ -384,7 +439,8 @@ export class Gateway {
     const headers = passHeaders(reply.headers);
     if (!ok || !exchange.facts.stream) {
       const text = await readText(reply.body).catch(() => "");
-      const usage = ok ? protocol.usageFromResponse(safeJson(text)) : undefined;
+      const parsed = safeJson(text);
+      const usage = ok ? exchange.upstreamWire.usageFromResponse(parsed) : undefined;
       this.finish(exchange, {
         status,
         usage: ok ? (usage ?? this.estimatedUsage(exchange, text)) : undefined,
@@ -393,9 +449,40 @@ export class Gateway {
         error: ok ? undefined : text.slice(0, 500),
         response: text,
       });
-      return new Response(text, { status, headers });
+      if (!ok) {
+        this.noteFailure(exchange.grant.runId, {
+          status,
+          from: "provider",
+          message: providerMessage(text, status),
+          blocking: BLOCKING_STATUSES.has(status),
+        });
+      }
+      if (!translation) return new Response(text, { status, headers });
+      const translated = ok ? translation.response(parsed) : translation.error(status, text);
+      headers.set("content-type", "application/json");
+      return new Response(JSON.stringify(translated), { status, headers });
     }
     return this.relayStream(exchange, reply.body, status, headers, attempts);
+  }
+
+  /** The path and body sent upstream: the client's own (model renamed if routed so), or translated. */
+  private upstreamRequest(
+    exchange: Exchange,
+    body: Record<string, unknown>,
+    url: URL,
+  ): { path: string; body: Record<string, unknown> } {
+    const { protocol, route, translation, facts } = exchange;
+    if (translation) return translation.request(body, url.pathname);
+    const path = protocol.upstreamPath ? protocol.upstreamPath(url) : url.pathname + url.search;
+    if (route.model === facts.model) return { path, body };
+    // Gemini names the model in the path; the others in the body.
+    return protocol.name === "gemini"
+      ? { path: path.replace(`/models/${facts.model}:`, `/models/${route.model}:`), body }
+      : { path, body: { ...body, model: route.model } };
+  }
+
+  private noteFailure(runId: number, failure: ModelFailure): void {
+    this.failures.set(runId, failure);
   }
 
   /** Relays a stream as it arrives, metering its usage events; finishes exactly once. */
@@ -406,7 +493,9 @@ export class Gateway {
     headers: Headers,
     attempts: number,
   ): Response {
-    const meter = exchange.protocol.createStreamMeter();
+    const meter = exchange.upstreamWire.createStreamMeter();
+    const translated = exchange.translation?.createStream();
+    const encoder = new TextEncoder();
     const decoder = new SSEDecoder();
     const textDecoder = new TextDecoder();
     const chunks = upstreamBody[Symbol.asyncIterator]();
@@ -440,14 +529,20 @@ export class Gateway {
           const chunk = await Promise.race([chunks.next(), idle]);
           if (chunk.done) {
             finish();
+            if (translated) controller.enqueue(encoder.encode(translated.end()));
             controller.close();
             return;
           }
           const bytes = chunk.value as Buffer;
           const text = textDecoder.decode(bytes, { stream: true });
           received += text;
-          for (const event of decoder.push(text)) meter.onEvent(event);
-          controller.enqueue(new Uint8Array(bytes));
+          let out = "";
+          for (const event of decoder.push(text)) {
+            meter.onEvent(event);
+            if (translated) out += translated.push(event);
+          }
+          if (!translated) controller.enqueue(new Uint8Array(bytes));
+          else if (out !== "") controller.enqueue(encoder.encode(out));
         } catch (error) {
           finish((error as Error).message);
           upstreamBody.destroy();
@@ -461,6 +556,7 @@ export class Gateway {
         upstreamBody.destroy();
       },
     });
+    if (translated) headers.set("content-type", "text/event-stream");
     return new Response(stream, { status, headers });
   }
 
@@ -489,7 +585,8 @@ export class Gateway {
     },
   ): void {
     const usage = outcome.usage;
-    const usd = usage ? (this.options.prices.costOf(exchange.facts.model, usage) ?? 0) : 0;
+    const usd = usage ? (this.options.prices.costOf(exchange.pricedModel, usage) ?? 0) : 0;
+    if (outcome.status >= 200 && outcome.status < 300) this.failures.delete(exchange.grant.runId);
     this.budgets.settle(exchange.reservation, {
       usd,
       tokens: usage ? usage.inputTokens + usage.outputTokens : 0,
@@ -541,6 +638,9 @@ export class Gateway {
     this.meter.record(row);
   }
 }
+
+/** Provider answers that every later request would get too: the line stops instead of retrying. */
+const BLOCKING_STATUSES = new Set([401, 403, 404]);
 
 const PASSED_HEADERS = [
   "content-type",

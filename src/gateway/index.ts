@@ -7,6 +7,7 @@ export {
   type Reservation,
   type Spend,
 } from "./budgets.ts";
+export { type ModelFailure, providerMessage } from "./failures.ts";
 export { Gateway, type GatewayOptions, type RunModelAccess } from "./gateway.ts";
 export { type Grant, ScopedKeys } from "./keys.ts";
 export { Meter, type MeterOptions } from "./meter.ts";
@@ -18,5 +19,22 @@ export {
   parsePriceTable,
   priceOf,
 } from "./prices.ts";
+export {
+  type ConfiguredProvider,
+  isRouteRefusal,
+  modelRouter,
+  protocolRouter,
+  type Route,
+  type RouteDecision,
+  type Router,
+  type Upstream,
+  upstreamURL,
+} from "./routing.ts";
 export { type TranscriptEntry, Transcripts } from "./transcripts.ts";
-export { defaultRetryPolicy, type RetryPolicy, type Upstream, UpstreamError } from "./upstream.ts";
+export {
+  defaultRetryPolicy,
+  forward,
+  type RetryPolicy,
+  readText,
+  UpstreamError,
+} from "./upstream.ts";

@@ -1,15 +1,7 @@
 import http, { type IncomingMessage } from "node:http";
 import https from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
-
-/** Where one protocol's requests go, and the provider key the gateway adds. */
-export interface Upstream {
-  /** Base URL without /v1, e.g. https://api.anthropic.com or http://127.0.0.1:4010 */
-  baseURL: string;
-  apiKey: string;
-  /** How the provider wants its key: Anthropic's x-api-key, Google's x-goog-api-key, or a Bearer token. */
-  auth: "x-api-key" | "x-goog-api-key" | "bearer";
-}
+import type { Upstream } from "./routing.ts";
 
 export interface RetryPolicy {
   attempts: number;
@@ -61,13 +53,12 @@ export class UpstreamError extends Error {
  */
 export async function forward(
   upstream: Upstream,
-  pathAndQuery: string,
+  url: URL,
   incoming: Headers,
   body: string,
   policy: RetryPolicy,
   signal: AbortSignal,
 ): Promise<UpstreamReply> {
-  const url = new URL(`${upstream.baseURL.replace(/\/$/, "")}${pathAndQuery}`);
   const headers: http.OutgoingHttpHeaders = {
     "content-type": "application/json",
     "content-length": Buffer.byteLength(body),
@@ -76,9 +67,7 @@ export async function forward(
     const value = incoming.get(name);
     if (value) headers[name] = value;
   }
-  if (upstream.auth === "x-api-key") headers["x-api-key"] = upstream.apiKey;
-  else if (upstream.auth === "x-goog-api-key") headers["x-goog-api-key"] = upstream.apiKey;
-  else headers.authorization = `Bearer ${upstream.apiKey}`;
+  Object.assign(headers, authHeaders(upstream));
   let lastError: unknown;
   for (let attempt = 1; attempt <= policy.attempts; attempt++) {
     try {
@@ -102,10 +91,29 @@ export async function forward(
     }
   }
   throw new UpstreamError(
-    `the model provider at ${upstream.baseURL} did not answer after ${policy.attempts} attempts: ${(lastError as Error)?.message ?? lastError}`,
+    `the model provider${upstream.name ? ` "${upstream.name}"` : ""} at ${url.origin} did not answer after ${policy.attempts} attempts: ${(lastError as Error)?.message ?? lastError}`,
     policy.attempts,
     { cause: lastError },
   );
+}
+
+function authHeaders(upstream: Upstream): http.OutgoingHttpHeaders {
+  switch (upstream.auth) {
+    case "x-api-key":
+      return { "x-api-key": upstream.apiKey };
+    case "x-goog-api-key":
+      return { "x-goog-api-key": upstream.apiKey };
+    case "api-key":
+      return { "api-key": upstream.apiKey };
+    case "bearer":
+      return { authorization: `Bearer ${upstream.apiKey}` };
+    case "none":
+      return {};
+    default: {
+      const unknown: never = upstream.auth;
+      throw new Error(`unknown auth ${unknown}`);
+    }
+  }
 }
 
 function post(

@@ -1,5 +1,6 @@
 export {
   type AdoptOptions,
+  type AgentChoice,
   type Claim,
   Ledger,
   type LedgerTotals,

@@ -27,7 +27,17 @@ export interface NewWorkOrder {
   dependsOn?: string[];
   maxAttempts?: number;
   budgetTokens?: number;
+  /** The agent driver its runs use, when not the factory's default. */
+  driver?: string;
+  /** The model its runs use, when not the factory's default. */
+  model?: string;
   source?: string;
+}
+
+/** An agent driver and the model it runs with: what a run needs working before it starts. */
+export interface AgentChoice {
+  driver: string;
+  model: string;
 }
 
 export interface Claim {
@@ -92,6 +102,8 @@ export class Ledger {
             depends_on: JSON.stringify(order.dependsOn ?? []),
             max_attempts: order.maxAttempts ?? null,
             budget_tokens: order.budgetTokens ?? null,
+            driver: order.driver ?? null,
+            model: order.model ?? null,
             source: order.source ?? "cli",
           })
           .returningAll()
@@ -150,11 +162,14 @@ export class Ledger {
   /**
    * Takes the most urgent queued order whose dependencies have all landed and opens a run on it
    * under a lease. `skip locked` lets several workers claim at once without waiting on each other.
+   * The run records the driver and model it uses: the order's own, else `agent` and `model`.
    */
   async claimNext(options: {
     workerId: string;
     leaseMs: number;
+    /** The driver for an order that names none. */
     agent: string;
+    /** The model for an order that names none. */
     model: string;
   }): Promise<Claim | null> {
     return this.db.transaction().execute(async (tx) => {
@@ -185,8 +200,8 @@ export class Ledger {
         .values({
           order_id: id,
           attempt: order.attempts,
-          agent: options.agent,
-          model: options.model,
+          agent: order.driver ?? options.agent,
+          model: order.model ?? options.model,
           worker_id: options.workerId,
           lease_expires_at: new Date(Date.now() + options.leaseMs),
         })
@@ -207,6 +222,26 @@ export class Ledger {
       });
       return { order, run };
     });
+  }
+
+  /**
+   * Every distinct driver and model that orders still to run (queued, or running and so requeued
+   * on a restart) will use, an order naming none taking `defaults`: what a check before the line
+   * starts must prove working, so that no order finds out by burning its attempts.
+   */
+  async pendingAgentChoices(defaults: AgentChoice): Promise<AgentChoice[]> {
+    const rows = await this.db
+      .selectFrom("work_orders")
+      .select((eb) => [
+        eb.fn.coalesce("driver", eb.val(defaults.driver)).as("driver"),
+        eb.fn.coalesce("model", eb.val(defaults.model)).as("model"),
+      ])
+      .where("status", "in", ["queued", "running"])
+      .distinct()
+      .orderBy("driver")
+      .orderBy("model")
+      .execute();
+    return rows.map((r) => ({ driver: r.driver, model: r.model }));
   }
 
   /** Orders that can never start because a dependency failed or was cancelled become failed. */

@@ -32,6 +32,10 @@ export interface WorkOrdersTable {
   attempts: Generated<number>;
   max_attempts: number | null;
   budget_tokens: number | null;
+  /** The agent driver its runs use; null for the factory's [agent] driver. */
+  driver: string | null;
+  /** The model its runs use; null for the factory's [agent] model. */
+  model: string | null;
   feedback: string | null;
   failure_reason: string | null;
   landed_commit: string | null;

@@ -1,8 +1,11 @@
 export {
+  type AgentDrivers,
   type BudgetStop,
+  describeModelFailure,
   Line,
   type LineParts,
   type LineSettings,
   type ModelAccess,
+  type ModelFailure,
 } from "./line.ts";
 export type { LineProgress, ProgressListener } from "./progress.ts";

@@ -21,6 +21,9 @@ export interface LineSettings {
   maxAttempts: number;
   pollIntervalMs: number;
   leaseMs: number;
+  /** The agent driver for an order that names none. */
+  driver: string;
+  /** The model for an order that names none. */
   model: string;
   maxSteps: number;
   maxTokensPerRun: number;
@@ -34,17 +37,63 @@ export interface BudgetStop {
   message: string;
 }
 
+/** The last model request of the run that failed for a reason outside the agent's control. */
+export interface ModelFailure {
+  /** HTTP status the agent got. */
+  status: number;
+  /**
+   * "gateway": nightshift refused (no provider routes the model, unknown price, ...); "provider":
+   * the upstream service answered with an error or could not be reached.
+   */
+  from: "gateway" | "provider";
+  /** The gateway's or provider's own message, e.g. "invalid x-api-key" or "model: claude-x not found". */
+  message: string;
+  /**
+   * True when every later run would fail the same way (auth, unknown model, no route, provider
+   * unreachable after retries); false for one-off errors.
+   */
+  blocking: boolean;
+}
+
 /** The line's view of the gateway: a scoped endpoint per run, and why a run's spending stopped. */
 export interface ModelAccess {
   openRun(grant: { runId: number; orderId: number }): Promise<ModelEndpoint>;
-  /** Revokes the run's key once its spend is recorded. */
-  closeRun(runId: number): Promise<{ refusal: BudgetStop | undefined }>;
+  /**
+   * Revokes the run's key once its spend is recorded. Says whether a budget stopped the run, and
+   * whether its last model request failed for a reason outside the agent's control.
+   */
+  closeRun(
+    runId: number,
+  ): Promise<{ refusal: BudgetStop | undefined; failure?: ModelFailure | undefined }>;
+}
+
+/** The agent drivers a line can run, by name (an order may name its own; see LineSettings.driver). */
+export interface AgentDrivers {
+  /** Throws (a NightshiftError with the fix) when the driver cannot be had. */
+  get(name: string): AgentDriver;
+}
+
+/**
+ * A model failure as a person reads it, in the gateway's words rather than an agent's paraphrase
+ * (Claude Code says "There's an issue with the selected model" for a bad key as for a bad name).
+ */
+export function describeModelFailure(failure: ModelFailure): string {
+  const what =
+    failure.from === "gateway"
+      ? "the gateway refused the request"
+      : failure.status >= 400 && failure.status < 500
+        ? "the model provider refused the request"
+        : "the model provider failed";
+  // A message that already starts with its status ("401: invalid x-api-key") says it once.
+  const message = failure.message.replace(new RegExp(`^${failure.status}:\\s*`), "");
+  return `${what} (${failure.status}): ${message}`;
 }
 
 export interface LineParts {
   ledger: Ledger;
   workspaces: Workspaces;
-  driver: AgentDriver;
+  /** Each run's driver, by the name its run records (the order's own, or settings.driver). */
+  drivers: AgentDrivers;
   gates: Gate[];
   /** Hands each run its model endpoint and scoped key (the gateway). */
   models: ModelAccess;
@@ -78,7 +127,10 @@ export class Line {
   private readonly queue: MergeQueue;
   private readonly active = new Map<number, Promise<void>>();
   private readonly listeners: ProgressListener[] = [];
-  /** Set when a factory-wide budget ran out: no new runs start. */
+  /**
+   * Set when a factory-wide budget ran out, or a model request failed in a way every later run
+   * would too: no new runs start.
+   */
   private halted: string | undefined;
 
   constructor(
@@ -128,7 +180,7 @@ export class Line {
       const claim = await this.parts.ledger.claimNext({
         workerId: this.parts.workerId,
         leaseMs: this.settings.leaseMs,
-        agent: this.parts.driver.name,
+        agent: this.settings.driver,
         model: this.settings.model,
       });
       if (!claim) return;
@@ -345,14 +397,28 @@ export class Line {
       branch: workspace.branch,
       base_commit: workspace.baseCommit,
     });
+    let driver: AgentDriver;
+    try {
+      driver = this.parts.drivers.get(run.agent);
+    } catch (error) {
+      // Every retry would fail alike: the order fails now, for a person to fix its driver.
+      return {
+        outcome: "failed",
+        runStatus: "failed",
+        reason: `cannot start agent driver "${run.agent}": ${describeError(error)}`,
+      };
+    }
     await this.report(order, {
       runId: run.id,
       attempt: run.attempt,
       state: "agent",
-      message: `${this.parts.driver.name} agent working`,
+      message: `${run.agent} agent working with ${run.model}`,
     });
-    const result = await this.runAgent(claim, workspace, signal);
+    const result = await this.runAgent(claim, driver, workspace, signal);
     if (result.budget) return this.budgetEnding(order, result.budget);
+    if (result.failure && result.reason === "error") {
+      return this.modelFailureEnding(order, result.failure, result.summary);
+    }
     if (result.reason !== "completed") {
       return this.retryOrFail(
         order,
@@ -366,6 +432,9 @@ export class Line {
       ...AUTHOR,
     });
     if (!candidate) {
+      // An agent may end "completed" after its model failed (a CLI printing the error as its
+      // answer): the failure, not the empty change, is why.
+      if (result.failure) return this.modelFailureEnding(order, result.failure, result.summary);
       return this.retryOrFail(
         order,
         "failed",
@@ -457,9 +526,10 @@ export class Line {
 
   private async runAgent(
     claim: Claim,
+    driver: AgentDriver,
     workspace: Workspace,
     signal: AbortSignal,
-  ): Promise<AgentResult & { budget: BudgetStop | undefined }> {
+  ): Promise<AgentResult & { budget: BudgetStop | undefined; failure: ModelFailure | undefined }> {
     const { order, run } = claim;
     const recorder = new RunRecorder(this.parts.ledger, run.id);
     const prompt = buildPrompt({
@@ -482,27 +552,28 @@ export class Line {
     let sandbox: RunSandbox | undefined;
     let result: AgentResult;
     let budget: BudgetStop | undefined;
+    let failure: ModelFailure | undefined;
     try {
       sandbox = await this.openSandbox(workspace, endpoint, watch);
       const task = {
         prompt,
         workspacePath: workspace.path,
-        model: this.settings.model,
+        model: run.model,
         endpoint,
         maxSteps: this.settings.maxSteps,
         maxTokens: order.budget_tokens ?? this.settings.maxTokensPerRun,
         commandTimeoutMs: this.settings.commandTimeoutMs,
         ...(sandbox ? { sandbox } : {}),
       };
-      result = await this.parts.driver.run(task, watch.record, signal);
+      result = await driver.run(task, watch.record, signal);
     } finally {
       await sandbox?.dispose();
-      ({ refusal: budget } = await this.parts.models.closeRun(run.id));
+      ({ refusal: budget, failure } = await this.parts.models.closeRun(run.id));
       await watch.settled();
     }
     recorder.record({ kind: "done", reason: result.reason, summary: result.summary });
     await recorder.flush();
-    return { ...result, budget };
+    return { ...result, budget, failure };
   }
 
   /** The run's sandbox over its worktree, with the gateway as its only way out. */
@@ -548,6 +619,33 @@ export class Line {
         throw new Error(`unknown budget scope ${unknownScope}`);
       }
     }
+  }
+
+  /**
+   * A run whose model request failed outside the agent's control ends with the gateway's reason,
+   * the agent's own words after it. A blocking failure (bad key, unknown model, provider down) is
+   * not the order's fault and would fail every run alike: the order waits without losing an
+   * attempt, and the line stops taking work until a person fixes the cause.
+   */
+  private modelFailureEnding(order: WorkOrder, failure: ModelFailure, said: string): RunEnding {
+    const cause = describeModelFailure(failure);
+    const words = said.trim().replace(/\s+/g, " ");
+    const reason = words
+      ? `${cause} (the agent said: ${words.length > 200 ? `${words.slice(0, 197)}...` : words})`
+      : cause;
+    if (failure.blocking) {
+      if (!this.halted) {
+        this.halted = cause;
+        this.parts.logger.error({ orderId: order.id, failure }, `no new runs start: ${cause}`);
+      }
+      return { outcome: "requeue", reason };
+    }
+    return this.retryOrFail(
+      order,
+      "failed",
+      reason,
+      `The previous attempt stopped because a model request failed: ${cause}. This was not caused by your work; start again.`,
+    );
   }
 
   private rejected(order: WorkOrder, failed: GateOutcome, when = ""): RunEnding {

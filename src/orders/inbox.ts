@@ -3,6 +3,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promise
 import path from "node:path";
 import { describeError } from "../errors/index.ts";
 import type { Ledger, NewWorkOrder, WorkOrder } from "../ledger/index.ts";
+import { checkOrderAgents } from "./intake.ts";
 
 /**
  * Orders waiting to enter the ledger while another process holds it (the embedded ledger admits
@@ -35,6 +36,7 @@ export class Inbox {
       const full = path.join(this.dir, file);
       try {
         const orders = JSON.parse(await readFile(full, "utf8")) as NewWorkOrder[];
+        checkOrderAgents(orders, `inbox file ${file}`);
         added.push(...(await ledger.addOrders(orders)));
         await rm(full);
       } catch (error) {

@@ -1,5 +1,6 @@
 export { Inbox } from "./inbox.ts";
 export {
+  checkOrderAgents,
   type OrderInput,
   OrderInputError,
   orderInputSchema,

@@ -2,10 +2,27 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import YAML from "yaml";
 import { z } from "zod";
+import { DRIVER_NAMES } from "../agents/index.ts";
 import { NightshiftError } from "../errors/index.ts";
 import type { NewWorkOrder } from "../ledger/index.ts";
 
 const keyPattern = /^[a-z0-9][a-z0-9._-]*$/i;
+
+const driverList = DRIVER_NAMES.map((n) => `"${n}"`).join(", ");
+
+/** An order's own agent driver and model; left out, the factory's [agent] driver and model. */
+const orderAgentShape = {
+  driver: z
+    .enum(DRIVER_NAMES, {
+      error: `must be one of ${driverList} (leave it out for the factory's [agent] driver)`,
+    })
+    .optional(),
+  model: z
+    .string({ error: "must be a model name, as text" })
+    .trim()
+    .min(1, "must not be empty (leave it out for the factory's [agent] model)")
+    .optional(),
+};
 
 /** One work order as a person writes it (backlog file or CLI flags). */
 export const orderInputSchema = z
@@ -19,6 +36,7 @@ export const orderInputSchema = z
     depends_on: z.array(z.string().regex(keyPattern, "must name another order's key")).default([]),
     max_attempts: z.number().int().min(1).max(20).optional(),
     budget_tokens: z.number().int().positive().optional(),
+    ...orderAgentShape,
   })
   .strict();
 
@@ -114,7 +132,34 @@ function toNewWorkOrder(order: z.output<typeof orderInputSchema>, source: string
     ...(order.key ? { key: order.key } : {}),
     ...(order.max_attempts ? { maxAttempts: order.max_attempts } : {}),
     ...(order.budget_tokens ? { budgetTokens: order.budget_tokens } : {}),
+    ...(order.driver ? { driver: order.driver } : {}),
+    ...(order.model ? { model: order.model } : {}),
   };
+}
+
+const inboxOrderSchema = z.object(orderAgentShape);
+
+/**
+ * Checks the driver and model of orders that arrive already parsed (an inbox file, which anyone
+ * can drop there), all before any is added: the line would otherwise find a bad name only when a
+ * run of the order starts.
+ */
+export function checkOrderAgents(orders: NewWorkOrder[], source: string): void {
+  const problems = orders.flatMap((order, index) => {
+    const result = inboxOrderSchema.safeParse({ driver: order.driver, model: order.model });
+    return result.success
+      ? []
+      : result.error.issues.map((issue) => ({
+          ...issue,
+          path: [index, ...issue.path],
+        }));
+  });
+  if (problems.length > 0) {
+    throw new OrderInputError(
+      `${source} is invalid:\n${formatIssues(problems, orders)}`,
+      "fix the order's driver or model and add it again; nothing was added",
+    );
+  }
 }
 
 /** A union's errors are reported for the branch the input most resembles. */

@@ -115,6 +115,7 @@ export {
   type ReplyForUsage,
   usageFor,
 } from "./tokens.ts";
+export * from "./translate/index.ts";
 export type { MeteredUsage, RequestFacts, StreamMeter, WireProtocol } from "./wire.ts";
 export { wireProtocolForPath, wireProtocols } from "./wire-protocols.ts";
 export { describeIssues, formatPath } from "./zod-issues.ts";

@@ -67,3 +67,4 @@ export {
   type StartSimulatorOptions,
   startSimulator,
 } from "./server.ts";
+export { STAND_IN_REPLY, standInPolicy } from "./stand-in-policy.ts";

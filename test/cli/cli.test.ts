@@ -80,6 +80,8 @@ interface StatusOrder {
   priority: number;
   status: string;
   source: string;
+  driver: string | null;
+  model: string | null;
 }
 
 async function statusOrders(dir: string): Promise<StatusOrder[]> {
@@ -198,6 +200,20 @@ describe("nightshift init, add and status on one repository", () => {
     expect(result.stderr).toContain("nightshift add --help");
   });
 
+  it("add with an unknown --driver names the field and the drivers there are, and adds nothing", async () => {
+    const result = await cli(repo, "add", "Odd agent", "--driver", "cursor", "--model", "gpt-5");
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toContain("the order given on the command line is invalid");
+    expect(result.stderr).toContain(
+      'field "driver": must be one of "builtin", "claude-code", "codex", "opencode", "gemini-cli"',
+    );
+    expect(result.stderr).toContain('(got "cursor")');
+    const blank = await cli(repo, "add", "Blank model", "--model", "");
+    expect(blank.code).toBe(2);
+    expect(blank.stderr).toContain('field "model": must not be empty');
+  });
+
   it("after the rejected adds, the ledger holds exactly the earlier orders", async () => {
     const orders = await statusOrders(repo);
     expect(orders.map((o) => o.title)).toEqual([
@@ -205,6 +221,34 @@ describe("nightshift init, add and status on one repository", () => {
       "first from file",
       "second from file",
     ]);
+  });
+
+  it("add --driver --model gives the order its own agent, which status shows", async () => {
+    const result = await cli(
+      repo,
+      "add",
+      "Hard one",
+      "--driver",
+      "claude-code",
+      "--model",
+      "claude-opus-4-1",
+    );
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^queued WO-4: Hard one$/m);
+    const orders = await statusOrders(repo);
+    expect(orders.map((o) => [o.title, o.driver, o.model])).toEqual([
+      ["Add slugify", null, null],
+      ["first from file", null, null],
+      ["second from file", null, null],
+      ["Hard one", "claude-code", "claude-opus-4-1"],
+    ]);
+    const status = await cli(repo, "status");
+    expect(status.code).toBe(0);
+    const lines = status.stdout.split("\n");
+    expect(lines.find((l) => l.startsWith("WO-4 "))).toContain("[claude-code/claude-opus-4-1]");
+    // Orders on the factory's own agent stay as they were.
+    expect(lines.find((l) => l.startsWith("WO-1 "))).not.toContain("[");
   });
 
   it("run --concurrency 0 is refused before anything runs, naming --concurrency", async () => {

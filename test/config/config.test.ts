@@ -8,6 +8,7 @@ import {
   configTemplate,
   loadConfig,
   parseConfig,
+  resolveProviders,
 } from "../../src/config/index.ts";
 
 /** Runs `fn`, expects it to throw a ConfigError, and returns that error. */
@@ -31,8 +32,9 @@ describe("parseConfig", () => {
       poll_interval_ms: 2_000,
       lease_seconds: 60,
     });
-    expect(config.model.provider).toBe("simulator");
-    expect(config.model.base_url).toBeUndefined();
+    // No provider is ever assumed: the simulator in particular must be asked for.
+    expect(config.providers).toEqual({});
+    expect(resolveProviders(config)).toEqual([]);
     expect(config.agent.driver).toBe("builtin");
     expect(config.gates.test).toBe("npm test");
   });
@@ -109,11 +111,17 @@ describe("parseConfig", () => {
     expect(error.message).toContain("openai-compatible");
   });
 
-  it('accepts provider "openai-compatible" with a base_url', () => {
+  it("reads the old single-provider [model] section as one provider", () => {
     const config = parseConfig(
       '[model]\nprovider = "openai-compatible"\nbase_url = "http://127.0.0.1:4010/v1"\n',
     );
-    expect(config.model.base_url).toBe("http://127.0.0.1:4010/v1");
+    expect(resolveProviders(config)).toMatchObject([
+      {
+        name: "openai-compatible",
+        baseURL: "http://127.0.0.1:4010/v1",
+        apiKeyEnv: "OPENAI_API_KEY",
+      },
+    ]);
   });
 
   it("rejects an unknown section, suggesting the known one and listing them all", () => {

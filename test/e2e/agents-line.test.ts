@@ -109,7 +109,7 @@ describe("the line with Claude Code as its agent", () => {
       {
         ledger,
         workspaces,
-        driver,
+        drivers: { get: () => driver },
         gates: [createTestGate({ command: "npm test --silent", timeoutMs: 120_000 })],
         models: gateway,
         // Every run in a bubblewrap sandbox, as `nightshift run` does: Claude Code inside it.
@@ -123,6 +123,7 @@ describe("the line with Claude Code as its agent", () => {
         maxAttempts: 1,
         pollIntervalMs: 100,
         leaseMs: 60_000,
+        driver: "claude-code",
         model: "sim-demo",
         maxSteps: 10,
         maxTokensPerRun: 10_000_000,

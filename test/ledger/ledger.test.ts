@@ -125,6 +125,81 @@ describe.each(ledgerBackends)("the ledger on $name", ({ location }) => {
     expect(await ledger.listGateResults(claim!.run.id)).toHaveLength(1);
   });
 
+  it("keeps an order's own driver and model, and its runs record them (the defaults otherwise)", async () => {
+    const [own, plain] = await ledger.addOrders([
+      { title: "own agent", priority: 1, driver: "codex", model: "gpt-5" },
+      { title: "factory agent" },
+    ]);
+    expect([own?.driver, own?.model]).toEqual(["codex", "gpt-5"]);
+    expect([plain?.driver, plain?.model]).toEqual([null, null]);
+    const first = await ledger.claimNext(claimOptions);
+    const second = await ledger.claimNext(claimOptions);
+    expect([first?.order.id, first?.run.agent, first?.run.model]).toEqual([
+      own?.id,
+      "codex",
+      "gpt-5",
+    ]);
+    expect([second?.order.id, second?.run.agent, second?.run.model]).toEqual([
+      plain?.id,
+      "builtin",
+      "sim",
+    ]);
+  });
+
+  it("lists the distinct driver and model pairs that orders still to run need", async () => {
+    const defaults = { driver: "builtin", model: "sim" };
+    expect(await ledger.pendingAgentChoices(defaults)).toEqual([]);
+    await ledger.addOrders([
+      { title: "a" },
+      { title: "b", model: "sim" },
+      { title: "c", driver: "codex", model: "gpt-5" },
+      { title: "d", driver: "codex", model: "gpt-5" },
+      { title: "e", model: "sim-fast", priority: 1 },
+      { title: "f", driver: "claude-code", model: "claude-x", priority: 2 },
+      { title: "g", driver: "gemini-cli" },
+    ]);
+    // Done orders need nothing ("f" lands, "g" is cancelled); a running one ("e") still does.
+    const f = await ledger.claimNext(claimOptions);
+    expect(f?.order.title).toBe("f");
+    await ledger.finishRun(f!.run.id, {
+      outcome: "landed",
+      reason: "ok",
+      previousMain: "a".repeat(40),
+      landedCommit: "e".repeat(40),
+    });
+    expect((await ledger.claimNext(claimOptions))?.order.title).toBe("e");
+    const g = (await ledger.listOrders()).find((o) => o.title === "g");
+    await ledger.cancelOrder(g!.id, "not wanted");
+    expect(await ledger.pendingAgentChoices(defaults)).toEqual([
+      { driver: "builtin", model: "sim" },
+      { driver: "builtin", model: "sim-fast" },
+      { driver: "codex", model: "gpt-5" },
+    ]);
+    expect(await ledger.pendingAgentChoices({ driver: "opencode", model: "m" })).toEqual([
+      { driver: "codex", model: "gpt-5" },
+      { driver: "opencode", model: "m" },
+      { driver: "opencode", model: "sim" },
+      { driver: "opencode", model: "sim-fast" },
+    ]);
+  });
+
+  it("queues a requeued order again without counting the attempt", async () => {
+    const [order] = await ledger.addOrders([{ title: "waits for the provider" }]);
+    const claim = await ledger.claimNext(claimOptions);
+    expect(claim?.order.attempts).toBe(1);
+    const { order: after, run } = await ledger.finishRun(claim!.run.id, {
+      outcome: "requeue",
+      reason: "the model provider refused the request (401): invalid x-api-key",
+    });
+    expect([after.status, after.attempts, after.feedback]).toEqual(["queued", 0, null]);
+    expect([run.status, run.outcome_reason]).toEqual([
+      "failed",
+      "the model provider refused the request (401): invalid x-api-key",
+    ]);
+    expect((await ledger.claimNext(claimOptions))?.run.attempt).toBe(1);
+    expect((await ledger.getOrder(order!.id))?.attempts).toBe(1);
+  });
+
   it("will not let a run be finished twice", async () => {
     await ledger.addOrders([{ title: "once" }]);
     const claim = await ledger.claimNext(claimOptions);

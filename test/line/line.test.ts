@@ -1,9 +1,16 @@
 import { rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { FEEDBACK_HEADING } from "../../src/agents/index.ts";
+import {
+  type AgentDriver,
+  type AgentResult,
+  type AgentTask,
+  BuiltinAgent,
+  FEEDBACK_HEADING,
+} from "../../src/agents/index.ts";
 import type { BudgetLimits } from "../../src/gateway/index.ts";
 import type { WorkOrder } from "../../src/ledger/index.ts";
+import { describeModelFailure, type ModelAccess, type ModelFailure } from "../../src/line/index.ts";
 import type { ChatRequest } from "../../src/protocols/index.ts";
 import {
   conversationTurn,
@@ -49,6 +56,42 @@ function addDemoOrders(t: TestLine, count: number, maxAttempts?: number) {
       ...(maxAttempts ? { maxAttempts } : {}),
     })),
   );
+}
+
+/** The built-in agent under another name, noting every task it is given. */
+function namedAgent(name: string, tasks: { driver: string; model: string }[]): AgentDriver {
+  const inner = new BuiltinAgent();
+  return {
+    name,
+    run(task, emit, signal) {
+      tasks.push({ driver: name, model: task.model });
+      return inner.run(task, emit, signal);
+    },
+  };
+}
+
+/** A CLI agent whose model requests fail: it ends in its own words, as Claude Code does. */
+function failingAgent(endings: Pick<AgentResult, "reason" | "summary">[]): AgentDriver & {
+  tasks: AgentTask[];
+} {
+  const tasks: AgentTask[] = [];
+  return {
+    name: "claude-code",
+    tasks,
+    async run(task) {
+      tasks.push(task);
+      const ending = endings[Math.min(tasks.length, endings.length) - 1]!;
+      return { ...ending, inputTokens: 0, outputTokens: 0 };
+    },
+  };
+}
+
+/** The gateway, reporting `failure` as the last failed model request of every run it closes. */
+function failingModels(failure: ModelFailure) {
+  return (gateway: ModelAccess): ModelAccess => ({
+    openRun: (grant) => gateway.openRun(grant),
+    closeRun: async (runId) => ({ ...(await gateway.closeRun(runId)), failure }),
+  });
 }
 
 function recording(policy: Policy, requests: ChatRequest[]): Policy {
@@ -311,5 +354,191 @@ describe("the line", () => {
       ["queued", 0],
     ]);
     expect((await t.ledger.listRuns()).map((r) => r.status)).toEqual(["failed"]);
+  });
+});
+
+describe("each order's agent", () => {
+  it("runs an order with the driver and model it names, and another with the factory's", async () => {
+    const repo = await makeDemoRepo();
+    cleanups.push(repo.cleanup);
+    const tasks: { driver: string; model: string }[] = [];
+    const t = await startTestLine({
+      repo: repo.dir,
+      policy: demoPolicy({ brokenPatchRate: 0, giveUpRate: 0 }),
+      settings: { concurrency: 1 },
+      sandbox: "unsandboxed",
+      drivers: { builtin: namedAgent("builtin", tasks), codex: namedAgent("codex", tasks) },
+    });
+    cleanups.push(t.close);
+    const [first, second] = demoOrders;
+    const [own, plain] = await t.ledger.addOrders([
+      { title: first!.title, spec: first!.spec, driver: "codex", model: "sim-fast", priority: 1 },
+      { title: second!.title, spec: second!.spec },
+    ]);
+
+    await t.line.run();
+
+    expect((await t.ledger.listOrders()).map((o) => o.status)).toEqual(["landed", "landed"]);
+    expect(tasks).toEqual([
+      { driver: "codex", model: "sim-fast" },
+      { driver: "builtin", model: "sim-demo" },
+    ]);
+    const [ownRun] = await t.ledger.listRuns(own!.id);
+    const [plainRun] = await t.ledger.listRuns(plain!.id);
+    expect([ownRun?.agent, ownRun?.model]).toEqual(["codex", "sim-fast"]);
+    expect([plainRun?.agent, plainRun?.model]).toEqual(["builtin", "sim-demo"]);
+    // The gateway metered each run's requests under the model it asked for.
+    const models = async (runId: number) =>
+      new Set((await t.ledger.listModelRequests(runId)).map((r) => r.model));
+    expect(await models(ownRun!.id)).toEqual(new Set(["sim-fast"]));
+    expect(await models(plainRun!.id)).toEqual(new Set(["sim-demo"]));
+    expect(t.progress.find((p) => p.orderId === own!.id && p.state === "agent")?.message).toBe(
+      "codex agent working with sim-fast",
+    );
+  });
+
+  it("fails an order whose driver cannot be had, saying which, and carries on", async () => {
+    const repo = await makeDemoRepo();
+    cleanups.push(repo.cleanup);
+    const t = await startTestLine({
+      repo: repo.dir,
+      policy: demoPolicy({ brokenPatchRate: 0, giveUpRate: 0 }),
+      sandbox: "unsandboxed",
+    });
+    cleanups.push(t.close);
+    const [odd] = await t.ledger.addOrders([{ title: "odd agent", driver: "aider" }]);
+    const [good] = await addDemoOrders(t, 1);
+
+    await t.line.run();
+
+    const after = await t.ledger.getOrder(odd!.id);
+    expect([after?.status, after?.attempts]).toEqual(["failed", 1]);
+    expect(after?.failure_reason).toBe('cannot start agent driver "aider": no test driver "aider"');
+    expect((await t.ledger.getOrder(good!.id))?.status).toBe("landed");
+  });
+});
+
+describe("a run whose model request failed outside the agent's control", () => {
+  async function setUpFailing(
+    failure: ModelFailure,
+    agent: AgentDriver,
+    settings: Parameters<typeof startTestLine>[0]["settings"] = {},
+  ) {
+    const repo = await makeDemoRepo();
+    cleanups.push(repo.cleanup);
+    const t = await startTestLine({
+      repo: repo.dir,
+      policy: demoPolicy({ brokenPatchRate: 0, giveUpRate: 0 }),
+      sandbox: "unsandboxed",
+      settings: { driver: "claude-code", ...settings },
+      drivers: { "claude-code": agent },
+      models: failingModels(failure),
+    });
+    cleanups.push(t.close);
+    return t;
+  }
+
+  it("when every run would fail alike, requeues the order without using an attempt and stops the line, saying why", async () => {
+    const agent = failingAgent([
+      {
+        reason: "error",
+        summary: "There's an issue with the selected model (claude-x). Run /model to pick another.",
+      },
+    ]);
+    const t = await setUpFailing(
+      { status: 401, from: "provider", message: "invalid x-api-key", blocking: true },
+      agent,
+      { concurrency: 1, maxAttempts: 2 },
+    );
+    await t.ledger.addOrders([{ title: "first" }, { title: "second" }]);
+
+    await t.line.run();
+
+    const cause = "the model provider refused the request (401): invalid x-api-key";
+    expect(t.line.haltedBecause).toBe(cause);
+    // One run, then no more: nobody burns attempts on a broken provider.
+    expect(agent.tasks).toHaveLength(1);
+    const orders = await t.ledger.listOrders();
+    expect(orders.map((o) => [o.status, o.attempts, o.feedback])).toEqual([
+      ["queued", 0, null],
+      ["queued", 0, null],
+    ]);
+    const runs = await t.ledger.listRuns();
+    expect(runs.map((r) => r.status)).toEqual(["failed"]);
+    expect(runs[0]?.outcome_reason).toBe(
+      `${cause} (the agent said: There's an issue with the selected model (claude-x). Run /model to pick another.)`,
+    );
+    expect(await t.ledger.listDefects()).toEqual([]);
+    expect(t.progress.at(-1)).toMatchObject({ state: "queued", message: runs[0]?.outcome_reason });
+  });
+
+  it("when it was a one-off, is an ordinary failed attempt whose reason and feedback are the gateway's", async () => {
+    // The first attempt ends in an error, the second "completed" with the error as its answer
+    // and no change: both are the provider's failure, not the agent's.
+    const agent = failingAgent([
+      { reason: "error", summary: "API Error: 529 overloaded" },
+      { reason: "completed", summary: "" },
+    ]);
+    const t = await setUpFailing(
+      { status: 529, from: "provider", message: "Overloaded", blocking: false },
+      agent,
+      { maxAttempts: 2 },
+    );
+    const [order] = await t.ledger.addOrders([{ title: "unlucky" }]);
+
+    await t.line.run();
+
+    const cause = "the model provider failed (529): Overloaded";
+    expect(t.line.haltedBecause).toBeUndefined();
+    expect(agent.tasks).toHaveLength(2);
+    const after = await t.ledger.getOrder(order!.id);
+    expect([after?.status, after?.attempts]).toEqual(["failed", 2]);
+    expect(after?.failure_reason).toBe(`${cause} (attempt 2 of 2)`);
+    const runs = await t.ledger.listRuns(order!.id);
+    expect(runs.map((r) => [r.status, r.outcome_reason])).toEqual([
+      ["failed", `${cause} (the agent said: API Error: 529 overloaded)`],
+      ["failed", `${cause} (attempt 2 of 2)`],
+    ]);
+    // The retry was told why its predecessor stopped.
+    expect(agent.tasks[1]?.prompt).toContain(cause);
+    expect((await t.ledger.listDefects()).map((d) => d.kind)).toEqual(["order_failed"]);
+  });
+
+  it("is described in the gateway's words, its status said once", () => {
+    const failure = (status: number, from: "gateway" | "provider", message: string) =>
+      describeModelFailure({ status, from, message, blocking: true });
+    expect(failure(401, "provider", "401: invalid x-api-key")).toBe(
+      "the model provider refused the request (401): invalid x-api-key",
+    );
+    expect(failure(502, "provider", "connect ECONNREFUSED 127.0.0.1:9")).toBe(
+      "the model provider failed (502): connect ECONNREFUSED 127.0.0.1:9",
+    );
+    expect(failure(400, "gateway", "no price is known for model claude-x")).toBe(
+      "the gateway refused the request (400): no price is known for model claude-x",
+    );
+  });
+
+  it("the gateway's own refusal is named as such", async () => {
+    const agent = failingAgent([{ reason: "error", summary: "model error" }]);
+    const t = await setUpFailing(
+      {
+        status: 404,
+        from: "gateway",
+        message: 'no provider serves model "claude-x"',
+        blocking: true,
+      },
+      agent,
+    );
+    await t.ledger.addOrders([{ title: "needs claude-x", model: "claude-x" }]);
+
+    await t.line.run();
+
+    expect(t.line.haltedBecause).toBe(
+      'the gateway refused the request (404): no provider serves model "claude-x"',
+    );
+    expect(agent.tasks[0]?.model).toBe("claude-x");
+    expect((await t.ledger.listOrders()).map((o) => [o.status, o.attempts])).toEqual([
+      ["queued", 0],
+    ]);
   });
 });

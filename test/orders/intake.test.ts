@@ -1,8 +1,17 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OrderInputError, parseBacklog, parseOrder, readBacklog } from "../../src/orders/index.ts";
+import { openLedger } from "../../src/ledger/index.ts";
+import {
+  Inbox,
+  OrderInputError,
+  parseBacklog,
+  parseOrder,
+  readBacklog,
+} from "../../src/orders/index.ts";
+
+const DRIVERS = '"builtin", "claude-code", "codex", "opencode", "gemini-cli"';
 
 /** Runs `fn`, expects an OrderInputError (sync or async), and returns it. */
 async function orderError(fn: () => unknown): Promise<OrderInputError> {
@@ -73,6 +82,55 @@ describe("parseBacklog", () => {
     const wrapped = parseBacklog('{"orders": [{"title": "c", "acceptance": "tests pass"}]}');
     expect(wrapped).toHaveLength(1);
     expect(wrapped[0]?.acceptance).toBe("tests pass");
+  });
+
+  it("reads an order's own driver and model; orders without them get none", () => {
+    const orders = parseBacklog(
+      [
+        "- title: Hard one",
+        "  driver: claude-code",
+        "  model: claude-opus-4-1",
+        "- title: Cheap one",
+        "  model: ' sim-fast '",
+        "- title: Plain one",
+      ].join("\n"),
+    );
+    expect(orders.map((o) => [o.driver, o.model])).toEqual([
+      ["claude-code", "claude-opus-4-1"],
+      [undefined, "sim-fast"],
+      [undefined, undefined],
+    ]);
+    expect(orders[2]).not.toHaveProperty("driver");
+    expect(orders[2]).not.toHaveProperty("model");
+  });
+
+  it("names the order and field of an unknown driver or an empty model, listing the drivers, and adds none", async () => {
+    const error = await orderError(() =>
+      parseBacklog(
+        [
+          "- title: fine",
+          "  driver: codex",
+          "- title: Fix login",
+          "  driver: cursor",
+          "- title: Blank model",
+          '  model: ""',
+          "- title: Numbered model",
+          "  model: 5",
+        ].join("\n"),
+        "backlog.yaml",
+      ),
+    );
+    expect(error.message).toContain("backlog.yaml is invalid");
+    expect(error.message).toContain(
+      `order 2 ("Fix login"), field "driver": must be one of ${DRIVERS}`,
+    );
+    expect(error.message).toContain('(got "cursor")');
+    expect(error.message).toContain('order 3 ("Blank model"), field "model": must not be empty');
+    expect(error.message).toContain(
+      'order 4 ("Numbered model"), field "model": must be a model name',
+    );
+    expect(error.message).not.toContain("order 1");
+    expect(error.hint).toMatch(/[Nn]othing was added/);
   });
 
   it("names the order (counted from 1) that has no title", async () => {
@@ -224,6 +282,23 @@ describe("parseOrder", () => {
     });
   });
 
+  it("gives an order its own driver and model from CLI flags", () => {
+    expect(parseOrder({ title: "t", driver: "gemini-cli", model: "gemini-2.5-pro" })).toMatchObject(
+      { driver: "gemini-cli", model: "gemini-2.5-pro" },
+    );
+  });
+
+  it("refuses an unknown driver, listing the known ones, and an empty model", async () => {
+    const bad = await orderError(() =>
+      parseOrder({ title: "t", driver: "claude" }, "the order given on the command line"),
+    );
+    expect(bad.message).toContain("the order given on the command line is invalid");
+    expect(bad.message).toContain(`field "driver": must be one of ${DRIVERS}`);
+    expect(bad.message).toContain('(got "claude")');
+    const empty = await orderError(() => parseOrder({ title: "t", model: " " }));
+    expect(empty.message).toContain('field "model": must not be empty');
+  });
+
   it("trims the title", () => {
     expect(parseOrder({ title: "  padded  " }).title).toBe("padded");
   });
@@ -252,5 +327,48 @@ describe("parseOrder", () => {
   it("rejects a title over 200 characters", async () => {
     const error = await orderError(() => parseOrder({ title: "x".repeat(201) }));
     expect(error.message).toContain("at most 200 characters");
+  });
+});
+
+describe("Inbox", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "nightshift-inbox-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("takes in an order's driver and model, and refuses a whole file with a bad one", async () => {
+    const ledger = await openLedger({ kind: "memory" });
+    try {
+      const inbox = new Inbox(path.join(dir, "inbox"));
+      await inbox.put([parseOrder({ title: "own agent", driver: "codex", model: "gpt-5" })]);
+      // A file no `nightshift add` wrote: the line must not meet the bad name only at run time.
+      await writeFile(
+        path.join(inbox.dir, "999999999999999-deadbeef.json"),
+        JSON.stringify([{ title: "fine" }, { title: "Odd agent", driver: "cursor" }]),
+      );
+
+      const { added, rejected } = await inbox.drain(ledger);
+
+      expect(added.map((o) => [o.title, o.driver, o.model])).toEqual([
+        ["own agent", "codex", "gpt-5"],
+      ]);
+      expect(rejected).toHaveLength(1);
+      expect(rejected[0]?.reason).toContain('order 2 ("Odd agent"), field "driver"');
+      expect(rejected[0]?.reason).toContain(DRIVERS);
+      expect((await ledger.listOrders()).map((o) => o.title)).toEqual(["own agent"]);
+      const kept = await readdir(path.join(inbox.dir, "rejected"));
+      expect(kept).toContain("999999999999999-deadbeef.json");
+      expect(
+        await readFile(
+          path.join(inbox.dir, "rejected", "999999999999999-deadbeef.json.reason.txt"),
+          "utf8",
+        ),
+      ).toContain("cursor");
+    } finally {
+      await ledger.close();
+    }
   });
 });

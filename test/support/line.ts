@@ -3,12 +3,17 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pino from "pino";
-import { BuiltinAgent } from "../../src/agents/index.ts";
+import { type AgentDriver, BuiltinAgent } from "../../src/agents/index.ts";
 import { createDemoRepository } from "../../src/cli/commands/demo.ts";
 import { createTestGate, type Gate } from "../../src/gates/index.ts";
 import { type BudgetLimits, bundledPrices, Gateway } from "../../src/gateway/index.ts";
 import { type Ledger, openLedger } from "../../src/ledger/index.ts";
-import { Line, type LineProgress, type LineSettings } from "../../src/line/index.ts";
+import {
+  Line,
+  type LineProgress,
+  type LineSettings,
+  type ModelAccess,
+} from "../../src/line/index.ts";
 import { SpeculativeMergeQueue } from "../../src/merge/index.ts";
 import { BubblewrapBackend, type SandboxBackend } from "../../src/sandbox/index.ts";
 import { type Policy, type RunningSimulator, startSimulator } from "../../src/sim/index.ts";
@@ -59,6 +64,10 @@ export async function startTestLine(options: {
   queue?: "speculative" | "serial";
   /** Gates instead of the test gate alone. */
   gates?: Gate[];
+  /** Drivers by name, besides (or instead of) the built-in agent as "builtin". */
+  drivers?: Record<string, AgentDriver>;
+  /** What the line sees of the gateway, e.g. a wrapper that reports model failures. */
+  models?: (gateway: Gateway) => ModelAccess;
 }): Promise<TestLine> {
   const sandbox =
     options.sandbox === "unsandboxed" ? undefined : (options.sandbox ?? new BubblewrapBackend());
@@ -84,6 +93,7 @@ export async function startTestLine(options: {
     maxAttempts: 3,
     pollIntervalMs: 100,
     leaseMs: 60_000,
+    driver: "builtin",
     model: "sim-demo",
     maxSteps: 12,
     maxTokensPerRun: 1_000_000,
@@ -94,11 +104,18 @@ export async function startTestLine(options: {
   const gates = options.gates ?? [
     createTestGate({ command: settings.testCommand, timeoutMs: 120_000, sandbox }),
   ];
+  const drivers: Record<string, AgentDriver> = { builtin: new BuiltinAgent(), ...options.drivers };
   const line = new Line(
     {
       ledger,
       workspaces,
-      driver: new BuiltinAgent(),
+      drivers: {
+        get(name) {
+          const driver = drivers[name];
+          if (!driver) throw new Error(`no test driver "${name}"`);
+          return driver;
+        },
+      },
       gates,
       ...(options.queue === "serial"
         ? {}
@@ -110,7 +127,7 @@ export async function startTestLine(options: {
               scratchDir: path.join(options.repo, ".nightshift", "queue"),
             }),
           }),
-      models: gateway,
+      models: options.models ? options.models(gateway) : gateway,
       logger: pino({ level: "silent" }),
       workerId: "test-worker",
       soleWorker: true,

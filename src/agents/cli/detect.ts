@@ -140,11 +140,12 @@ async function versionOf(spec: AgentCliSpec, file: string): Promise<string> {
             XDG_STATE_HOME: home,
             NO_COLOR: "1",
           },
-          timeout: VERSION_TIMEOUT_MS,
+          timeout: versionTimeoutMs(),
           maxBuffer: 1024 * 1024,
         },
         (error, stdout, stderr) => {
-          if (error) reject(new Error(`${error.message}\n${stderr}`.trim()));
+          if (error?.killed) reject(new SlowStart());
+          else if (error) reject(new Error(`${error.message}\n${stderr}`.trim()));
           else resolve(stdout);
         },
       );
@@ -153,6 +154,15 @@ async function versionOf(spec: AgentCliSpec, file: string): Promise<string> {
     if (!version) throw new Error("it printed nothing");
     return version;
   } catch (error) {
+    if (error instanceof SlowStart) {
+      throw new NightshiftError(
+        "agent_cli_slow",
+        `${spec.displayName} at ${file} did not answer \`${spec.bin} --version\` within ${versionTimeoutMs() / 1000} s: it is installed, but starting it is slow here (a busy machine, a cold disk cache)`,
+        {
+          hint: `run \`${file} --version\` once to see how long it takes, then retry; NIGHTSHIFT_CLI_CHECK_TIMEOUT_MS raises the limit (now ${versionTimeoutMs()} ms)`,
+        },
+      );
+    }
     throw new NightshiftError(
       "agent_cli_broken",
       `${spec.displayName} at ${file} does not run: \`${spec.bin} --version\` failed: ${(error as Error).message.slice(0, 500)}`,
@@ -163,6 +173,14 @@ async function versionOf(spec: AgentCliSpec, file: string): Promise<string> {
   } finally {
     await rm(home, { recursive: true, force: true });
   }
+}
+
+class SlowStart extends Error {}
+
+/** How long `--version` may take; a busy machine can need more than the default. */
+function versionTimeoutMs(): number {
+  const configured = Number(process.env.NIGHTSHIFT_CLI_CHECK_TIMEOUT_MS);
+  return Number.isFinite(configured) && configured > 0 ? configured : VERSION_TIMEOUT_MS;
 }
 
 async function isExecutable(file: string): Promise<boolean> {

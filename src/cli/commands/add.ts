@@ -12,6 +12,8 @@ export interface AddOptions {
   key?: string;
   dependsOn?: string;
   maxAttempts?: string;
+  driver?: string;
+  model?: string;
 }
 
 export async function addCommand(root: string, title: string | undefined, options: AddOptions) {
@@ -47,6 +49,9 @@ function orderFromFlags(title: string | undefined, options: AddOptions): NewWork
       scope: listFlag(options.scope),
       depends_on: listFlag(options.dependsOn),
       ...(options.key ? { key: options.key } : {}),
+      // Given but empty is passed on, so the schema says what is wrong with it.
+      ...(options.driver !== undefined ? { driver: options.driver } : {}),
+      ...(options.model !== undefined ? { model: options.model } : {}),
     },
     "the order given on the command line",
   );

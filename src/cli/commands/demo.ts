@@ -6,6 +6,7 @@ import { promisify } from "node:util";
 import { configTemplate } from "../../config/index.ts";
 import { demoOrders, demoProjectFiles, resolveTsxLoader } from "../../sim/index.ts";
 import { buildLine, openFactory } from "../factory.ts";
+import { DEMO_MARKER } from "../models.ts";
 import { formatProgress, formatTotals } from "../output.ts";
 
 const exec = promisify(execFile);
@@ -78,7 +79,12 @@ export async function createDemoRepository(
     await mkdir(path.dirname(path.join(repo, file)), { recursive: true });
     await writeFile(path.join(repo, file), content);
   }
-  const config = configTemplate({ name: "textkit-demo", branch: "main", test: "npm test --silent" })
+  const config = configTemplate({
+    name: "textkit-demo",
+    branch: "main",
+    test: "npm test --silent",
+    providers: { simulator: "demo" },
+  })
     .replace("concurrency = 2", `concurrency = ${options.concurrency}`)
     .replace("seed = 1", `seed = ${options.seed}`)
     .replace("broken_patch_rate = 0.2", `broken_patch_rate = ${options.brokenRate}`)
@@ -97,4 +103,7 @@ export async function createDemoRepository(
   await git("commit", "--quiet", "-m", "textkit: string utilities with tests");
   // nightshift moves main with update-ref; a checkout of main would fall out of step with it.
   await git("checkout", "--quiet", "--detach");
+  // Outside git on purpose: the marker lets the simulator's demo patches apply here and nowhere else.
+  await mkdir(path.join(repo, ".nightshift"), { recursive: true });
+  await writeFile(path.join(repo, ".nightshift", DEMO_MARKER), "made by nightshift demo\n");
 }

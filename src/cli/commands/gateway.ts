@@ -11,10 +11,7 @@ export async function gatewayCommand(root: string, print: (line: string) => void
     process.env.NIGHTSHIFT_GATEWAY_ADMIN_TOKEN || randomBytes(24).toString("base64url");
   try {
     const models = await startModels(factory, { adminToken });
-    const provider =
-      factory.config.model.provider === "simulator"
-        ? " (upstream: the bundled SIMULATED model)"
-        : "";
+    const provider = models.simulated ? " (a provider is the bundled SIMULATED model)" : "";
     print(`gateway listening at ${models.gateway.url}${provider}`);
     print(`protocols: POST /v1/chat/completions · POST /v1/messages · POST /v1/responses`);
     print(`admin: POST /admin/keys {"runId","orderId"} → a scoped key; DELETE /admin/keys/<runId>`);

@@ -1,8 +1,23 @@
+import { usesSimulator } from "../../config/index.ts";
 import { buildLine, type Factory, openFactory } from "../factory.ts";
 import { formatProgress, formatTotals } from "../output.ts";
+import { checkFactory, preflightError } from "../preflight.ts";
 import { writeSnapshot } from "./status.ts";
 
 const SNAPSHOT_EVERY_MS = 500;
+
+function simulatedBanner(policy: "demo" | "stand-in"): string[] {
+  return [
+    "=".repeat(78),
+    "SIMULATED MODEL: a configured provider is nightshift's bundled model simulator, not a real",
+    "model. Its answers, token counts and costs are simulated.",
+    policy === "demo"
+      ? "It plays the scripted patches of the demo repository (and refuses to run elsewhere)."
+      : "It is a labelled stand-in that changes nothing: configure a real provider to get work done.",
+    "See docs/models.md.",
+    "=".repeat(78),
+  ];
+}
 
 export async function runCommand(
   root: string,
@@ -23,6 +38,11 @@ export async function runCommand(
   process.once("SIGTERM", onSignal);
   const snapshots = snapshotter(factory);
   try {
+    const refusal = preflightError(await checkFactory(factory));
+    if (refusal) throw refusal;
+    if (usesSimulator(factory.config)) {
+      for (const text of simulatedBanner(factory.config.simulator.policy)) print(text);
+    }
     const { line, close } = await buildLine(factory);
     try {
       line.onProgress((p) => {

@@ -45,12 +45,7 @@ export async function statusCommand(root: string, options: { json?: boolean }): 
     data = snapshot;
   }
   if (options.json) return JSON.stringify(data, null, 2);
-  return renderStatus(
-    data,
-    location.config.factory.name,
-    location.root,
-    location.config.agent.model,
-  );
+  return renderStatus(data, location.config.factory.name, location.root, location.config.agent);
 }
 
 export async function collectStatus(ledger: Ledger): Promise<StatusData> {
@@ -76,7 +71,12 @@ export async function collectStatus(ledger: Ledger): Promise<StatusData> {
   return { orders, runs, totals, rejections, defects };
 }
 
-function renderStatus(data: StatusData, name: string, root: string, model: string): string {
+function renderStatus(
+  data: StatusData,
+  name: string,
+  root: string,
+  agent: { driver: string; model: string },
+): string {
   const { orders, runs, totals } = data;
   const lines = [`factory ${name} (${root})`];
   if (data.snapshot)
@@ -93,11 +93,17 @@ function renderStatus(data: StatusData, name: string, root: string, model: strin
         : (order.failure_reason ??
           last?.outcome_reason ??
           (last ? `run ${last.id} ${last.phase}` : ""));
+    // Only where the order departs from the factory's [agent], so the usual line stays short.
+    const own = [
+      order.driver && order.driver !== agent.driver ? order.driver : "",
+      order.model && order.model !== agent.model ? order.model : "",
+    ].filter(Boolean);
     lines.push(
       `WO-${order.id}`.padEnd(7) +
         order.status.padEnd(10) +
         `${order.attempts} att  ` +
         order.title.slice(0, 50).padEnd(52) +
+        (own.length > 0 ? `[${own.join("/")}] ` : "") +
         detail,
     );
   }
@@ -117,7 +123,7 @@ function renderStatus(data: StatusData, name: string, root: string, model: strin
     lines.push("", `open defects (${defects.length}):`);
     for (const d of defects) lines.push(`  D-${d.id}  ${d.kind.padEnd(16)} ${d.summary}`);
   }
-  lines.push("", ...formatTotals(totals, model));
+  lines.push("", ...formatTotals(totals, agent.model));
   return lines.join("\n");
 }
 
