@@ -32,7 +32,7 @@ export async function startProviders(
         simulator ??= await startConfiguredSimulator(factory);
         providers.push({ ...provider, upstream: simulatorUpstream(provider, simulator) });
       } else {
-        providers.push({ ...provider, upstream: realUpstream(provider, env) });
+        providers.push({ ...provider, upstream: providerUpstream(provider, env) });
       }
     }
   } catch (error) {
@@ -62,7 +62,8 @@ export function providerKey(provider: ProviderSettings, env: NodeJS.ProcessEnv):
   return key;
 }
 
-function realUpstream(provider: ProviderSettings, env: NodeJS.ProcessEnv): Upstream {
+/** A real provider's upstream: its base URL as its SDK takes it, and its key from the environment. */
+export function providerUpstream(provider: ProviderSettings, env: NodeJS.ProcessEnv): Upstream {
   const base = (provider.baseURL ?? "").replace(/\/+$/, "");
   return {
     name: provider.name,

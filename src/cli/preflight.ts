@@ -130,7 +130,7 @@ function routeChoices(
         subject,
         ok: false,
         detail: "no model is set",
-        hint: 'set [agent] model in nightshift.toml to a model your provider offers, e.g. model = "claude-sonnet-4-5"',
+        hint: 'set [agent] model in nightshift.toml to a model your provider offers, e.g. model = "claude-sonnet-5-5"',
       });
       continue;
     }

@@ -8,6 +8,7 @@ export {
   type ProviderAuth,
   type ProviderKind,
   type ProviderSettings,
+  providerSettings,
 } from "./providers.ts";
 export { resolveProviders, usesSimulator } from "./resolve.ts";
 export { configSchema, type FactoryConfig } from "./schema.ts";

@@ -41,7 +41,7 @@ export const KIND_DEFAULTS: Record<ProviderKind, KindDefaults> = {
     models: ["claude-*"],
     protocols: ["anthropic-messages"],
     auth: "x-api-key",
-    defaultModel: "claude-sonnet-4-5",
+    defaultModel: "claude-sonnet-5-5",
     chatMaxTokensField: "max_tokens",
   },
   openai: {
@@ -50,7 +50,7 @@ export const KIND_DEFAULTS: Record<ProviderKind, KindDefaults> = {
     models: ["gpt-*", "o1*", "o3*", "o4*", "codex-*", "chatgpt-*"],
     protocols: ["openai-chat", "openai-responses"],
     auth: "bearer",
-    defaultModel: "gpt-5",
+    defaultModel: "gpt-5.5",
     chatMaxTokensField: "max_completion_tokens",
   },
   google: {
@@ -59,7 +59,7 @@ export const KIND_DEFAULTS: Record<ProviderKind, KindDefaults> = {
     models: ["gemini-*"],
     protocols: ["gemini"],
     auth: "x-goog-api-key",
-    defaultModel: "gemini-2.5-pro",
+    defaultModel: "gemini-3.1-pro-preview",
     chatMaxTokensField: "max_tokens",
   },
   "openai-compatible": {

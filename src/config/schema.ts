@@ -49,7 +49,7 @@ export const agentSection = z
     driver: z
       .enum(["builtin", "claude-code", "codex", "opencode", "gemini-cli"])
       .default("builtin"),
-    /** Default: the first provider's usual model (claude-sonnet-4-5 for [providers.anthropic], ...). */
+    /** Default: the first provider's usual model (claude-sonnet-5-5 for [providers.anthropic], ...). */
     model: z.string().min(1).optional(),
     max_steps: z.number().int().min(1).max(500).default(30),
     command_timeout_seconds: z.number().positive().max(86_400).default(300),

@@ -182,7 +182,7 @@ function agentModel(providers: TemplateProviders): string {
   if (model) return `model = ${JSON.stringify(model)}`;
   return kind === "openai-compatible"
     ? '# The model your server offers, as it names it:\nmodel = "CHANGE-ME"'
-    : '# The model name the agent asks for; default: the first provider\'s usual model.\n# model = "claude-sonnet-4-5"';
+    : '# The model name the agent asks for; default: the first provider\'s usual model.\n# model = "claude-sonnet-5-5"';
 }
 
 const PROVIDERS_INTRO = `# Model providers. The gateway holds their keys (read from the environment; agents never see them),
@@ -232,6 +232,6 @@ ${providers.kinds.map((kind) => providerTable(kind, providers.baseURL)).join("\n
 
 # Route a model to a provider explicitly, under the provider's own name for it:
 # [models]
-# "claude-sonnet-4-5" = { provider = "openrouter", model = "anthropic/claude-sonnet-4.5" }
+# "claude-sonnet-5-5" = { provider = "openrouter", model = "anthropic/claude-sonnet-5.5" }
 `;
 }

@@ -31,7 +31,7 @@ describe("nightshift init on a user's repository", () => {
     expect(result.stdout).toContain("providers: anthropic (ANTHROPIC_API_KEY is set)");
     const text = await readFile(path.join(repo, "nightshift.toml"), "utf8");
     expect(text).toContain("[providers.anthropic]");
-    expect(text).toContain('model = "claude-sonnet-4-5"');
+    expect(text).toContain('model = "claude-sonnet-5-5"');
     expect(text).not.toMatch(/^\[providers\.simulator\]/m);
   });
 

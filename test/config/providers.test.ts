@@ -45,7 +45,7 @@ describe("[providers] in nightshift.toml", () => {
       },
     ]);
     // The agent's model defaults to the first provider's usual one.
-    expect(config.agent.model).toBe("claude-sonnet-4-5");
+    expect(config.agent.model).toBe("claude-sonnet-5-5");
   });
 
   it("a provider under its own name needs a kind, and says which kinds exist", () => {
@@ -121,7 +121,7 @@ describe("the file `nightshift init` writes", () => {
       configTemplate({ ...base, providers: { kinds: ["openai", "anthropic"] } }),
     );
     expect(resolveProviders(config).map((p) => p.name)).toEqual(["openai", "anthropic"]);
-    expect(config.agent.model).toBe("gpt-5");
+    expect(config.agent.model).toBe("gpt-5.5");
   });
 
   it("with no provider found it configures none (run then refuses) rather than the simulator", () => {
