@@ -18,6 +18,7 @@ import {
   providerMessage,
   type Route,
   readText,
+  upstreamHeaders,
   upstreamURL,
 } from "../gateway/index.ts";
 import type { Ledger } from "../ledger/index.ts";
@@ -89,11 +90,12 @@ export async function preflight(input: PreflightInput): Promise<Check[]> {
       return failed(subject, error);
     }
   });
-  const placeholder = settings.map((p) => ({
+  // Routing needs no keys or servers yet: those are checked above and pinged below.
+  const unstarted = settings.map((p) => ({
     ...p,
-    upstream: { baseURL: "", apiKey: "", auth: p.auth },
+    upstream: { name: p.name, baseURL: "", apiKey: "", auth: p.auth },
   }));
-  const routes = routeChoices(input, modelRouter(placeholder, input.config.models), checks);
+  const routes = routeChoices(input, modelRouter(unstarted, input.config.models), checks);
   for (const driver of new Set(input.choices.map((c) => c.driver))) {
     checks.push(
       await input
@@ -215,7 +217,7 @@ async function ping(
     const reply = await forward(
       provider.upstream,
       url,
-      new Headers({ "anthropic-version": "2023-06-01" }),
+      upstreamHeaders(new Headers(), route.protocol),
       JSON.stringify(request.body),
       { attempts: 2, baseDelayMs: 500, maxDelayMs: 5_000, headersTimeoutMs: 60_000 },
       AbortSignal.timeout(120_000),
@@ -258,7 +260,7 @@ async function ping(
     return {
       subject,
       ok: false,
-      detail: `${url.origin} could not be reached: ${(error as Error).message}`,
+      detail: (error as Error).message,
       hint: `check [providers.${provider.name}] base_url and this machine's network access to it`,
     };
   }

@@ -37,6 +37,7 @@ import {
   type Route,
   type Router,
   type Upstream,
+  upstreamHeaders,
   upstreamURL,
 } from "./routing.ts";
 import { Transcripts } from "./transcripts.ts";
@@ -407,7 +408,7 @@ export class Gateway {
       reply = await forward(
         route.upstream,
         upstreamURL(route.upstream, route.protocol, outgoing.path),
-        c.req.raw.headers,
+        upstreamHeaders(c.req.raw.headers, route.protocol),
         JSON.stringify(exchange.upstreamWire.upstreamBody(outgoing.body)),
         this.retry,
         c.req.raw.signal,

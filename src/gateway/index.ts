@@ -28,6 +28,7 @@ export {
   type RouteDecision,
   type Router,
   type Upstream,
+  upstreamHeaders,
   upstreamURL,
 } from "./routing.ts";
 export { type TranscriptEntry, Transcripts } from "./transcripts.ts";

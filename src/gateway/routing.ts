@@ -137,3 +137,17 @@ function noProvider(providers: readonly ConfiguredProvider[], model: string): Ro
     message: `no configured provider serves model "${model}"${served ? `; configured: ${served}` : ""}. Add a [models] entry routing it, or change the model`,
   };
 }
+
+/** The Messages API version the gateway asks for when a translated request brings none. */
+export const ANTHROPIC_VERSION = "2023-06-01";
+
+/**
+ * The client's headers as the upstream needs them: Anthropic refuses a request without
+ * anthropic-version, which only Anthropic's own clients send.
+ */
+export function upstreamHeaders(incoming: Headers, protocol: ProtocolName): Headers {
+  if (protocol !== "anthropic-messages" || incoming.has("anthropic-version")) return incoming;
+  const headers = new Headers(incoming);
+  headers.set("anthropic-version", ANTHROPIC_VERSION);
+  return headers;
+}
