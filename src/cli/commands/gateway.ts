@@ -13,7 +13,9 @@ export async function gatewayCommand(root: string, print: (line: string) => void
     const models = await startModels(factory, { adminToken });
     const provider = models.simulated ? " (a provider is the bundled SIMULATED model)" : "";
     print(`gateway listening at ${models.gateway.url}${provider}`);
-    print(`protocols: POST /v1/chat/completions · POST /v1/messages · POST /v1/responses`);
+    print(
+      "protocols: POST /v1/chat/completions · /v1/responses · /v1/messages · /v1beta/models/<model>:generateContent, routed by model to the configured providers",
+    );
     print(`admin: POST /admin/keys {"runId","orderId"} → a scoped key; DELETE /admin/keys/<runId>`);
     if (!process.env.NIGHTSHIFT_GATEWAY_ADMIN_TOKEN) print(`admin token: ${adminToken}`);
     await new Promise<void>((resolve) => {
