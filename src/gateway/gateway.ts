@@ -322,7 +322,9 @@ export class Gateway {
       return fail(400, (error as Error).message, "invalid_request");
     }
     const requestId = randomUUID();
-    const refuse = (status: number, message: string, code: string) => {
+    const plan = this.plan(protocol, facts, body as Record<string, unknown>, url);
+    if ("refused" in plan) {
+      const { status, message, code, blocking } = plan;
       this.record({
         requestId,
         protocol,
@@ -334,29 +336,10 @@ export class Gateway {
         attempts: 0,
         error: message,
       });
-      this.noteFailure(grant.runId, { status, from: "gateway", message, blocking: true });
+      this.noteFailure(grant.runId, { status, from: "gateway", message, blocking });
       return fail(status, message, code);
-    };
-    const route = this.router.route(protocol.name, facts.model);
-    if (isRouteRefusal(route)) return refuse(route.status, route.message, route.code);
-    const pricedModel = this.options.prices.priceOf(route.model) ? route.model : facts.model;
-    const outputReserve = Math.min(
-      facts.maxOutputTokens ?? Number.POSITIVE_INFINITY,
-      this.options.outputReserveTokens ?? 4_096,
-    );
-    const estimate = { inputTokens: facts.estimatedInputTokens, outputTokens: outputReserve };
-    const estimatedUsd = this.options.prices.costOf(pricedModel, estimate);
-    if (estimatedUsd === undefined) {
-      return refuse(
-        400,
-        `no price is known for model "${route.model}", so its spend cannot be metered; add it to the price table ([gateway] prices_file)`,
-        "unknown_model_price",
-      );
     }
-    const reservation = this.budgets.reserve(grant, {
-      usd: estimatedUsd,
-      tokens: estimate.inputTokens + estimate.outputTokens,
-    });
+    const reservation = this.budgets.reserve(grant, plan.estimate);
     if (isRefusal(reservation)) {
       this.refusals.set(grant.runId, reservation);
       this.record({
@@ -372,37 +355,91 @@ export class Gateway {
       });
       return fail(403, reservation.message, "budget_exceeded");
     }
-    const upstreamWire = wireProtocols.find((p) => p.name === route.protocol) as WireProtocol;
     const exchange: Exchange = {
       requestId,
       protocol,
-      route,
-      upstreamWire,
-      translation:
-        route.protocol === protocol.name
-          ? undefined
-          : createTranslation(protocol.name, route.protocol, {
-              upstreamModel: route.model,
-              clientModel: facts.model,
-              chatMaxTokensField: route.chatMaxTokensField,
-            }),
-      pricedModel,
+      route: plan.route,
+      upstreamWire: plan.upstreamWire,
+      translation: plan.translation,
+      pricedModel: plan.pricedModel,
       grant,
       facts,
       reservation,
       started,
       requestText,
     };
-    return this.forwardExchange(exchange, c, body as Record<string, unknown>);
+    return this.forwardExchange(exchange, c, plan.outgoing);
+  }
+
+  /**
+   * Where a request goes and what it costs at most, or why the gateway refuses it: no provider
+   * for the model, no price to meter it by, or a request that cannot be translated.
+   */
+  private plan(
+    protocol: WireProtocol,
+    facts: RequestFacts,
+    body: Record<string, unknown>,
+    url: URL,
+  ): Plan | PlanRefusal {
+    const route = this.router.route(protocol.name, facts.model);
+    if (isRouteRefusal(route)) return { ...route, blocking: true };
+    const pricedModel = this.options.prices.priceOf(route.model) ? route.model : facts.model;
+    const outputReserve = Math.min(
+      facts.maxOutputTokens ?? Number.POSITIVE_INFINITY,
+      this.options.outputReserveTokens ?? 4_096,
+    );
+    const usd = this.options.prices.costOf(pricedModel, {
+      inputTokens: facts.estimatedInputTokens,
+      outputTokens: outputReserve,
+    });
+    if (usd === undefined) {
+      return {
+        refused: true,
+        status: 400,
+        code: "unknown_model_price",
+        message: `no price is known for model "${route.model}", so its spend cannot be metered; add it to the price table ([gateway] prices_file)`,
+        blocking: true,
+      };
+    }
+    const translation =
+      route.protocol === protocol.name
+        ? undefined
+        : createTranslation(protocol.name, route.protocol, {
+            upstreamModel: route.model,
+            clientModel: facts.model,
+            chatMaxTokensField: route.chatMaxTokensField,
+          });
+    let outgoing: { path: string; body: Record<string, unknown> };
+    try {
+      outgoing = translation
+        ? translation.request(body, url.pathname)
+        : nativeRequest(protocol, route, facts, body, url);
+    } catch (error) {
+      // One request the translation cannot carry (an image, say): the agent may go on without it.
+      return {
+        refused: true,
+        status: 400,
+        code: "untranslatable_request",
+        message: (error as Error).message,
+        blocking: false,
+      };
+    }
+    return {
+      route,
+      upstreamWire: wireProtocols.find((p) => p.name === route.protocol) as WireProtocol,
+      translation,
+      pricedModel,
+      outgoing,
+      estimate: { usd, tokens: facts.estimatedInputTokens + outputReserve },
+    };
   }
 
   private async forwardExchange(
     exchange: Exchange,
     c: Context,
-    body: Record<string, unknown>,
+    outgoing: { path: string; body: Record<string, unknown> },
   ): Promise<Response> {
     const { protocol, route, translation } = exchange;
-    const outgoing = this.upstreamRequest(exchange, body, new URL(c.req.url));
     let reply: Awaited<ReturnType<typeof forward>>;
     try {
       reply = await forward(
@@ -464,22 +501,6 @@ export class Gateway {
       return new Response(JSON.stringify(translated), { status, headers });
     }
     return this.relayStream(exchange, reply.body, status, headers, attempts);
-  }
-
-  /** The path and body sent upstream: the client's own (model renamed if routed so), or translated. */
-  private upstreamRequest(
-    exchange: Exchange,
-    body: Record<string, unknown>,
-    url: URL,
-  ): { path: string; body: Record<string, unknown> } {
-    const { protocol, route, translation, facts } = exchange;
-    if (translation) return translation.request(body, url.pathname);
-    const path = protocol.upstreamPath ? protocol.upstreamPath(url) : url.pathname + url.search;
-    if (route.model === facts.model) return { path, body };
-    // Gemini names the model in the path; the others in the body.
-    return protocol.name === "gemini"
-      ? { path: path.replace(`/models/${facts.model}:`, `/models/${route.model}:`), body }
-      : { path, body: { ...body, model: route.model } };
   }
 
   private noteFailure(runId: number, failure: ModelFailure): void {
@@ -638,6 +659,39 @@ export class Gateway {
     };
     this.meter.record(row);
   }
+}
+
+interface Plan {
+  route: Route;
+  upstreamWire: WireProtocol;
+  translation: Translation | undefined;
+  pricedModel: string;
+  outgoing: { path: string; body: Record<string, unknown> };
+  estimate: { usd: number; tokens: number };
+}
+
+interface PlanRefusal {
+  refused: true;
+  status: number;
+  code: string;
+  message: string;
+  blocking: boolean;
+}
+
+/** The client's own path and body, with the model renamed where the route says so. */
+function nativeRequest(
+  protocol: WireProtocol,
+  route: Route,
+  facts: RequestFacts,
+  body: Record<string, unknown>,
+  url: URL,
+): { path: string; body: Record<string, unknown> } {
+  const path = protocol.upstreamPath ? protocol.upstreamPath(url) : url.pathname + url.search;
+  if (route.model === facts.model) return { path, body };
+  // Gemini names the model in the path; the others in the body.
+  return protocol.name === "gemini"
+    ? { path: path.replace(`/models/${facts.model}:`, `/models/${route.model}:`), body }
+    : { path, body: { ...body, model: route.model } };
 }
 
 /** Provider answers that every later request would get too: the line stops instead of retrying. */

@@ -300,6 +300,48 @@ describe("translation where the provider lacks the agent's protocol", () => {
 });
 
 describe("requests the gateway refuses before any provider sees them", () => {
+  it("a request the translation cannot carry: 400 naming it, not blocking the run", async () => {
+    const server = await track(startFakeOpenAICompatible({ apiKey: "local", script: hello }));
+    const { access, runId } = await start(
+      [
+        provider(
+          "local",
+          { kind: "openai-compatible", base_url: server.url, api_key_env: "LOCAL_KEY" },
+          { LOCAL_KEY: "local" },
+        ),
+      ],
+      { "claude-sonnet-4-5": { provider: "local", model: "qwen3-coder" } },
+    );
+    const claude = new Anthropic({
+      baseURL: access.baseURL.replace(/\/v1$/, ""),
+      apiKey: access.apiKey,
+      maxRetries: 0,
+    });
+    await expect(
+      claude.messages.create({
+        model: "claude-sonnet-4-5",
+        max_tokens: 10,
+        messages: [
+          {
+            role: "user",
+            content: [
+              {
+                type: "image",
+                source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" },
+              },
+            ],
+          },
+        ],
+      }),
+    ).rejects.toMatchObject({ status: 400, message: expect.stringContaining("image") });
+    expect(server.requests).toEqual([]);
+    expect((await gateway.closeRun(runId)).failure).toMatchObject({
+      status: 400,
+      from: "gateway",
+      blocking: false,
+    });
+  });
+
   it("a model no provider serves: 404 with the configured providers, recorded, blocking", async () => {
     const anthropic = await track(
       startFakeAnthropic({ apiKey: KEYS.ANTHROPIC_API_KEY, script: hello }),
