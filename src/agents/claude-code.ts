@@ -89,6 +89,10 @@ class ClaudeCodeAdapter implements CliAdapter {
         DISABLE_AUTOUPDATER: "1",
         CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
         CLAUDE_CODE_DISABLE_TERMINAL_TITLE: "1",
+        // The gateway already retries rate limits and server errors upstream; Claude Code's own
+        // ten retries with backoff would keep a run on a refused key (401) busy for minutes
+        // before it reports the failure the gateway saw at once.
+        CLAUDE_CODE_MAX_RETRIES: "1",
         // --dangerously-skip-permissions is refused as root unless the CLI is told it is sandboxed.
         ...(bypass ? { IS_SANDBOX: "1" } : {}),
       },

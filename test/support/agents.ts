@@ -66,6 +66,9 @@ export interface AgentBench {
   close(): Promise<void>;
 }
 
+/** The part of a bench that runDriver, makeWorkspace and metering need (any upstream behind it). */
+export type GatewayBench = Pick<AgentBench, "ledger" | "gateway" | "scratch">;
+
 /** Ledger + simulator + gateway (all three protocols) + outside trap, as the line sets them up. */
 export async function startAgentBench(policy: Policy): Promise<AgentBench> {
   const scratch = await mkdtemp(path.join(os.tmpdir(), "nightshift-agents-"));
@@ -117,7 +120,7 @@ export function git(cwd: string, ...args: string[]): string {
 }
 
 /** A small git repository to work in, like a run's worktree of main. */
-export async function makeWorkspace(bench: AgentBench): Promise<string> {
+export async function makeWorkspace(bench: GatewayBench): Promise<string> {
   const dir = path.join(bench.scratch, "workspace");
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(dir, "README.md"), "# Sample\n\nHello from the sample project.\n");
@@ -142,11 +145,13 @@ export interface DriverRun {
   runId: number;
   result: AgentResult;
   events: AgentEvent[];
+  /** What the gateway said when the run's key was closed: a budget refusal, the last model failure. */
+  closed: Awaited<ReturnType<Gateway["closeRun"]>>;
 }
 
 /** One run of a driver in the workspace with a scoped key, then the key is closed and metered. */
 export async function runDriver(
-  bench: AgentBench,
+  bench: GatewayBench,
   driver: AgentDriver,
   task: { workspacePath: string; prompt: string; model?: string; maxSteps?: number },
   signal = new AbortController().signal,
@@ -162,6 +167,7 @@ export async function runDriver(
   const endpoint = await bench.gateway.openRun({ runId: claim.run.id, orderId: claim.order.id });
   const events: AgentEvent[] = [];
   let result: AgentResult;
+  let closed: DriverRun["closed"];
   try {
     result = await driver.run(
       {
@@ -177,13 +183,13 @@ export async function runDriver(
       signal,
     );
   } finally {
-    await bench.gateway.closeRun(claim.run.id);
+    closed = await bench.gateway.closeRun(claim.run.id);
   }
-  return { runId: claim.run.id, result, events };
+  return { runId: claim.run.id, result, events, closed };
 }
 
 /** The run's metering next to the simulator's own count of what it served. */
-export async function metering(bench: AgentBench, runId: number) {
+export async function metering(bench: GatewayBench, runId: number) {
   const rows = await bench.ledger.listModelRequests(runId);
   return {
     rows,
