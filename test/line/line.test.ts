@@ -282,8 +282,11 @@ describe("the line", () => {
 
     const orders = await t.ledger.listOrders();
     expect(orders[0]?.status).toBe("failed");
-    expect(orders[0]?.failure_reason).toMatch(/agent stopped \(error\): model request failed/);
-    expect(orders[0]?.failure_reason).toContain("upstream exploded");
+    // In the gateway's words first (a one-off 500: an ordinary failed attempt), then the agent's.
+    expect(orders[0]?.failure_reason).toMatch(
+      /^the model provider failed \(500\): .*upstream exploded \(the agent said: model request failed/,
+    );
+    expect(t.line.haltedBecause).toBeUndefined();
     expect((await t.ledger.getOrder(good!.id))?.status).toBe("landed");
     const events = await t.ledger.listEvents((await t.ledger.listRuns(orders[0]!.id))[0]!.id);
     expect(events.map((e) => e.kind)).toContain("error");
