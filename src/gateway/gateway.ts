@@ -322,9 +322,8 @@ export class Gateway {
       return fail(400, (error as Error).message, "invalid_request");
     }
     const requestId = randomUUID();
-    const plan = this.plan(protocol, facts, body as Record<string, unknown>, url);
-    if ("refused" in plan) {
-      const { status, message, code, blocking } = plan;
+    // A refused request forwards nothing, but is recorded: the run's ledger shows why it stopped.
+    const refuse = (status: number, message: string, code: string) => {
       this.record({
         requestId,
         protocol,
@@ -336,24 +335,18 @@ export class Gateway {
         attempts: 0,
         error: message,
       });
-      this.noteFailure(grant.runId, { status, from: "gateway", message, blocking });
       return fail(status, message, code);
+    };
+    const plan = this.plan(protocol, facts, body as Record<string, unknown>, url);
+    if ("refused" in plan) {
+      const { status, message, blocking } = plan;
+      this.noteFailure(grant.runId, { status, from: "gateway", message, blocking });
+      return refuse(status, message, plan.code);
     }
     const reservation = this.budgets.reserve(grant, plan.estimate);
     if (isRefusal(reservation)) {
       this.refusals.set(grant.runId, reservation);
-      this.record({
-        requestId,
-        protocol,
-        grant,
-        facts,
-        started,
-        status: 403,
-        usage: undefined,
-        attempts: 0,
-        error: reservation.message,
-      });
-      return fail(403, reservation.message, "budget_exceeded");
+      return refuse(403, reservation.message, "budget_exceeded");
     }
     const exchange: Exchange = {
       requestId,

@@ -84,6 +84,27 @@ async function track<T extends FakeProvider>(fake: Promise<T>): Promise<T> {
   return started;
 }
 
+/** A Chat-only server that Claude's "claude-sonnet-4-5" is routed to as `upstreamModel`. */
+async function startChatOnly(script: FakeScript, upstreamModel: string) {
+  const server = await track(startFakeOpenAICompatible({ apiKey: "local", script }));
+  const started = await start(
+    [
+      provider(
+        "local",
+        { kind: "openai-compatible", base_url: server.url, api_key_env: "LOCAL_KEY" },
+        { LOCAL_KEY: "local" },
+      ),
+    ],
+    { "claude-sonnet-4-5": { provider: "local", model: upstreamModel } },
+  );
+  const claude = new Anthropic({
+    baseURL: started.access.baseURL.replace(/\/v1$/, ""),
+    apiKey: started.access.apiKey,
+    maxRetries: 0,
+  });
+  return { server, claude, runId: started.runId };
+}
+
 describe("routing by model across providers", () => {
   it("sends claude-* to Anthropic and gpt-* to OpenAI, each with its own key, never the run's", async () => {
     const anthropic = await track(
@@ -186,31 +207,14 @@ describe("routing by model across providers", () => {
 
 describe("translation where the provider lacks the agent's protocol", () => {
   it("an Anthropic Messages stream served by a Chat-only server, metered as the server counted", async () => {
-    const server = await track(
-      startFakeOpenAICompatible({
-        apiKey: "local",
-        script: () => ({
-          text: "translated reply",
-          toolCalls: [{ name: "Read", arguments: { file_path: "/w/README.md" } }],
-          usage: { input: 200, output: 40 },
-        }),
+    const { server, claude, runId } = await startChatOnly(
+      () => ({
+        text: "translated reply",
+        toolCalls: [{ name: "Read", arguments: { file_path: "/w/README.md" } }],
+        usage: { input: 200, output: 40 },
       }),
+      "qwen3-coder",
     );
-    const { access, runId } = await start(
-      [
-        provider(
-          "local",
-          { kind: "openai-compatible", base_url: server.url, api_key_env: "LOCAL_KEY" },
-          { LOCAL_KEY: "local" },
-        ),
-      ],
-      { "claude-sonnet-4-5": { provider: "local", model: "qwen3-coder" } },
-    );
-    const claude = new Anthropic({
-      baseURL: access.baseURL.replace(/\/v1$/, ""),
-      apiKey: access.apiKey,
-      maxRetries: 0,
-    });
     const stream = claude.messages.stream({
       model: "claude-sonnet-4-5",
       max_tokens: 1000,
@@ -258,27 +262,10 @@ describe("translation where the provider lacks the agent's protocol", () => {
   });
 
   it("a provider error reaches the agent in its own protocol with the provider's words", async () => {
-    const server = await track(
-      startFakeOpenAICompatible({
-        apiKey: "local",
-        script: () => ({ fail: { status: 404, message: "The model `qwen9` does not exist" } }),
-      }),
+    const { claude, runId } = await startChatOnly(
+      () => ({ fail: { status: 404, message: "The model `qwen9` does not exist" } }),
+      "qwen9",
     );
-    const { access, runId } = await start(
-      [
-        provider(
-          "local",
-          { kind: "openai-compatible", base_url: server.url, api_key_env: "LOCAL_KEY" },
-          { LOCAL_KEY: "local" },
-        ),
-      ],
-      { "claude-sonnet-4-5": { provider: "local", model: "qwen9" } },
-    );
-    const claude = new Anthropic({
-      baseURL: access.baseURL.replace(/\/v1$/, ""),
-      apiKey: access.apiKey,
-      maxRetries: 0,
-    });
     await expect(
       claude.messages.create({
         model: "claude-sonnet-4-5",
@@ -301,22 +288,7 @@ describe("translation where the provider lacks the agent's protocol", () => {
 
 describe("requests the gateway refuses before any provider sees them", () => {
   it("a request the translation cannot carry: 400 naming it, not blocking the run", async () => {
-    const server = await track(startFakeOpenAICompatible({ apiKey: "local", script: hello }));
-    const { access, runId } = await start(
-      [
-        provider(
-          "local",
-          { kind: "openai-compatible", base_url: server.url, api_key_env: "LOCAL_KEY" },
-          { LOCAL_KEY: "local" },
-        ),
-      ],
-      { "claude-sonnet-4-5": { provider: "local", model: "qwen3-coder" } },
-    );
-    const claude = new Anthropic({
-      baseURL: access.baseURL.replace(/\/v1$/, ""),
-      apiKey: access.apiKey,
-      maxRetries: 0,
-    });
+    const { server, claude, runId } = await startChatOnly(hello, "qwen3-coder");
     await expect(
       claude.messages.create({
         model: "claude-sonnet-4-5",
