@@ -1,77 +1,18 @@
-import { execFile, execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/index.ts";
+import { git, makeRepo as makeRepoIn, cli as runCli, TempDirs } from "../support/cli.ts";
 
-/**
- * The real CLI in a child process (`node bin/nightshift.js`, which registers tsx), on real git
- * repositories and the embedded PGlite ledger. Each spawn costs a second or two, so related cases
- * share one repository and run in order.
- */
+// The real CLI in a child process on real git repositories and the embedded PGlite ledger. Each
+// spawn costs a second or two, so related cases share one repository and run in order.
 
-const BIN = fileURLToPath(new URL("../../bin/nightshift.js", import.meta.url));
-
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
-  GIT_CONFIG_GLOBAL: "/dev/null",
-  GIT_CONFIG_NOSYSTEM: "1",
-  NIGHTSHIFT_DATABASE_URL: "",
-};
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(cwd: string, ...args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd, env, timeout: 30_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync(
-    "git",
-    ["-c", "user.name=Test", "-c", "user.email=test@example.com", ...args],
-    {
-      cwd,
-      env,
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  ).trim();
-}
-
-const temps: string[] = [];
-
-async function tempDir(prefix: string): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), prefix));
-  temps.push(dir);
-  return dir;
-}
-
-/** A git repository with one commit on main. */
-async function makeRepo(): Promise<string> {
-  const dir = await tempDir("nightshift-cli-");
-  git(dir, "init", "--quiet", "-b", "main");
-  await writeFile(path.join(dir, "README.md"), "hello\n");
-  git(dir, "add", "README.md");
-  git(dir, "commit", "--quiet", "-m", "initial");
-  return dir;
-}
+const temps = new TempDirs();
+const cli = (cwd: string, ...args: string[]) => runCli(cwd, args);
+const makeRepo = () => makeRepoIn(temps);
+const tempDir = (prefix: string) => temps.make(prefix);
 
 interface StatusOrder {
   id: number;
@@ -94,9 +35,7 @@ async function statusOrders(dir: string): Promise<StatusOrder[]> {
   return status.orders;
 }
 
-afterAll(async () => {
-  await Promise.all(temps.map((dir) => rm(dir, { recursive: true, force: true })));
-});
+afterAll(() => temps.removeAll());
 
 describe("nightshift init, add and status on one repository", () => {
   let repo: string;
