@@ -3,7 +3,8 @@
  * into an embedded in-memory ledger) and prints one JSON line with its URL, then waits.
  */
 import pino from "pino";
-import { bundledPrices, Gateway } from "../src/gateway/index.ts";
+import { providerSettings } from "../src/config/index.ts";
+import { bundledPrices, Gateway, modelRouter } from "../src/gateway/index.ts";
 import { openLedger } from "../src/ledger/index.ts";
 import { startSimulator } from "../src/sim/index.ts";
 
@@ -28,9 +29,20 @@ if (role === "sim") {
     logger: pino({ level: "warn" }),
     prices: bundledPrices,
     limits: { runTokens: Number.MAX_SAFE_INTEGER },
-    upstreams: {
-      "openai-chat": { baseURL: upstreamUrl.replace(/\/v1$/, ""), apiKey: "bench", auth: "bearer" },
-    },
+    // As a user's nightshift.toml makes it: one OpenAI-compatible provider serving every model,
+    // speaking Chat Completions only, so Anthropic Messages requests are translated.
+    router: modelRouter([
+      {
+        ...providerSettings("sim", { kind: "openai-compatible", base_url: upstreamUrl }),
+        upstream: {
+          name: "sim",
+          baseURL: upstreamUrl,
+          apiKey: "bench",
+          auth: "bearer",
+          versionedBase: true,
+        },
+      },
+    ]),
   });
   await gateway.listen();
   const access = await gateway.openRun({ runId: claim!.run.id, orderId: claim!.order.id });

@@ -21,6 +21,8 @@ interface Target {
   name: string;
   url: string;
   apiKey: string;
+  /** "anthropic": the same request as Anthropic Messages, which the gateway translates to Chat. */
+  protocol?: "chat" | "anthropic";
 }
 
 async function startChild(
@@ -40,20 +42,31 @@ const body = JSON.stringify({
   max_tokens: 64,
 });
 
+function wire(target: Target): { path: string; headers: Record<string, string> } {
+  if (target.protocol === "anthropic") {
+    return {
+      path: "/messages",
+      headers: { "x-api-key": target.apiKey, "anthropic-version": "2023-06-01" },
+    };
+  }
+  return { path: "/chat/completions", headers: { authorization: `Bearer ${target.apiKey}` } };
+}
+
 // node:http with keep-alive: fetch's own overhead would make the load generator the bottleneck.
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
 function request(target: Target): Promise<void> {
   return new Promise((resolve, reject) => {
+    const { path, headers } = wire(target);
     const req = http.request(
-      `${target.url}/chat/completions`,
+      `${target.url}${path}`,
       {
         method: "POST",
         agent,
         headers: {
           "content-type": "application/json",
           "content-length": Buffer.byteLength(body),
-          authorization: `Bearer ${target.apiKey}`,
+          ...headers,
         },
       },
       (res) => {
@@ -109,18 +122,23 @@ const through: Target = {
   url: gateway.info.url,
   apiKey: gateway.info.apiKey as string,
 };
+const translated: Target = { ...through, name: "via gateway, translated", protocol: "anthropic" };
 
 try {
-  for (const target of [direct, through]) for (let i = 0; i < 200; i++) await request(target); // warm up
+  for (const target of [direct, through, translated]) {
+    for (let i = 0; i < 200; i++) await request(target); // warm up
+  }
   const results = {
     direct: { rps: [] as number[], p50: [] as number[], p99: [] as number[] },
     through: { rps: [] as number[], p50: [] as number[], p99: [] as number[] },
+    translated: { rps: [] as number[], p50: [] as number[], p99: [] as number[] },
   };
   // Alternate the two so that drifting machine load hits both alike.
   for (let round = 0; round < ROUNDS; round++) {
     for (const [key, target] of [
       ["direct", direct],
       ["through", through],
+      ["translated", translated],
     ] as const) {
       results[key].rps.push(await throughput(target));
       const l = await latency(target);
@@ -128,16 +146,14 @@ try {
       results[key].p99.push(l.p99);
     }
   }
-  const d = {
-    rps: median(results.direct.rps),
-    p50: median(results.direct.p50),
-    p99: median(results.direct.p99),
-  };
-  const g = {
-    rps: median(results.through.rps),
-    p50: median(results.through.p50),
-    p99: median(results.through.p99),
-  };
+  const summary = (r: (typeof results)["direct"]) => ({
+    rps: median(r.rps),
+    p50: median(r.p50),
+    p99: median(r.p99),
+  });
+  const d = summary(results.direct);
+  const g = summary(results.through);
+  const t = summary(results.translated);
   const row = (name: string, r: typeof d) =>
     `${name.padEnd(24)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(3)} ms   p99 ${r.p99.toFixed(3)} ms`;
   console.log(
@@ -145,9 +161,13 @@ try {
   );
   console.log(row("simulator direct (base)", d));
   console.log(row("through the gateway", g));
+  console.log(row("  translated (Messages)", t));
   console.log(`throughput ratio (gateway / direct): ${(g.rps / d.rps).toFixed(3)}`);
   console.log(
     `added latency: p50 +${(g.p50 - d.p50).toFixed(3)} ms, p99 +${(g.p99 - d.p99).toFixed(3)} ms`,
+  );
+  console.log(
+    `translation (Anthropic Messages -> Chat and back) / native: throughput ${(t.rps / g.rps).toFixed(3)}, added p50 +${(t.p50 - g.p50).toFixed(3)} ms`,
   );
   console.log(
     `targets: >= 2000 req/s through the gateway: ${g.rps >= 2000 ? "met" : "NOT met"}; < 1 ms added p50: ${g.p50 - d.p50 < 1 ? "met" : "NOT met"}`,
