@@ -2,7 +2,8 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  type CliAgentDriver,
+  type AgentDriver,
+  BuiltinAgent,
   claudeCodeDriver,
   codexDriver,
   geminiCliDriver,
@@ -251,6 +252,48 @@ function codexSteps(): Step[] {
   ];
 }
 
+/** The built-in agent's session, with its workspace tools (paths relative to the workspace). */
+function builtinSteps(): Step[] {
+  return [
+    {
+      name: "create a file",
+      reply: {
+        text: "I will add the notes file first.",
+        toolCalls: [
+          { name: "write_file", arguments: { path: "notes/hello.txt", content: "hello\n" } },
+        ],
+      },
+    },
+    {
+      name: "run a command",
+      after: "notes/hello.txt",
+      reply: { toolCalls: [{ name: "run_command", arguments: { command: COMMAND } }] },
+    },
+    {
+      name: "read before editing",
+      after: "command-ran",
+      reply: { toolCalls: [{ name: "read_file", arguments: { path: "README.md" } }] },
+    },
+    {
+      name: "edit the readme",
+      after: "Hello from the sample project.",
+      reply: {
+        toolCalls: [
+          {
+            name: "edit_file",
+            arguments: {
+              path: "README.md",
+              old_string: "Hello from the sample project.",
+              new_string: "Hello from a real provider, through the gateway.",
+            },
+          },
+        ],
+      },
+    },
+    { name: "report", after: "README.md", reply: { text: SUMMARY } },
+  ];
+}
+
 /** The key checks every provider must pass: its own auth header with its key, never the run's. */
 function expectProviderAuth(fake: FakeProvider, protocol: WireProtocol): void {
   expect(fake.requests.length).toBeGreaterThan(0);
@@ -349,7 +392,12 @@ async function expectDiff(ws: string): Promise<void> {
 }
 
 /** Normalized events: the scripted calls, each with a successful result, the two messages, no error. */
-function expectEvents(run: DriverRun, tools: string[], warnings: string[]): void {
+function expectEvents(
+  run: DriverRun,
+  tools: string[],
+  warnings: string[],
+  fileChanges = ["created made-by-command.txt", "created notes/hello.txt", "modified README.md"],
+): void {
   const calls = ofKind(run.events, "tool_call");
   expect(calls.map((c) => c.tool)).toEqual(tools);
   const results = ofKind(run.events, "tool_result");
@@ -363,15 +411,16 @@ function expectEvents(run: DriverRun, tools: string[], warnings: string[]): void
     ofKind(run.events, "file_change")
       .map((c) => `${c.change} ${c.path}`)
       .sort(),
-  ).toEqual(["created made-by-command.txt", "created notes/hello.txt", "modified README.md"]);
+  ).toEqual(fileChanges);
   expect(ofKind(run.events, "error").map((e) => e.message)).toEqual(
     warnings.map((w) => expect.stringContaining(w)),
   );
 }
 
-type Agent = "claude-code" | "codex" | "gemini-cli";
+type Agent = "claude-code" | "codex" | "gemini-cli" | "builtin";
 
-function driverFor(agent: Agent, b: ProviderBench): CliAgentDriver {
+function driverFor(agent: Agent, b: ProviderBench): AgentDriver {
+  if (agent === "builtin") return new BuiltinAgent();
   const options = { homesDir: path.join(b.scratch, "homes"), env: b.env, wallTimeMs: 120_000 };
   if (agent === "claude-code") return claudeCodeDriver(options);
   if (agent === "codex") return codexDriver(options);
@@ -446,6 +495,19 @@ const cases: Case[] = [
     },
   },
   {
+    title: "the built-in agent via anthropic (Chat translated to Messages, as OpenCode's would be)",
+    agent: "builtin",
+    model: "claude-sonnet-4-5",
+    provider: { kind: "anthropic" },
+    startFake: (script) => startFakeAnthropic({ apiKey: PROVIDER_KEY, script }),
+    expected: {
+      clientProtocol: "openai-chat",
+      upstreamProtocol: "anthropic",
+      upstreamModel: "claude-sonnet-4-5",
+      pricedAs: "claude-sonnet-4-5",
+    },
+  },
+  {
     title: "Codex via anthropic (Responses translated to Messages)",
     agent: "codex",
     model: "gpt-5",
@@ -469,6 +531,8 @@ interface Session {
   calls: string[];
   /** Warnings the CLI reports as error events and carries on. */
   warnings: string[];
+  /** The file changes the agent reports, when not all three the session makes. */
+  fileChanges?: string[];
 }
 
 const SESSIONS: Record<Agent, Session> = {
@@ -483,6 +547,14 @@ const SESSIONS: Record<Agent, Session> = {
     steps: geminiSteps,
     calls: ["write_file", "run_shell_command", "read_file", "replace"],
     warnings: [],
+  },
+  builtin: {
+    tools: ["write_file", "edit_file", "run_command", "read_file"],
+    steps: () => builtinSteps(),
+    calls: ["write_file", "run_command", "read_file", "edit_file"],
+    warnings: [],
+    // Its own file tools report changes; a file a command writes shows only in the diff.
+    fileChanges: ["created notes/hello.txt", "modified README.md"],
   },
   codex: {
     tools: ["exec_command"],
@@ -513,7 +585,7 @@ describe("real agent CLIs against fakes of the real providers", () => {
       expect(run.result).toMatchObject({ reason: "completed", summary: SUMMARY });
       expect(run.closed).toEqual({ refusal: undefined, failure: undefined });
       await expectDiff(ws);
-      expectEvents(run, plan.calls, plan.warnings);
+      expectEvents(run, plan.calls, plan.warnings, plan.fileChanges);
       // Every step was played once, in order, with the session's tools offered.
       expect(play.main).toHaveLength(plan.steps(ws).length);
       const metered = await expectMetered(bench, run, expected, model);
