@@ -365,9 +365,15 @@ export function formatChecks(checks: Check[]): string[] {
 export async function checkFactory(factory: Factory): Promise<Check[]> {
   const { config } = factory;
   const defaults = { driver: config.agent.driver, model: config.agent.model };
+  const reviewer = config.gates.reviewer;
   return preflight({
     config,
-    choices: [defaults, ...(await factory.ledger.pendingAgentChoices(defaults))],
+    choices: [
+      defaults,
+      ...(await factory.ledger.pendingAgentChoices(defaults)),
+      // The reviewer gate asks its model through the gateway in Chat Completions, as the built-in agent does.
+      ...(reviewer.enabled ? [{ driver: "builtin", model: reviewer.model || defaults.model }] : []),
+    ],
     prices: await loadPrices(
       config.gateway.prices_file && path.resolve(factory.root, config.gateway.prices_file),
     ),
