@@ -1,7 +1,5 @@
-import { InvalidArgumentError } from "commander";
 import {
   demoPolicy,
-  FAULT_KINDS,
   type FaultKind,
   loadScenario,
   scenarioPolicy,
@@ -18,21 +16,6 @@ export interface SimOptions {
   firstTokenMs?: number;
   tokensPerSecond?: number;
   fault: Partial<Record<FaultKind, number>>;
-}
-
-/** `--fault rate_limit=0.05`, repeatable, into a map of fault rates. */
-export function collectFault(value: string, previous: Partial<Record<FaultKind, number>>) {
-  const [kind, rate] = value.split("=");
-  if (!kind || !(FAULT_KINDS as readonly string[]).includes(kind)) {
-    throw new InvalidArgumentError(
-      `unknown fault "${kind}"; one of ${FAULT_KINDS.join(", ")} (e.g. rate_limit=0.05).`,
-    );
-  }
-  const n = Number(rate);
-  if (rate === undefined || !Number.isFinite(n) || n < 0 || n > 1) {
-    throw new InvalidArgumentError(`"${value}" needs a rate from 0 to 1, e.g. ${kind}=0.05.`);
-  }
-  return { ...previous, [kind]: n };
 }
 
 export async function simCommand(
