@@ -149,8 +149,8 @@ export function buildProgram(): Command {
     .command("demo")
     .description("run the factory on a sample repository with the model simulator")
     .option(
-      "--dir <path>",
-      "create the sample repository here (an empty folder) instead of a temp folder",
+      "--repo <path>",
+      "create the sample repository here (a new or empty folder) instead of a temp folder; -C/--dir <path> does the same",
     )
     .addOption(
       new Option("--orders <n>", `how many demo work orders (1-${demoOrders.length})`)
@@ -172,8 +172,12 @@ export function buildProgram(): Command {
     )
     .addOption(new Option("--seed <n>", "simulator seed").argParser(integer(0, 2 ** 31)).default(7))
     .action(async (options) => {
+      // `demo --dir PATH` reaches the program's -C/--dir (commander reads program options after the
+      // command name too): given there, it names the sample repository's folder like --repo.
+      const given = program.getOptionValueSource("dir") === "cli" ? dir() : undefined;
+      const repo = options.repo ?? given;
       const { demoCommand } = await import("./commands/demo.ts");
-      await demoCommand(options, print);
+      await demoCommand({ ...options, ...(repo ? { repo: path.resolve(repo) } : {}) }, print);
     });
 
   program
@@ -196,7 +200,9 @@ export function buildProgram(): Command {
 
   program
     .command("sim")
-    .description("serve the model simulator (OpenAI and Anthropic protocols) on loopback")
+    .description(
+      "serve the model simulator (OpenAI Chat Completions and Responses, Anthropic Messages, Gemini) on loopback",
+    )
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .addOption(
       new Option("--port <n>", "port (0 picks a free one)")

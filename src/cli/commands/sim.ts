@@ -44,7 +44,7 @@ export async function simCommand(
   const what = options.scenario ? `scenario ${options.scenario}` : "demo policy";
   print(`model simulator (SIMULATED models, ${what}) listening at ${simulator.rootUrl}`);
   print(
-    "POST /v1/chat/completions · POST /v1/messages · POST /v1/messages/count_tokens · POST /v1/responses · GET /v1/models",
+    "POST /v1/chat/completions · POST /v1/messages · POST /v1/messages/count_tokens · POST /v1/responses · POST /v1beta/models/{model}:generateContent · GET /v1/models",
   );
   print("Ctrl-C to stop");
   await new Promise<void>((resolve) => {
