@@ -1,5 +1,6 @@
 import { lstat, mkdir, readdir, readFile, realpath, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { NightshiftError } from "../errors/index.ts";
 import { type RunSandbox, runCommand } from "../sandbox/index.ts";
 import type { AgentEventSink } from "./events.ts";
 
@@ -10,8 +11,11 @@ const MAX_COMMAND_OUTPUT = 24 * 1024;
 const SKIPPED_DIRS = new Set([".git", "node_modules"]);
 
 /** A tool failure the model should see and recover from, not a crash of the run. */
-export class ToolError extends Error {
-  readonly code = "tool_error";
+export class ToolError extends NightshiftError {
+  constructor(message: string) {
+    super("tool_error", message);
+    this.name = "ToolError";
+  }
 }
 
 /**

@@ -1,24 +1,19 @@
 import { mkdir } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import pino, { type Logger } from "pino";
-import { type AgentDriver, createDriver, type DriverSettings } from "../agents/index.ts";
+import type { Logger } from "pino";
+import type { AgentDriver, DriverSettings } from "../agents/index.ts";
 import { type FactoryConfig, loadConfig } from "../config/index.ts";
 import { NightshiftError } from "../errors/index.ts";
-import { createRatchet } from "../gates/index.ts";
-import { Gateway, loadPrices, modelRouter } from "../gateway/index.ts";
-import { type Ledger, ledgerLocationFor, openLedger } from "../ledger/index.ts";
-import { type AgentDrivers, Line } from "../line/index.ts";
-import { SpeculativeMergeQueue } from "../merge/index.ts";
-import { Inbox } from "../orders/index.ts";
-import {
-  createSandboxBackend,
-  type SandboxBackend,
-  SandboxError,
-  selfTestSandbox,
-} from "../sandbox/index.ts";
-import { Workspaces } from "../workspace/index.ts";
-import { startProviders } from "./models.ts";
+import type { Gateway } from "../gateway/index.ts";
+import type { Ledger } from "../ledger/index.ts";
+import { ledgerLocationFor } from "../ledger/location.ts";
+import type { AgentDrivers, Line } from "../line/index.ts";
+import type { SandboxBackend } from "../sandbox/index.ts";
+
+// The modules behind the line (agents, gates, gateway, merge queue, sandbox, ...) and the ledger are
+// imported where they are first needed, not above: every CLI call loads this file, and `status`
+// or `--help` would otherwise pay for loading all of them.
 
 /** One opened factory: its configuration, ledger and log. */
 export interface Factory {
@@ -45,6 +40,10 @@ export async function locateFactory(
 export async function openFactory(root: string, purpose: string): Promise<Factory> {
   const { config, stateDir } = await locateFactory(root);
   await mkdir(path.join(stateDir, "logs"), { recursive: true });
+  const [{ default: pino }, { openLedger }] = await Promise.all([
+    import("pino"),
+    import("../ledger/index.ts"),
+  ]);
   const logger = pino(
     { base: { pid: process.pid }, level: process.env.NIGHTSHIFT_LOG_LEVEL ?? "info" },
     pino.destination({
@@ -76,7 +75,19 @@ export async function buildLine(
   factory: Factory,
 ): Promise<{ line: Line; gateway: Gateway; close(): Promise<void> }> {
   const { config, ledger, logger } = factory;
-  const drivers = agentDrivers(factory, await preparedDriver(factory));
+  const [{ createRatchet }, { Line }, { SpeculativeMergeQueue }, { Inbox }, { Workspaces }] =
+    await Promise.all([
+      import("../gates/index.ts"),
+      import("../line/index.ts"),
+      import("../merge/index.ts"),
+      import("../orders/index.ts"),
+      import("../workspace/index.ts"),
+    ]);
+  const drivers = agentDrivers(
+    factory,
+    await preparedDriver(factory),
+    (await import("../agents/index.ts")).createDriver,
+  );
   const sandbox = await openSandbox(config, logger);
   const models = await startModels(factory);
   const workspaces = new Workspaces({
@@ -146,6 +157,7 @@ export async function preparedDriver(
   factory: { root: string; config: FactoryConfig; stateDir: string },
   name: string = factory.config.agent.driver,
 ): Promise<AgentDriver> {
+  const { createDriver } = await import("../agents/index.ts");
   const driver = createDriver(name, driverSettings(factory));
   await driver.preflight?.();
   return driver;
@@ -160,6 +172,7 @@ export async function preparedDriver(
 function agentDrivers(
   factory: { root: string; config: FactoryConfig; stateDir: string },
   prepared: AgentDriver,
+  createDriver: typeof import("../agents/index.ts").createDriver,
 ): AgentDrivers {
   const settings = driverSettings(factory);
   const built = new Map<string, AgentDriver>([[factory.config.agent.driver, prepared]]);
@@ -215,6 +228,9 @@ export function driverSettings(factory: {
  */
 export async function openSandbox(config: FactoryConfig, logger: Logger): Promise<SandboxBackend> {
   const s = config.sandbox;
+  const { createSandboxBackend, SandboxError, selfTestSandbox } = await import(
+    "../sandbox/index.ts"
+  );
   try {
     const backend = createSandboxBackend({
       backend: s.backend,
@@ -253,6 +269,10 @@ export async function startModels(
   options: { adminToken?: string } = {},
 ): Promise<{ gateway: Gateway; simulated: boolean; close(): Promise<void> }> {
   const { config } = factory;
+  const [{ Gateway, loadPrices, modelRouter }, { startProviders }] = await Promise.all([
+    import("../gateway/index.ts"),
+    import("./models.ts"),
+  ]);
   const started = await startProviders(factory);
   try {
     const gateway = new Gateway({

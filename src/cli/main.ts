@@ -1,16 +1,12 @@
 import path from "node:path";
+import v8 from "node:v8";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { describeError, isNightshiftError } from "../errors/index.ts";
-import { demoOrders, FAULT_KINDS } from "../sim/index.ts";
-import { addCommand } from "./commands/add.ts";
-import { demoCommand } from "./commands/demo.ts";
-import { doctorCommand } from "./commands/doctor.ts";
-import { gatewayCommand } from "./commands/gateway.ts";
-import { initCommand } from "./commands/init.ts";
-import { runCommand } from "./commands/run.ts";
-import { collectFault, simCommand } from "./commands/sim.ts";
-import { statusCommand } from "./commands/status.ts";
-import { transcriptCommand } from "./commands/transcript.ts";
+// Straight to the two small files instead of sim/index.ts: the option definitions need these
+// constants, and sim/index.ts would load the simulator's server, protocols and SDKs into every
+// call, `--help` included. Every command's module is imported by its action, for the same reason.
+import { demoOrders } from "../sim/demo-scenario.ts";
+import { FAULT_KINDS, type FaultKind } from "../sim/faults.ts";
 
 const print = (line: string): void => {
   process.stdout.write(`${line}\n`);
@@ -32,6 +28,30 @@ function fraction(value: string): number {
     throw new InvalidArgumentError("must be a number from 0 to 1, e.g. 0.2.");
   }
   return n;
+}
+
+/** `--fault rate_limit=0.05`, repeatable, into a map of fault rates. */
+export function collectFault(value: string, previous: Partial<Record<FaultKind, number>>) {
+  const [kind, rate] = value.split("=");
+  if (!kind || !(FAULT_KINDS as readonly string[]).includes(kind)) {
+    throw new InvalidArgumentError(
+      `unknown fault "${kind}"; one of ${FAULT_KINDS.join(", ")} (e.g. rate_limit=0.05).`,
+    );
+  }
+  const n = Number(rate);
+  if (rate === undefined || !Number.isFinite(n) || n < 0 || n > 1) {
+    throw new InvalidArgumentError(`"${value}" needs a rate from 0 to 1, e.g. ${kind}=0.05.`);
+  }
+  return { ...previous, [kind]: n };
+}
+
+/**
+ * For the commands that open the ledger and exit: PGlite's WebAssembly then runs on V8's baseline
+ * compiler only, which halves the CPU time of a call (the optimising compiler's work would only pay
+ * off in a process that lives for minutes, like `run`).
+ */
+function shortLived(): void {
+  v8.setFlagsFromString("--liftoff-only");
 }
 
 export function buildProgram(): Command {
@@ -57,7 +77,10 @@ export function buildProgram(): Command {
       "model providers, comma-separated: anthropic, openai, google, openai-compatible, simulator (default: those whose keys are set)",
     )
     .option("--base-url <url>", "the server's URL, for --provider openai-compatible")
-    .action(async (options) => print(await initCommand(dir(), options)));
+    .action(async (options) => {
+      const { initCommand } = await import("./commands/init.ts");
+      print(await initCommand(dir(), options));
+    });
 
   program
     .command("add")
@@ -82,6 +105,8 @@ export function buildProgram(): Command {
           'give a title (nightshift add "title") or a backlog file (--file backlog.yaml).',
         );
       }
+      shortLived();
+      const { addCommand } = await import("./commands/add.ts");
       print(await addCommand(dir(), title, options));
     });
 
@@ -95,6 +120,7 @@ export function buildProgram(): Command {
       ),
     )
     .action(async (options) => {
+      const { runCommand } = await import("./commands/run.ts");
       process.exitCode = await runCommand(dir(), options, print);
     });
 
@@ -104,6 +130,8 @@ export function buildProgram(): Command {
       "check that the line can start: providers, keys, prices, agent CLIs, one cheap request per provider",
     )
     .action(async () => {
+      shortLived();
+      const { doctorCommand } = await import("./commands/doctor.ts");
       process.exitCode = await doctorCommand(dir(), print);
     });
 
@@ -111,14 +139,18 @@ export function buildProgram(): Command {
     .command("status")
     .description("show work orders, runs and totals")
     .option("--json", "machine-readable output")
-    .action(async (options) => print(await statusCommand(dir(), options)));
+    .action(async (options) => {
+      shortLived();
+      const { statusCommand } = await import("./commands/status.ts");
+      print(await statusCommand(dir(), options));
+    });
 
   program
     .command("demo")
     .description("run the factory on a sample repository with the model simulator")
     .option(
-      "--dir <path>",
-      "create the sample repository here (an empty folder) instead of a temp folder",
+      "--repo <path>",
+      "create the sample repository here (a new or empty folder) instead of a temp folder; -C/--dir <path> does the same",
     )
     .addOption(
       new Option("--orders <n>", `how many demo work orders (1-${demoOrders.length})`)
@@ -140,7 +172,12 @@ export function buildProgram(): Command {
     )
     .addOption(new Option("--seed <n>", "simulator seed").argParser(integer(0, 2 ** 31)).default(7))
     .action(async (options) => {
-      await demoCommand(options, print);
+      // `demo --dir PATH` reaches the program's -C/--dir (commander reads program options after the
+      // command name too): given there, it names the sample repository's folder like --repo.
+      const given = program.getOptionValueSource("dir") === "cli" ? dir() : undefined;
+      const repo = options.repo ?? given;
+      const { demoCommand } = await import("./commands/demo.ts");
+      await demoCommand({ ...options, ...(repo ? { repo: path.resolve(repo) } : {}) }, print);
     });
 
   program
@@ -148,16 +185,24 @@ export function buildProgram(): Command {
     .description("show a run's model requests and replies, as the gateway recorded them")
     .argument("<run>", "the run's number (see nightshift status --json)", integer(1, 2 ** 31))
     .option("--json", "machine-readable output")
-    .action(async (run: number, options) => print(await transcriptCommand(dir(), run, options)));
+    .action(async (run: number, options) => {
+      const { transcriptCommand } = await import("./commands/transcript.ts");
+      print(await transcriptCommand(dir(), run, options));
+    });
 
   program
     .command("gateway")
     .description("serve the factory's model gateway (metering, budgets, scoped keys) on its own")
-    .action(async () => gatewayCommand(dir(), print));
+    .action(async () => {
+      const { gatewayCommand } = await import("./commands/gateway.ts");
+      await gatewayCommand(dir(), print);
+    });
 
   program
     .command("sim")
-    .description("serve the model simulator (OpenAI and Anthropic protocols) on loopback")
+    .description(
+      "serve the model simulator (OpenAI Chat Completions and Responses, Anthropic Messages, Gemini) on loopback",
+    )
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .addOption(
       new Option("--port <n>", "port (0 picks a free one)")
@@ -191,7 +236,10 @@ export function buildProgram(): Command {
       collectFault,
       {},
     )
-    .action(async (options) => simCommand(options, print));
+    .action(async (options) => {
+      const { simCommand } = await import("./commands/sim.ts");
+      await simCommand(options, print);
+    });
 
   return program;
 }

@@ -1,4 +1,5 @@
-import { priceOf } from "../gateway/index.ts";
+// prices.ts itself, not gateway/index.ts: `status` prints totals and must not load the gateway.
+import { priceOf } from "../gateway/prices.ts";
 import type { LedgerTotals } from "../ledger/index.ts";
 import type { LineProgress } from "../line/index.ts";
 

@@ -1,6 +1,7 @@
 import http, { type IncomingMessage } from "node:http";
 import https from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
+import { NightshiftError } from "../errors/index.ts";
 import type { Upstream } from "./routing.ts";
 
 export interface RetryPolicy {
@@ -35,14 +36,18 @@ export interface UpstreamReply {
   attempts: number;
 }
 
-export class UpstreamError extends Error {
-  readonly code = "upstream_unreachable";
+export class UpstreamError extends NightshiftError {
   constructor(
     message: string,
     readonly attempts: number,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super("upstream_unreachable", message, {
+      hint: "check the provider's base URL in nightshift.toml and that it is up (nightshift doctor sends it one request)",
+      details: { attempts },
+      cause: options?.cause,
+    });
+    this.name = "UpstreamError";
   }
 }
 

@@ -1,31 +1,15 @@
-import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { NightshiftError } from "../errors/index.ts";
 import { Ledger } from "./ledger.ts";
+import type { LedgerLocation } from "./location.ts";
 import { lockDataDir } from "./lock.ts";
 import { migrate } from "./migrate.ts";
 import { PGliteDialect } from "./pglite-dialect.ts";
 import type { Database } from "./schema.ts";
 
-export type LedgerLocation =
-  /** Embedded PGlite in a folder (the default: `<state_dir>/ledger`). */
-  | { kind: "embedded"; dataDir: string }
-  /** Embedded PGlite in memory: for tests and throwaway runs. */
-  | { kind: "memory" }
-  /** A PostgreSQL server; `schema` isolates one factory (or one test file) from others. */
-  | { kind: "postgres"; url: string; schema?: string };
-
-/** NIGHTSHIFT_DATABASE_URL selects PostgreSQL; otherwise the embedded ledger under the state dir. */
-export function ledgerLocationFor(
-  stateDir: string,
-  env: NodeJS.ProcessEnv = process.env,
-): LedgerLocation {
-  const url = env.NIGHTSHIFT_DATABASE_URL;
-  if (url) return { kind: "postgres", url, schema: env.NIGHTSHIFT_DATABASE_SCHEMA || undefined };
-  return { kind: "embedded", dataDir: path.join(stateDir, "ledger") };
-}
+export { type LedgerLocation, ledgerLocationFor } from "./location.ts";
 
 /** Opens (creating and migrating as needed) the ledger; `purpose` names the holder in lock errors. */
 export async function openLedger(

@@ -1,3 +1,5 @@
+import { NightshiftError } from "../errors/index.ts";
+
 /**
  * The merge queue's algorithm, free of git, gates, clocks and I/O: a deterministic state machine
  * over candidate ids. The caller feeds it arrivals (`enqueue`) and test verdicts (`report`) and
@@ -66,9 +68,11 @@ interface Batch {
   verdict?: StackVerdict;
 }
 
-export class QueueCoreError extends Error {
-  readonly code = "invalid_queue_options";
-  readonly hint = "fix the [merge] section of nightshift.toml";
+export class QueueCoreError extends NightshiftError {
+  constructor(message: string) {
+    super("invalid_queue_options", message, { hint: "fix the [merge] section of nightshift.toml" });
+    this.name = "QueueCoreError";
+  }
 }
 
 export class SpeculativeQueueCore {

@@ -1,12 +1,12 @@
+import { NightshiftError } from "../errors/index.ts";
+
 /** Raised when a request body does not follow the wire protocol; `param` is the offending field path. */
-export class ProtocolError extends Error {
-  readonly code: string;
+export class ProtocolError extends NightshiftError {
   readonly param: string | null;
 
   constructor(code: string, message: string, param: string | null = null) {
-    super(message);
+    super(code, message, { details: { param } });
     this.name = "ProtocolError";
-    this.code = code;
     this.param = param;
   }
 }

@@ -1,3 +1,5 @@
+import { NightshiftError } from "../errors/index.ts";
+
 /**
  * A sandbox error means the command never ran (or the sandbox could not be set up). A command
  * that fails, times out, is aborted or hits a limit is not an error: that is in its CommandResult.
@@ -13,17 +15,15 @@ export type SandboxErrorCode =
   /** The sandbox was asked for something it must not do (a cwd outside the workspace, ...). */
   | "invalid_sandbox_spec";
 
-export class SandboxError extends Error {
-  readonly code: SandboxErrorCode;
-  /** What went wrong, without the hint (callers that add their own context use this). */
+export class SandboxError extends NightshiftError {
+  declare readonly code: SandboxErrorCode;
+  declare readonly hint: string;
+  /** What went wrong, without the hint (the message, kept under this name for callers). */
   readonly detail: string;
-  readonly hint: string;
 
   constructor(code: SandboxErrorCode, detail: string, hint: string, options?: ErrorOptions) {
-    super(`${detail}\nhow to fix: ${hint}`, options);
+    super(code, detail, { hint, cause: options?.cause });
     this.name = "SandboxError";
-    this.code = code;
     this.detail = detail;
-    this.hint = hint;
   }
 }

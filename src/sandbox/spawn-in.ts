@@ -83,7 +83,9 @@ export async function spawnInSandbox(
     };
   } catch (error) {
     if (!(error instanceof SandboxError)) throw error;
-    const failure: NodeJS.ErrnoException = new Error(error.message, { cause: error });
+    const failure: NodeJS.ErrnoException = new Error(`${error.detail}\nhow to fix: ${error.hint}`, {
+      cause: error,
+    });
     failure.code = error.code;
     return { kind: "spawn_error", error: failure };
   }

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { NightshiftError } from "../errors/index.ts";
 import type { ChatRequest } from "../protocols/index.ts";
 import { type DemoOrder, demoOrders } from "./demo-scenario.ts";
 import { conversationTurn, messagesText, type Policy, type PolicyReply } from "./policy.ts";
@@ -15,8 +16,13 @@ export interface DemoPolicyOptions {
 
 export type DemoDecision = "correct" | "broken" | "give_up";
 
-export class DemoPolicyError extends Error {
-  readonly code = "invalid_demo_policy_options";
+export class DemoPolicyError extends NightshiftError {
+  constructor(message: string) {
+    super("invalid_demo_policy_options", message, {
+      hint: "give rates from 0 to 1 (nightshift demo --broken-rate, --give-up-rate; [simulator] in nightshift.toml)",
+    });
+    this.name = "DemoPolicyError";
+  }
 }
 
 const FEEDBACK_MARKER = "previous attempt";

@@ -1,12 +1,12 @@
+import { NightshiftError } from "../errors/index.ts";
+
 /** A failure the simulator reports to the client; `status` is the HTTP status it answers with. */
-export class SimulatorError extends Error {
-  readonly code: string;
+export class SimulatorError extends NightshiftError {
   readonly status: number;
 
   constructor(code: string, message: string, status = 500) {
-    super(message);
+    super(code, message, { details: { status } });
     this.name = "SimulatorError";
-    this.code = code;
     this.status = status;
   }
 }

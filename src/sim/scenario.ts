@@ -1,17 +1,16 @@
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { NightshiftError } from "../errors/index.ts";
 import { type ChatRequest, contentText, formatPath } from "../protocols/index.ts";
 import { SimulatorError } from "./errors.ts";
 import { FAULT_KINDS, type FaultSpec } from "./faults.ts";
 import { conversationTurn, messagesText, type Policy, type PolicyReply } from "./policy.ts";
 
 /** A scenario file that cannot be read or does not follow the format; the message names step and field. */
-export class ScenarioError extends Error {
-  readonly code = "invalid_scenario";
-
+export class ScenarioError extends NightshiftError {
   constructor(message: string) {
-    super(message);
+    super("invalid_scenario", message);
     this.name = "ScenarioError";
   }
 }

@@ -99,6 +99,7 @@ export class Workspaces {
    */
   async assertSafeToLand(): Promise<void> {
     await this.assertRepo();
+    await this.assertBranchHasCommits();
     const ours = await canonical(this.rootDir);
     const ref = `refs/heads/${this.branch}`;
     for (const entry of await this.worktrees()) {
@@ -110,6 +111,23 @@ export class Workspaces {
         "switch that checkout to another branch, e.g. `git switch --detach`, or set [factory] branch in nightshift.toml",
       );
     }
+  }
+
+  /**
+   * In a repository with no commits yet the landing branch is unborn: `git worktree list` shows it
+   * checked out, but `git switch --detach` cannot leave it, and there is nothing to build on.
+   */
+  private async assertBranchHasCommits(): Promise<void> {
+    const ref = `refs/heads/${this.branch}`;
+    const tip = await this.git(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`], [1]);
+    if (tip.exitCode === 0) return;
+    const head = await this.git(["symbolic-ref", "--quiet", "HEAD"], [1]);
+    if (head.stdout.trim() !== ref) return;
+    throw new WorkspaceError(
+      "branch_not_found",
+      `branch ${JSON.stringify(this.branch)} has no commits yet in ${this.repoPath}: nightshift lands every change on top of the branch's last commit`,
+      `make a first commit (e.g. \`git commit --allow-empty -m "initial commit"\`), then \`git switch --detach\` so your checkout leaves ${JSON.stringify(this.branch)} to nightshift`,
+    );
   }
 
   async create(runId: string): Promise<Workspace> {

@@ -1,9 +1,10 @@
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { configTemplate } from "../../config/index.ts";
+import { NightshiftError } from "../../errors/index.ts";
 import { demoOrders, demoProjectFiles, resolveTsxLoader } from "../../sim/index.ts";
 import { buildLine, openFactory } from "../factory.ts";
 import { DEMO_MARKER } from "../models.ts";
@@ -30,6 +31,7 @@ export const SIMULATED_BANNER =
 export async function demoCommand(options: DemoOptions, print: (line: string) => void) {
   const started = Date.now();
   const repo = options.repo ?? (await mkdtemp(path.join(os.tmpdir(), "nightshift-demo-")));
+  if (options.repo) await assertEmptyFolder(options.repo);
   print(`nightshift demo: ${SIMULATED_BANNER}`);
   await createDemoRepository(repo, options);
   const orders = demoOrders.slice(0, options.orders);
@@ -66,6 +68,21 @@ export async function demoCommand(options: DemoOptions, print: (line: string) =>
     return { repo, totals };
   } finally {
     await factory.close();
+  }
+}
+
+/** The demo commits its sample project with `git add -A`: never in a folder holding anything else. */
+async function assertEmptyFolder(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const entries = await readdir(dir);
+  if (entries.length > 0) {
+    throw new NightshiftError(
+      "demo_folder_not_empty",
+      `the demo creates its sample repository in a new or empty folder, and ${dir} holds ${entries.length} entr${entries.length === 1 ? "y" : "ies"}`,
+      {
+        hint: "name a folder that does not exist yet (or is empty), or leave out --repo/--dir to use a temporary folder",
+      },
+    );
   }
 }
 

@@ -2,8 +2,10 @@ import { readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { isNightshiftError } from "../../errors/index.ts";
 import type { Defect, Ledger, LedgerTotals, Run, WorkOrder } from "../../ledger/index.ts";
+import { ledgerLocationFor } from "../../ledger/location.ts";
 import { locateFactory, openFactory } from "../factory.ts";
 import { formatTotals } from "../output.ts";
+import { readStatusCache, writeStatusCache } from "../status-cache.ts";
 
 /** Why a candidate was turned back: the gate that failed it and the telling part of its output. */
 export interface Rejection {
@@ -29,13 +31,21 @@ interface StatusData {
 
 export async function statusCommand(root: string, options: { json?: boolean }): Promise<string> {
   const location = await locateFactory(root);
-  let data: StatusData;
+  const ledger = ledgerLocationFor(location.stateDir);
+  const dataDir = ledger.kind === "embedded" ? ledger.dataDir : undefined;
+  let data: StatusData | undefined =
+    dataDir === undefined ? undefined : await readStatusCache(location.stateDir, dataDir);
   try {
-    const factory = await openFactory(root, "nightshift status");
-    try {
-      data = await collectStatus(factory.ledger);
-    } finally {
-      await factory.close();
+    if (!data) {
+      const factory = await openFactory(root, "nightshift status");
+      try {
+        data = await collectStatus(factory.ledger);
+      } finally {
+        await factory.close();
+      }
+      // Only a cache: a status that cannot write it still answers.
+      if (dataDir !== undefined)
+        await writeStatusCache(location.stateDir, dataDir, data).catch(() => undefined);
     }
   } catch (error) {
     // A running line holds the embedded ledger; it keeps a snapshot for exactly this.
