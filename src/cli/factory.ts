@@ -276,7 +276,6 @@ export async function startModels(
         ? { transcriptsDir: path.join(factory.stateDir, "transcripts") }
         : {}),
     });
-    await gateway.seedBudgets();
     await gateway.listen(config.gateway.host, config.gateway.port);
     return {
       gateway,
