@@ -657,10 +657,13 @@ export class Gateway {
         upstreamBody.destroy();
       }
     };
+    let cancelled = false;
     const stream = new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         try {
           const chunk = await next();
+          // The client left while this chunk was on its way: it is metered, and the drain goes on.
+          if (cancelled) return;
           if (!chunk) {
             await finish();
             if (translated) controller.enqueue(encoder.encode(translated.end()));
@@ -670,12 +673,14 @@ export class Gateway {
           if (!translated) controller.enqueue(new Uint8Array(chunk.bytes));
           else if (chunk.out !== "") controller.enqueue(encoder.encode(chunk.out));
         } catch (error) {
+          if (cancelled) return;
           await finish((error as Error).message);
           upstreamBody.destroy();
           controller.error(error);
         }
       },
       cancel: () => {
+        cancelled = true;
         if (done) return;
         const draining = drainAfterClientLeft();
         this.draining.add(draining);
