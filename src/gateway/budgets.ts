@@ -1,4 +1,4 @@
-import type { BudgetHold, BudgetVerdict, Ledger } from "../ledger/index.ts";
+import type { BudgetAccount, BudgetHold, BudgetVerdict, Ledger } from "../ledger/index.ts";
 import { budgetAccountKeys } from "../ledger/index.ts";
 import type { Grant } from "./keys.ts";
 
@@ -34,9 +34,19 @@ export interface Reservation {
   requestId: string;
   grant: Grant;
   amount: Spend;
+  /** Exclusive mode: the in-memory accounts it holds. */
+  keys?: string[];
 }
 
 export interface BudgetOptions {
+  /**
+   * The ledger belongs to this process alone (the embedded ledger, whose folder is locked): spend
+   * is loaded from it once per account and reservations are kept in memory, which saves a ledger
+   * transaction per request. Spend still reaches the ledger with every metered row, so budgets
+   * hold across restarts and reissued keys all the same. With PostgreSQL, leave this off: other
+   * gateways may share the budgets.
+   */
+  exclusive?: boolean;
   /** A reservation its gateway never metered (the process died) is released after this long. */
   reservationTtlMs?: number;
   /** Most reservations decided in one ledger transaction. */
@@ -73,6 +83,7 @@ interface Waiting {
  * so under load it costs a fraction of a round trip each.
  */
 export class Budgets {
+  private readonly local = new Map<string, BudgetAccount | Promise<BudgetAccount>>();
   private queue: Waiting[] = [];
   private deciding = false;
   private readonly ttlMs: number;
@@ -81,8 +92,8 @@ export class Budgets {
 
   constructor(
     readonly limits: BudgetLimits,
-    private readonly ledger: Pick<Ledger, "reserveBudgets">,
-    options: BudgetOptions = {},
+    private readonly ledger: Pick<Ledger, "reserveBudgets" | "budgetAccounts">,
+    private readonly options: BudgetOptions = {},
   ) {
     this.ttlMs = options.reservationTtlMs ?? 3_600_000;
     this.maxBatch = options.maxBatch ?? 256;
@@ -94,7 +105,7 @@ export class Budgets {
     grant: Grant,
     amount: Spend,
     requestId: string,
-  ): Promise<Reservation | BudgetRefusal> | Reservation {
+  ): Promise<Reservation | BudgetRefusal> | Reservation | BudgetRefusal {
     const rounded = { tokens: Math.ceil(amount.tokens), usd: amount.usd };
     const accounts = this.accountsFor(grant, utcDay(this.now()));
     // Nothing limited: nothing to reserve (spend is still counted when the row is metered).
@@ -107,6 +118,7 @@ export class Budgets {
       day: utcDay(this.now()),
       ttlMs: this.ttlMs,
     };
+    if (this.options.exclusive) return this.reserveLocally(hold, grant);
     return new Promise((resolve, reject) => {
       this.queue.push({ hold, grant, resolve, reject });
       if (!this.deciding) {
@@ -115,6 +127,84 @@ export class Budgets {
         setImmediate(() => void this.decide());
       }
     });
+  }
+
+  /** Exclusive mode: the same decision as the ledger's, against accounts held in memory. */
+  private reserveLocally(
+    hold: BudgetHold,
+    grant: Grant,
+  ): Reservation | BudgetRefusal | Promise<Reservation | BudgetRefusal> {
+    const accounts: BudgetAccount[] = [];
+    const loading: Promise<BudgetAccount>[] = [];
+    for (const { key } of hold.accounts) {
+      let account = this.local.get(key);
+      if (account === undefined) {
+        account = this.ledger.budgetAccounts([key]).then((found) => {
+          const loaded = found.get(key) as BudgetAccount;
+          // Reservations live in memory in this mode; the ledger holds none for this process.
+          loaded.reservedTokens = 0;
+          loaded.reservedUsd = 0;
+          this.local.set(key, loaded);
+          return loaded;
+        });
+        account.catch(() => this.local.delete(key));
+        this.local.set(key, account);
+      }
+      if (account instanceof Promise) loading.push(account);
+      else accounts.push(account);
+    }
+    if (loading.length > 0) {
+      return Promise.all(loading).then(() => this.reserveLocally(hold, grant));
+    }
+    for (const [i, limit] of hold.accounts.entries()) {
+      const account = accounts[i] as BudgetAccount;
+      for (const unit of ["tokens", "usd"] as const) {
+        const max = limit[unit];
+        if (max === undefined) continue;
+        const spent = unit === "tokens" ? account.spentTokens : account.spentUsd;
+        const reserved = unit === "tokens" ? account.reservedTokens : account.reservedUsd;
+        if (spent + reserved + hold[unit] > max) {
+          return this.refusal(
+            {
+              admitted: false,
+              key: limit.key,
+              unit,
+              spent,
+              reserved,
+              limit: max,
+              requested: hold[unit],
+            },
+            grant,
+          );
+        }
+      }
+    }
+    for (const account of accounts) {
+      account.reservedTokens += hold.tokens;
+      account.reservedUsd += hold.usd;
+    }
+    return {
+      requestId: hold.requestId,
+      grant,
+      amount: hold,
+      keys: hold.accounts.map((a) => a.key),
+    };
+  }
+
+  /**
+   * A request ended: in exclusive mode its reservation becomes its real spend in memory (the
+   * ledger gets the same from its metered row). In shared mode the ledger does this itself.
+   */
+  settle(reservation: Reservation, actual: Spend): void {
+    if (!this.options.exclusive || !reservation.keys) return;
+    for (const key of reservation.keys) {
+      const account = this.local.get(key);
+      if (!account || account instanceof Promise) continue;
+      account.reservedTokens = Math.max(0, account.reservedTokens - reservation.amount.tokens);
+      account.reservedUsd = Math.max(0, account.reservedUsd - reservation.amount.usd);
+      account.spentTokens += actual.tokens;
+      account.spentUsd += actual.usd;
+    }
   }
 
   private async decide(): Promise<void> {

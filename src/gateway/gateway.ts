@@ -72,6 +72,12 @@ export interface GatewayOptions {
   outputReserveTokens?: number;
   /** A reservation never metered (its gateway died) is released after this long. */
   reservationTtlMs?: number;
+  /**
+   * The ledger is this process's alone (embedded): budgets are checked in memory against spend
+   * loaded from the ledger, instead of a ledger transaction per request. Off for PostgreSQL, where
+   * other gateways may share the budgets.
+   */
+  exclusiveLedger?: boolean;
   transcriptsDir?: string;
   meter?: MeterOptions;
   /** On close, requests still in flight get this long to finish before their connections are cut. */
@@ -128,6 +134,7 @@ export class Gateway {
   constructor(private readonly options: GatewayOptions) {
     this.budgets = new Budgets(options.limits, options.ledger, {
       ...(options.reservationTtlMs ? { reservationTtlMs: options.reservationTtlMs } : {}),
+      ...(options.exclusiveLedger ? { exclusive: true } : {}),
     });
     this.meter = new Meter(options.ledger, options.logger, options.meter);
     this.retry = { ...defaultRetryPolicy, ...options.retry };
@@ -722,6 +729,10 @@ export class Gateway {
     const usage = outcome.usage;
     const usd = usage ? (this.options.prices.costOf(exchange.pricedModel, usage) ?? 0) : 0;
     if (outcome.status >= 200 && outcome.status < 300) this.failures.delete(exchange.grant.runId);
+    this.budgets.settle(exchange.reservation, {
+      usd,
+      tokens: usage ? usage.inputTokens + usage.outputTokens : 0,
+    });
     const metered = this.record({ ...exchange, ...outcome, usd });
     const written = this.transcripts?.append(exchange.grant.runId, {
       requestId: exchange.requestId,

@@ -61,6 +61,8 @@ describe.each(ledgerBackends)("run budgets in the ledger on $name", ({ location 
         },
       },
       retry: { attempts: 1 },
+      // As shipped: the embedded ledger is one process's alone; PostgreSQL may be shared.
+      exclusiveLedger: loc.kind !== "postgres",
     });
     await gateway.listen();
     gateways.push(gateway);
