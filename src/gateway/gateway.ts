@@ -1,4 +1,5 @@
 import { randomUUID, timingSafeEqual } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import type { IncomingMessage, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
@@ -143,6 +144,8 @@ export class Gateway {
       ? new Transcripts(options.transcriptsDir, { logger: options.logger })
       : undefined;
     this.app = this.buildApp(options.protocols ?? [...wireProtocols]);
+    // Every upstream request in flight listens on this one signal.
+    setMaxListeners(0, this.lifetime.signal);
   }
 
   async listen(host = "127.0.0.1", port = 0): Promise<string> {
