@@ -1,8 +1,20 @@
 /**
- * Child process for bench/gateway.ts: serves either the simulator or the gateway (with metering
- * into an embedded in-memory ledger) and prints one JSON line with its URL, then waits.
+ * Child process for bench/gateway.ts. Serves one of:
+ *   sim                     the simulator (the upstream every target reaches)
+ *   floor <upstream>        a bare undici pass-through proxy: the floor for any Node gateway
+ *   gateway <upstream>      the gateway as `nightshift gateway` ships: embedded ledger on disk,
+ *                           transcripts on, a run budget (reserved in the ledger on every request)
+ * and prints one JSON line with its URL, then waits for SIGTERM.
  */
+
+import { mkdtemp, rm } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
 import pino from "pino";
+import { Agent, request } from "undici";
 import { providerSettings } from "../src/config/index.ts";
 import { bundledPrices, Gateway, modelRouter } from "../src/gateway/index.ts";
 import { openLedger } from "../src/ledger/index.ts";
@@ -15,8 +27,37 @@ if (role === "sim") {
     policy: () => ({ content: "The quick brown fox jumps over the lazy dog." }),
   });
   process.stdout.write(`${JSON.stringify({ url: sim.url })}\n`);
+} else if (role === "floor" && upstreamUrl) {
+  // What any Node proxy must do at least: read the request, send it on, stream the answer back.
+  const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 512 });
+  const server = http.createServer(async (req, res) => {
+    try {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const upstream = await request(`${upstreamUrl}${req.url?.replace(/^\/v1/, "")}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: "Bearer bench" },
+        body: Buffer.concat(chunks),
+        dispatcher,
+      });
+      res.writeHead(upstream.statusCode, {
+        "content-type": String(upstream.headers["content-type"] ?? "application/json"),
+      });
+      await pipeline(upstream.body, res);
+    } catch (error) {
+      res.destroy(error as Error);
+    }
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  process.stdout.write(
+    `${JSON.stringify({ url: `http://127.0.0.1:${port}/v1`, apiKey: "none" })}\n`,
+  );
+  process.on("SIGTERM", () => process.exit(0));
 } else if (role === "gateway" && upstreamUrl) {
-  const ledger = await openLedger({ kind: "memory" });
+  const stateDir = await mkdtemp(path.join(os.tmpdir(), "nightshift-bench-"));
+  const ledger = await openLedger({ kind: "embedded", dataDir: path.join(stateDir, "ledger") });
   await ledger.addOrders([{ title: "bench" }]);
   const claim = await ledger.claimNext({
     workerId: "bench",
@@ -28,9 +69,9 @@ if (role === "sim") {
     ledger,
     logger: pino({ level: "warn" }),
     prices: bundledPrices,
-    limits: { runTokens: Number.MAX_SAFE_INTEGER },
-    // As a user's nightshift.toml makes it: one OpenAI-compatible provider serving every model,
-    // speaking Chat Completions only, so Anthropic Messages requests are translated.
+    // A run budget, as shipped ([budget] max_tokens_per_run), set high enough that the bench
+    // never exhausts it: every request still reserves in the ledger and is settled there.
+    limits: { runTokens: 1e12 },
     router: modelRouter([
       {
         ...providerSettings("sim", { kind: "openai-compatible", base_url: upstreamUrl }),
@@ -43,16 +84,22 @@ if (role === "sim") {
         },
       },
     ]),
+    retry: { attempts: 3 },
+    exclusiveLedger: true, // as the factory sets it for the embedded ledger
+    transcriptsDir: path.join(stateDir, "transcripts"),
   });
   await gateway.listen();
   const access = await gateway.openRun({ runId: claim!.run.id, orderId: claim!.order.id });
   process.stdout.write(`${JSON.stringify({ url: access.baseURL, apiKey: access.apiKey })}\n`);
   process.on("SIGTERM", async () => {
     await gateway.closeRun(claim!.run.id);
+    await gateway.close();
     const rows = await ledger.listModelRequests();
     process.stderr.write(`${JSON.stringify({ metered: rows.length })}\n`);
+    await ledger.close();
+    await rm(stateDir, { recursive: true, force: true });
     process.exit(0);
   });
 } else {
-  throw new Error("usage: gateway-server.ts sim | gateway <upstream-url>");
+  throw new Error("usage: gateway-server.ts sim | floor <upstream-url> | gateway <upstream-url>");
 }

@@ -1,72 +1,79 @@
 /**
- * npm run bench:gateway: what the gateway costs. In one run, against the same simulator, it
- * measures requests per second under load and per-request latency (p50, p99) one at a time,
- * straight to the simulator (the baseline) and through the gateway with metering on. It prints
- * the figures and the ratios, since only ratios measured in the same run mean much on a shared,
- * noisy machine. The simulator, the gateway and this load generator are separate processes.
+ * npm run bench:gateway: what the gateway costs, as it ships. In one run, against the same
+ * simulator, it measures three targets side by side:
+ *   direct    the simulator itself (the baseline for added latency)
+ *   floor     a bare undici pass-through proxy: the least any Node gateway can cost
+ *   gateway   `nightshift gateway` as shipped: embedded ledger on disk, transcripts on, a run budget
+ * for plain JSON replies and for SSE streams: throughput at 32 and 128 connections, latency (p50,
+ * p99) one request at a time, and the proxy's CPU time per request (from /proc). It prints the
+ * figures and the ratios to the floor, since only ratios measured in the same run mean much on a
+ * shared, noisy machine. Each server and this load generator are separate processes.
+ *
+ * BENCH_SECONDS (5), BENCH_SAMPLES (1000), BENCH_ROUNDS (2), BENCH_CONNECTIONS ("32,128").
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import http from "node:http";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
-const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 8) * 1000;
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
-const LATENCY_SAMPLES = Number(process.env.BENCH_SAMPLES ?? 1500);
+const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 5) * 1000;
+const LATENCY_SAMPLES = Number(process.env.BENCH_SAMPLES ?? 1000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? "32,128").split(",").map(Number);
 const SERVER = fileURLToPath(new URL("./gateway-server.ts", import.meta.url));
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
+type Mode = "json" | "sse";
 interface Target {
-  name: string;
+  name: "direct" | "floor" | "gateway";
   url: string;
   apiKey: string;
-  /** "anthropic": the same request as Anthropic Messages, which the gateway translates to Chat. */
-  protocol?: "chat" | "anthropic";
+  pid: number | undefined;
+  sent: number;
 }
 
-async function startChild(
-  args: string[],
-): Promise<{ child: ChildProcess; info: { url: string; apiKey?: string } }> {
+async function startChild(args: string[], stderr: "inherit" | "pipe" = "inherit") {
   const child = spawn(process.execPath, ["--import", "tsx", SERVER, ...args], {
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["ignore", "pipe", stderr],
   });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const [line] = (await once(lines, "line")) as [string];
-  return { child, info: JSON.parse(line) };
+  return { child, info: JSON.parse(line) as { url: string; apiKey?: string } };
 }
 
-const body = JSON.stringify({
-  model: "sim-fast",
-  messages: [{ role: "user", content: "Say something short." }],
-  max_tokens: 64,
-});
-
-function wire(target: Target): { path: string; headers: Record<string, string> } {
-  if (target.protocol === "anthropic") {
-    return {
-      path: "/messages",
-      headers: { "x-api-key": target.apiKey, "anthropic-version": "2023-06-01" },
-    };
-  }
-  return { path: "/chat/completions", headers: { authorization: `Bearer ${target.apiKey}` } };
-}
+const bodies: Record<Mode, string> = {
+  json: JSON.stringify({
+    model: "sim-fast",
+    messages: [{ role: "user", content: "Say something short." }],
+    max_tokens: 64,
+  }),
+  sse: JSON.stringify({
+    model: "sim-fast",
+    messages: [{ role: "user", content: "Say something short." }],
+    max_tokens: 64,
+    stream: true,
+    stream_options: { include_usage: true },
+  }),
+};
 
 // node:http with keep-alive: fetch's own overhead would make the load generator the bottleneck.
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
 
-function request(target: Target): Promise<void> {
+function send(target: Target, mode: Mode): Promise<void> {
+  const body = bodies[mode];
+  target.sent++;
   return new Promise((resolve, reject) => {
-    const { path, headers } = wire(target);
     const req = http.request(
-      `${target.url}${path}`,
+      `${target.url}/chat/completions`,
       {
         method: "POST",
         agent,
         headers: {
           "content-type": "application/json",
           "content-length": Buffer.byteLength(body),
-          ...headers,
+          authorization: `Bearer ${target.apiKey}`,
         },
       },
       (res) => {
@@ -84,25 +91,36 @@ function request(target: Target): Promise<void> {
   });
 }
 
-async function throughput(target: Target): Promise<number> {
+/** The process's user + system CPU time so far, in ms. */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  // After "pid (comm) ": state is field 0, utime 11, stime 12.
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+}
+
+async function throughput(target: Target, mode: Mode, connections: number) {
   const end = performance.now() + DURATION_MS;
+  const cpuBefore = cpuMs(target.pid);
+  const started = performance.now();
   let done = 0;
   await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
+    Array.from({ length: connections }, async () => {
       while (performance.now() < end) {
-        await request(target);
+        await send(target, mode);
         done++;
       }
     }),
   );
-  return done / (DURATION_MS / 1000);
+  const seconds = (performance.now() - started) / 1000;
+  return { rps: done / seconds, cpuPerRequestMs: (cpuMs(target.pid) - cpuBefore) / done };
 }
 
-async function latency(target: Target): Promise<{ p50: number; p99: number }> {
+async function latency(target: Target, mode: Mode): Promise<{ p50: number; p99: number }> {
   const samples: number[] = [];
   for (let i = 0; i < LATENCY_SAMPLES; i++) {
     const start = performance.now();
-    await request(target);
+    await send(target, mode);
     samples.push(performance.now() - start);
   }
   samples.sort((a, b) => a - b);
@@ -115,65 +133,121 @@ const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
 const sim = await startChild(["sim"]);
-const gateway = await startChild(["gateway", sim.info.url]);
-const direct: Target = { name: "sim direct", url: sim.info.url, apiKey: "none" };
-const through: Target = {
-  name: "via gateway",
-  url: gateway.info.url,
-  apiKey: gateway.info.apiKey as string,
-};
-const translated: Target = { ...through, name: "via gateway, translated", protocol: "anthropic" };
+const floor = await startChild(["floor", sim.info.url]);
+const shipped = await startChild(["gateway", sim.info.url], "pipe");
+const targets: Target[] = [
+  { name: "direct", url: sim.info.url, apiKey: "none", pid: sim.child.pid, sent: 0 },
+  { name: "floor", url: floor.info.url, apiKey: "none", pid: floor.child.pid, sent: 0 },
+  {
+    name: "gateway",
+    url: shipped.info.url,
+    apiKey: shipped.info.apiKey as string,
+    pid: shipped.child.pid,
+    sent: 0,
+  },
+];
+
+type Figures = { rps: number[]; cpu: number[] };
+const results = new Map<string, Figures>();
+const latencies = new Map<string, { p50: number[]; p99: number[] }>();
+const keyOf = (t: Target, mode: Mode, c: number) => `${t.name}/${mode}/${c}`;
 
 try {
-  for (const target of [direct, through, translated]) {
-    for (let i = 0; i < 200; i++) await request(target); // warm up
-  }
-  const results = {
-    direct: { rps: [] as number[], p50: [] as number[], p99: [] as number[] },
-    through: { rps: [] as number[], p50: [] as number[], p99: [] as number[] },
-    translated: { rps: [] as number[], p50: [] as number[], p99: [] as number[] },
-  };
-  // Alternate the two so that drifting machine load hits both alike.
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const [key, target] of [
-      ["direct", direct],
-      ["through", through],
-      ["translated", translated],
-    ] as const) {
-      results[key].rps.push(await throughput(target));
-      const l = await latency(target);
-      results[key].p50.push(l.p50);
-      results[key].p99.push(l.p99);
+  for (const target of targets) {
+    for (const mode of ["json", "sse"] as const) {
+      for (let i = 0; i < 300; i++) await send(target, mode); // warm up
     }
   }
-  const summary = (r: (typeof results)["direct"]) => ({
-    rps: median(r.rps),
-    p50: median(r.p50),
-    p99: median(r.p99),
-  });
-  const d = summary(results.direct);
-  const g = summary(results.through);
-  const t = summary(results.translated);
-  const row = (name: string, r: typeof d) =>
-    `${name.padEnd(24)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(3)} ms   p99 ${r.p99.toFixed(3)} ms`;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const mode of ["json", "sse"] as const) {
+      // Alternate the targets so that drifting machine load hits all alike.
+      for (const target of targets) {
+        for (const c of CONNECTIONS) {
+          const r = await throughput(target, mode, c);
+          const f = results.get(keyOf(target, mode, c)) ?? { rps: [], cpu: [] };
+          f.rps.push(r.rps);
+          f.cpu.push(r.cpuPerRequestMs);
+          results.set(keyOf(target, mode, c), f);
+        }
+        const l = await latency(target, mode);
+        const f = latencies.get(keyOf(target, mode, 1)) ?? { p50: [], p99: [] };
+        f.p50.push(l.p50);
+        f.p99.push(l.p99);
+        latencies.set(keyOf(target, mode, 1), f);
+      }
+    }
+  }
   console.log(
-    `gateway benchmark: ${ROUNDS} rounds, ${DURATION_MS / 1000}s at concurrency ${CONCURRENCY}, ${LATENCY_SAMPLES} sequential requests for latency`,
+    `gateway benchmark: ${ROUNDS} rounds; ${DURATION_MS / 1000}s at ${CONNECTIONS.join(" and ")} connections; ${LATENCY_SAMPLES} sequential requests for latency; medians of rounds`,
   );
-  console.log(row("simulator direct (base)", d));
-  console.log(row("through the gateway", g));
-  console.log(row("  translated (Messages)", t));
-  console.log(`throughput ratio (gateway / direct): ${(g.rps / d.rps).toFixed(3)}`);
   console.log(
-    `added latency: p50 +${(g.p50 - d.p50).toFixed(3)} ms, p99 +${(g.p99 - d.p99).toFixed(3)} ms`,
+    "gateway = as shipped: embedded ledger on disk, transcripts on, run budget reserved in the ledger",
   );
+  for (const mode of ["json", "sse"] as const) {
+    console.log(`\n${mode}:`);
+    for (const target of targets) {
+      const parts = [`  ${target.name.padEnd(8)}`];
+      for (const c of CONNECTIONS) {
+        const f = results.get(keyOf(target, mode, c)) as Figures;
+        const cpu = target.name === "direct" ? "" : `, ${median(f.cpu).toFixed(3)} ms CPU/req`;
+        parts.push(`@${c}: ${median(f.rps).toFixed(0).padStart(6)} req/s${cpu}`);
+      }
+      const l = latencies.get(keyOf(target, mode, 1)) as { p50: number[]; p99: number[] };
+      parts.push(`@1: p50 ${median(l.p50).toFixed(3)} ms, p99 ${median(l.p99).toFixed(3)} ms`);
+      console.log(parts.join("   "));
+    }
+    const get = (name: Target["name"], c: number) => results.get(`${name}/${mode}/${c}`) as Figures;
+    const p50 = (name: Target["name"]) =>
+      median((latencies.get(`${name}/${mode}/1`) as { p50: number[] }).p50);
+    for (const c of CONNECTIONS) {
+      const rps = median(get("gateway", c).rps) / median(get("floor", c).rps);
+      const cpu = median(get("gateway", c).cpu) / median(get("floor", c).cpu);
+      console.log(
+        `  @${c}: gateway / floor throughput ${rps.toFixed(2)}, CPU per request ${cpu.toFixed(2)}x`,
+      );
+    }
+    console.log(
+      `  @1: added p50 over direct: floor +${(p50("floor") - p50("direct")).toFixed(3)} ms, gateway +${(p50("gateway") - p50("direct")).toFixed(3)} ms`,
+    );
+  }
+  const at32 = (mode: Mode) => {
+    const g = results.get(`gateway/${mode}/32`);
+    const f = results.get(`floor/${mode}/32`);
+    return g && f
+      ? {
+          rps: median(g.rps) / median(f.rps),
+          cpu: median(g.cpu) / median(f.cpu),
+        }
+      : undefined;
+  };
+  const added =
+    median((latencies.get("gateway/json/1") as { p50: number[] }).p50) -
+    median((latencies.get("direct/json/1") as { p50: number[] }).p50);
+  for (const mode of ["json", "sse"] as const) {
+    const r = at32(mode);
+    if (!r) continue;
+    console.log(
+      `targets (${mode} @32): >= 0.6 of the floor's throughput: ${r.rps >= 0.6 ? "met" : "NOT met"}; <= 2x its CPU per request: ${r.cpu <= 2 ? "met" : "NOT met"}`,
+    );
+  }
   console.log(
-    `translation (Anthropic Messages -> Chat and back) / native: throughput ${(t.rps / g.rps).toFixed(3)}, added p50 +${(t.p50 - g.p50).toFixed(3)} ms`,
-  );
-  console.log(
-    `targets: >= 2000 req/s through the gateway: ${g.rps >= 2000 ? "met" : "NOT met"}; < 1 ms added p50: ${g.p50 - d.p50 < 1 ? "met" : "NOT met"}`,
+    `target: added p50 < 0.5 ms at one connection (json): ${added < 0.5 ? "met" : "NOT met"}`,
   );
 } finally {
-  gateway.child.kill("SIGTERM");
-  await once(gateway.child, "exit");
+  const gatewayTarget = targets[2] as Target;
+  const report = createInterface({ input: shipped.child.stderr as NodeJS.ReadableStream });
+  const metered = new Promise<string>((resolve) => {
+    report.on("line", (line) => {
+      if (line.includes('"metered"')) resolve(line);
+      else process.stderr.write(`${line}\n`);
+    });
+  });
+  shipped.child.kill("SIGTERM");
+  const line = await Promise.race([metered, once(shipped.child, "exit").then(() => "")]);
+  const rows = line ? (JSON.parse(line) as { metered: number }).metered : Number.NaN;
+  console.log(
+    `metering: ${rows} ledger rows for ${gatewayTarget.sent} requests sent through the gateway: ${rows === gatewayTarget.sent ? "exact" : "NOT exact"}`,
+  );
+  floor.child.kill("SIGTERM");
   sim.child.kill("SIGTERM");
 }

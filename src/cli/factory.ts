@@ -290,13 +290,14 @@ export async function startModels(
       },
       router: modelRouter(started.providers, config.models),
       retry: { attempts: config.gateway.retries },
+      // The embedded ledger is this process's alone: budgets need no ledger round trip per request.
+      exclusiveLedger: ledgerLocationFor(factory.stateDir).kind !== "postgres",
       streamIdleTimeoutMs: config.gateway.stream_idle_timeout_seconds * 1000,
       ...(options.adminToken ? { adminToken: options.adminToken } : {}),
       ...(config.gateway.transcripts
         ? { transcriptsDir: path.join(factory.stateDir, "transcripts") }
         : {}),
     });
-    await gateway.seedBudgets();
     await gateway.listen(config.gateway.host, config.gateway.port);
     return {
       gateway,

@@ -1,9 +1,11 @@
 import { randomUUID, timingSafeEqual } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import type { IncomingMessage, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { type Context, Hono } from "hono";
 import type { Logger } from "pino";
+import { isNightshiftError, NightshiftError } from "../errors/index.ts";
 import type { Ledger, NewModelRequest } from "../ledger/index.ts";
 import {
   anthropicCountTokens,
@@ -69,8 +71,18 @@ export interface GatewayOptions {
   adminToken?: string;
   /** Output tokens reserved for a request that does not cap its own output. */
   outputReserveTokens?: number;
+  /** A reservation never metered (its gateway died) is released after this long. */
+  reservationTtlMs?: number;
+  /**
+   * The ledger is this process's alone (embedded): budgets are checked in memory against spend
+   * loaded from the ledger, instead of a ledger transaction per request. Off for PostgreSQL, where
+   * other gateways may share the budgets.
+   */
+  exclusiveLedger?: boolean;
   transcriptsDir?: string;
   meter?: MeterOptions;
+  /** On close, requests still in flight get this long to finish before their connections are cut. */
+  shutdownGraceMs?: number;
 }
 
 /** Gives one run its endpoint and key; the line knows the gateway only through this. */
@@ -114,24 +126,26 @@ export class Gateway {
   private readonly retry: RetryPolicy;
   private server: Server | undefined;
   private baseURL = "";
+  private sweeper: NodeJS.Timeout | undefined;
+  /** Upstream requests outlive their client (so the reply is still metered), not the gateway. */
+  private readonly lifetime = new AbortController();
+  /** Streams still being read to the end after their client went away. */
+  private readonly draining = new Set<Promise<void>>();
 
   constructor(private readonly options: GatewayOptions) {
-    this.budgets = new Budgets(options.limits);
+    this.budgets = new Budgets(options.limits, options.ledger, {
+      ...(options.reservationTtlMs ? { reservationTtlMs: options.reservationTtlMs } : {}),
+      ...(options.exclusiveLedger ? { exclusive: true } : {}),
+    });
     this.meter = new Meter(options.ledger, options.logger, options.meter);
     this.retry = { ...defaultRetryPolicy, ...options.retry };
     this.router = options.router ?? protocolRouter(options.upstreams ?? {});
-    this.transcripts = options.transcriptsDir ? new Transcripts(options.transcriptsDir) : undefined;
+    this.transcripts = options.transcriptsDir
+      ? new Transcripts(options.transcriptsDir, { logger: options.logger })
+      : undefined;
     this.app = this.buildApp(options.protocols ?? [...wireProtocols]);
-  }
-
-  /** Loads spend already in the ledger, so budgets hold across restarts. */
-  async seedBudgets(now = new Date()): Promise<void> {
-    const dayStart = new Date(`${now.toISOString().slice(0, 10)}T00:00:00Z`);
-    const [total, day] = await Promise.all([
-      this.options.ledger.spend({}),
-      this.options.ledger.spend({ since: dayStart }),
-    ]);
-    this.budgets.seed({ totalUsd: total.costUsd, dayUsd: day.costUsd });
+    // Every upstream request in flight listens on this one signal.
+    setMaxListeners(0, this.lifetime.signal);
   }
 
   async listen(host = "127.0.0.1", port = 0): Promise<string> {
@@ -142,6 +156,15 @@ export class Gateway {
       server.once("error", reject);
     });
     server.keepAliveTimeout = 30_000;
+    // Reservations of a gateway that died are released once they expire; any gateway sweeps.
+    this.sweeper = setInterval(() => {
+      this.options.ledger
+        .releaseExpiredReservations()
+        .catch((error: unknown) =>
+          this.options.logger.warn({ err: error }, "cannot release expired budget reservations"),
+        );
+    }, 60_000);
+    this.sweeper.unref();
     this.baseURL = `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`;
     return this.baseURL;
   }
@@ -150,11 +173,25 @@ export class Gateway {
     return this.baseURL;
   }
 
-  /** A scoped key for one run; the order's earlier spend counts against its budget. */
+  /**
+   * A scoped key for one run, which must be in the ledger: a key for a run the ledger does not
+   * know would forward requests whose metered rows the ledger then refuses. The run's and order's
+   * earlier spend (in the ledger) counts against their budgets, also after a reissue.
+   */
   async openRun(grant: Grant): Promise<RunModelAccess> {
-    if (this.options.limits.orderUsd !== undefined) {
-      const spent = await this.options.ledger.spend({ orderId: grant.orderId });
-      this.budgets.seedOrder(grant.orderId, spent.costUsd);
+    const run = await this.options.ledger.getRun(grant.runId);
+    if (!run) {
+      throw new NightshiftError("unknown_run", `run ${grant.runId} is not in the ledger`, {
+        hint: "issue keys only for runs the line has claimed (nightshift status lists them)",
+        details: { runId: grant.runId },
+      });
+    }
+    if (run.order_id !== grant.orderId) {
+      throw new NightshiftError(
+        "run_order_mismatch",
+        `run ${grant.runId} belongs to work order ${run.order_id}, not ${grant.orderId}`,
+        { hint: `send "orderId": ${run.order_id}`, details: { runId: grant.runId } },
+      );
     }
     this.refusals.delete(grant.runId);
     this.failures.delete(grant.runId);
@@ -170,7 +207,6 @@ export class Gateway {
   ): Promise<{ refusal: BudgetRefusal | undefined; failure: ModelFailure | undefined }> {
     this.keys.revoke(runId);
     await this.meter.flush();
-    this.budgets.forgetRun(runId);
     const refusal = this.refusals.get(runId);
     const failure = this.failures.get(runId);
     this.refusals.delete(runId);
@@ -178,12 +214,30 @@ export class Gateway {
     return { refusal, failure };
   }
 
+  /**
+   * Stops taking requests, lets those in flight finish (for up to shutdownGraceMs, then cuts
+   * their connections), writes out what they metered and their transcripts.
+   */
   async close(): Promise<void> {
-    await new Promise<void>((resolve) =>
-      this.server ? this.server.close(() => resolve()) : resolve(),
-    );
-    await this.meter.close();
-    await this.transcripts?.flush();
+    if (this.sweeper) clearInterval(this.sweeper);
+    const server = this.server;
+    this.server = undefined;
+    if (server) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const grace = setTimeout(() => {
+        server.closeAllConnections();
+        this.lifetime.abort();
+      }, this.options.shutdownGraceMs ?? 10_000);
+      await closed;
+      clearTimeout(grace);
+    }
+    await Promise.all(this.draining);
+    try {
+      await this.meter.close();
+    } finally {
+      await this.transcripts?.flush();
+    }
   }
 
   private buildApp(protocols: WireProtocol[]): Hono {
@@ -278,10 +332,30 @@ export class Gateway {
           400,
         );
       }
-      return c.json(await this.openRun({ runId, orderId }));
+      try {
+        return c.json(await this.openRun({ runId, orderId }));
+      } catch (error) {
+        if (!isNightshiftError(error)) throw error;
+        const status = error.code === "unknown_run" ? 404 : 400;
+        return c.json(
+          { error: { message: `${error.message}; ${error.hint}`, code: error.code } },
+          status,
+        );
+      }
     });
     app.delete("/admin/keys/:runId", async (c) => {
       const runId = Number(c.req.param("runId"));
+      if (!Number.isInteger(runId) || runId <= 0) {
+        return c.json(
+          {
+            error: {
+              message: "DELETE /admin/keys/<runId>: runId must be a positive integer",
+              code: "invalid_request",
+            },
+          },
+          400,
+        );
+      }
       const { refusal } = await this.closeRun(runId);
       return c.json({ revoked: true, budgetRefusal: refusal ?? null });
     });
@@ -323,8 +397,8 @@ export class Gateway {
     }
     const requestId = randomUUID();
     // A refused request forwards nothing, but is recorded: the run's ledger shows why it stopped.
-    const refuse = (status: number, message: string, code: string) => {
-      this.record({
+    const refuse = async (status: number, message: string, code: string) => {
+      await this.record({
         requestId,
         protocol,
         grant,
@@ -337,13 +411,29 @@ export class Gateway {
       });
       return fail(status, message, code);
     };
-    const plan = this.plan(protocol, facts, body as Record<string, unknown>, url);
+    const plan = this.plan(protocol, facts, body as Record<string, unknown>, requestText, url);
     if ("refused" in plan) {
       const { status, message, blocking } = plan;
       this.noteFailure(grant.runId, { status, from: "gateway", message, blocking });
       return refuse(status, message, plan.code);
     }
-    const reservation = this.budgets.reserve(grant, plan.estimate);
+    let reservation: Reservation | BudgetRefusal;
+    try {
+      reservation = await this.budgets.reserve(grant, plan.estimate, requestId);
+      if (isRefusal(reservation) && this.meter.backlog > 0) {
+        // Requests that ended here still hold their reservations until their rows are written,
+        // which may be all that stands in the way: write them, and ask once more.
+        await this.meter.flush();
+        reservation = await this.budgets.reserve(grant, plan.estimate, requestId);
+      }
+    } catch (error) {
+      this.options.logger.error({ err: error }, "cannot reserve budget: the ledger is down");
+      return fail(
+        503,
+        "the gateway cannot reach its ledger to reserve budget, so it forwards nothing (fail closed); retry shortly",
+        "metering_unavailable",
+      );
+    }
     if (isRefusal(reservation)) {
       this.refusals.set(grant.runId, reservation);
       return refuse(403, reservation.message, "budget_exceeded");
@@ -372,6 +462,7 @@ export class Gateway {
     protocol: WireProtocol,
     facts: RequestFacts,
     body: Record<string, unknown>,
+    requestText: string,
     url: URL,
   ): Plan | PlanRefusal {
     const route = this.router.route(protocol.name, facts.model);
@@ -381,8 +472,9 @@ export class Gateway {
       facts.maxOutputTokens ?? Number.POSITIVE_INFINITY,
       this.options.outputReserveTokens ?? 4_096,
     );
+    const inputBound = promptTokenBound(requestText);
     const usd = this.options.prices.costOf(pricedModel, {
-      inputTokens: facts.estimatedInputTokens,
+      inputTokens: inputBound,
       outputTokens: outputReserve,
     });
     if (usd === undefined) {
@@ -423,7 +515,7 @@ export class Gateway {
       translation,
       pricedModel,
       outgoing,
-      estimate: { usd, tokens: facts.estimatedInputTokens + outputReserve },
+      estimate: { usd, tokens: inputBound + outputReserve },
     };
   }
 
@@ -441,14 +533,16 @@ export class Gateway {
         upstreamHeaders(c.req.raw.headers, route.protocol),
         JSON.stringify(exchange.upstreamWire.upstreamBody(outgoing.body)),
         this.retry,
-        c.req.raw.signal,
+        // Not the client's signal: a client that goes away does not stop the provider working
+        // (and billing), so the reply is still read and metered.
+        this.lifetime.signal,
       );
     } catch (error) {
       const message =
         error instanceof UpstreamError
           ? error.message
           : `upstream request failed: ${(error as Error).message}`;
-      this.finish(exchange, {
+      await this.finish(exchange, {
         status: 502,
         usage: undefined,
         attempts: error instanceof UpstreamError ? error.attempts : 1,
@@ -472,7 +566,7 @@ export class Gateway {
       const text = await readText(reply.body).catch(() => "");
       const parsed = safeJson(text);
       const usage = ok ? exchange.upstreamWire.usageFromResponse(parsed) : undefined;
-      this.finish(exchange, {
+      await this.finish(exchange, {
         status,
         usage: ok ? (usage ?? this.estimatedUsage(exchange, text)) : undefined,
         estimated: ok && !usage,
@@ -500,7 +594,11 @@ export class Gateway {
     this.failures.set(runId, failure);
   }
 
-  /** Relays a stream as it arrives, metering its usage events; finishes exactly once. */
+  /**
+   * Relays a stream as it arrives, chunk for chunk (nothing is held back), metering its usage
+   * events; finishes exactly once. A client that goes away does not end the exchange: the rest
+   * of the stream is read from the provider, which bills it anyway, so its usage is metered.
+   */
   private relayStream(
     exchange: Exchange,
     upstreamBody: IncomingMessage,
@@ -517,12 +615,12 @@ export class Gateway {
     const idleMs = this.options.streamIdleTimeoutMs ?? 120_000;
     let received = "";
     let done = false;
-    const finish = (error?: string) => {
+    const finish = async (error?: string) => {
       if (done) return;
       done = true;
       const usage = meter.usage();
       const complete = usage && usage.outputTokens > 0;
-      this.finish(exchange, {
+      await this.finish(exchange, {
         status,
         usage: complete ? usage : this.estimatedUsage(exchange, received, usage),
         estimated: !complete,
@@ -531,44 +629,72 @@ export class Gateway {
         response: received,
       });
     };
+    /** The next chunk's text (metered), undefined at the end; throws when the stream stalls. */
+    const next = async (): Promise<{ bytes: Buffer; out: string } | undefined> => {
+      let timer: NodeJS.Timeout | undefined;
+      const idle = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`the provider's stream stalled for ${idleMs} ms`)),
+          idleMs,
+        );
+      });
+      try {
+        const chunk = await Promise.race([chunks.next(), idle]);
+        if (chunk.done) return undefined;
+        const bytes = chunk.value as Buffer;
+        const text = textDecoder.decode(bytes, { stream: true });
+        received += text;
+        let out = "";
+        for (const event of decoder.push(text)) {
+          meter.onEvent(event);
+          if (translated) out += translated.push(event);
+        }
+        return { bytes, out };
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    const drainAfterClientLeft = async () => {
+      try {
+        while (await next()) {
+          // metered by next()
+        }
+        await finish(
+          "the client closed the stream; the rest was read from the provider and metered",
+        );
+      } catch (error) {
+        await finish(`the client closed the stream, then: ${(error as Error).message}`);
+        upstreamBody.destroy();
+      }
+    };
+    let cancelled = false;
     const stream = new ReadableStream<Uint8Array>({
       pull: async (controller) => {
-        let timer: NodeJS.Timeout | undefined;
-        const idle = new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`the provider's stream stalled for ${idleMs} ms`)),
-            idleMs,
-          );
-        });
         try {
-          const chunk = await Promise.race([chunks.next(), idle]);
-          if (chunk.done) {
-            finish();
+          const chunk = await next();
+          // The client left while this chunk was on its way: it is metered, and the drain goes on.
+          if (cancelled) return;
+          if (!chunk) {
+            await finish();
             if (translated) controller.enqueue(encoder.encode(translated.end()));
             controller.close();
             return;
           }
-          const bytes = chunk.value as Buffer;
-          const text = textDecoder.decode(bytes, { stream: true });
-          received += text;
-          let out = "";
-          for (const event of decoder.push(text)) {
-            meter.onEvent(event);
-            if (translated) out += translated.push(event);
-          }
-          if (!translated) controller.enqueue(new Uint8Array(bytes));
-          else if (out !== "") controller.enqueue(encoder.encode(out));
+          if (!translated) controller.enqueue(new Uint8Array(chunk.bytes));
+          else if (chunk.out !== "") controller.enqueue(encoder.encode(chunk.out));
         } catch (error) {
-          finish((error as Error).message);
+          if (cancelled) return;
+          await finish((error as Error).message);
           upstreamBody.destroy();
           controller.error(error);
-        } finally {
-          clearTimeout(timer);
         }
       },
       cancel: () => {
-        finish("the client closed the stream");
-        upstreamBody.destroy();
+        cancelled = true;
+        if (done) return;
+        const draining = drainAfterClientLeft();
+        this.draining.add(draining);
+        void draining.finally(() => this.draining.delete(draining));
       },
     });
     if (translated) headers.set("content-type", "text/event-stream");
@@ -588,7 +714,11 @@ export class Gateway {
     };
   }
 
-  private finish(
+  /**
+   * Meters the exchange and keeps its transcript. Resolves at once unless the meter's or the
+   * transcripts' queue is full; then the reply waits for them (back-pressure, nothing dropped).
+   */
+  private async finish(
     exchange: Exchange,
     outcome: {
       status: number;
@@ -598,7 +728,7 @@ export class Gateway {
       error?: string | undefined;
       response: string;
     },
-  ): void {
+  ): Promise<void> {
     const usage = outcome.usage;
     const usd = usage ? (this.options.prices.costOf(exchange.pricedModel, usage) ?? 0) : 0;
     if (outcome.status >= 200 && outcome.status < 300) this.failures.delete(exchange.grant.runId);
@@ -606,8 +736,8 @@ export class Gateway {
       usd,
       tokens: usage ? usage.inputTokens + usage.outputTokens : 0,
     });
-    this.record({ ...exchange, ...outcome, usd });
-    this.transcripts?.append(exchange.grant.runId, {
+    const metered = this.record({ ...exchange, ...outcome, usd });
+    const written = this.transcripts?.append(exchange.grant.runId, {
       requestId: exchange.requestId,
       at: new Date().toISOString(),
       protocol: exchange.protocol.name,
@@ -618,6 +748,8 @@ export class Gateway {
       ...(usage ? { usage } : {}),
       ...(outcome.error ? { error: outcome.error } : {}),
     });
+    if (metered) await metered;
+    if (written) await written;
   }
 
   private record(entry: {
@@ -632,7 +764,7 @@ export class Gateway {
     attempts: number;
     error?: string | undefined;
     usd?: number;
-  }): void {
+  }): Promise<void> | undefined {
     const row: NewModelRequest = {
       request_id: entry.requestId,
       run_id: entry.grant.runId,
@@ -650,7 +782,7 @@ export class Gateway {
       attempts: entry.attempts,
       error: entry.error ?? null,
     };
-    this.meter.record(row);
+    return this.meter.record(row);
   }
 }
 
@@ -685,6 +817,21 @@ function nativeRequest(
   return protocol.name === "gemini"
     ? { path: path.replace(`/models/${facts.model}:`, `/models/${route.model}:`), body }
     : { path, body: { ...body, model: route.model } };
+}
+
+/**
+ * An upper bound on the prompt's tokens that needs no tokenizer: the request body's UTF-8 bytes.
+ * Byte-level BPE tokenizers (OpenAI's, Anthropic's, Gemini's) never make more tokens than bytes,
+ * and the body's JSON punctuation more than covers the few tokens a provider adds per message.
+ * What a provider adds beyond the text is added on top: a tool-use system prompt (Anthropic's is
+ * a few hundred tokens) and images, which are billed by size, not by the bytes of their URL. The
+ * bound is loose (about four times the usual count), which only matters near a budget's end: it
+ * is released as soon as the reply is metered.
+ */
+export function promptTokenBound(requestText: string): number {
+  const images = requestText.split('"image').length - 1;
+  const tools = requestText.includes('"tools"') || requestText.includes('"functionDeclarations"');
+  return Buffer.byteLength(requestText) + 64 + (tools ? 1_024 : 0) + images * 1_600;
 }
 
 /** Provider answers that every later request would get too: the line stops instead of retrying. */

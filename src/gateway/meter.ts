@@ -5,96 +5,189 @@ import type { Ledger, NewModelRequest } from "../ledger/index.ts";
 export interface MeterOptions {
   flushIntervalMs?: number;
   maxBatch?: number;
-  /** Unwritten rows beyond this mean the ledger is not keeping up: the gateway stops forwarding. */
+  /**
+   * Unwritten rows beyond this make record() return a promise that resolves once the ledger has
+   * caught up: requests wait (back-pressure) rather than rows pile up in memory or get dropped.
+   */
   maxPending?: number;
+  /** Longest wait between retries while the ledger is down. */
+  maxRetryDelayMs?: number;
 }
 
+type MeterLedger = Pick<Ledger, "recordModelRequests" | "deadLetterModelRequest">;
+
 /**
- * Writes metered requests to the ledger in batches, off the request path. If writes fail, rows are
- * kept and retried (the ledger ignores a row it already has), and the meter reports itself
- * unhealthy so the gateway refuses new requests rather than let them through unmetered.
+ * Writes metered requests to the ledger in batches, off the request path.
+ *
+ * Two kinds of failure are told apart. A row the ledger refuses (a constraint or a value it
+ * cannot store: PostgreSQL error classes 22 and 23) is moved to the dead-letter table with the
+ * reason, and the rows behind it keep flowing: one bad row must never stop the meter. Any other
+ * failure means the ledger itself is down: rows are kept and retried with backoff, and the meter
+ * reports itself unhealthy so the gateway refuses new requests (fails closed) until a write
+ * succeeds again, which it notices by itself.
  */
 export class Meter {
   private pending: NewModelRequest[] = [];
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
   private failing: unknown;
+  private retryDelayMs: number;
+  private closed = false;
+  private waiters: (() => void)[] = [];
   private readonly flushIntervalMs: number;
   private readonly maxBatch: number;
   private readonly maxPending: number;
+  private readonly maxRetryDelayMs: number;
 
   constructor(
-    private readonly ledger: Pick<Ledger, "recordModelRequests">,
+    private readonly ledger: MeterLedger,
     private readonly logger: Logger,
     options: MeterOptions = {},
   ) {
-    this.flushIntervalMs = options.flushIntervalMs ?? 100;
+    this.flushIntervalMs = options.flushIntervalMs ?? 20;
     this.maxBatch = options.maxBatch ?? 500;
-    this.maxPending = options.maxPending ?? 20_000;
+    this.maxPending = options.maxPending ?? 5_000;
+    this.maxRetryDelayMs = options.maxRetryDelayMs ?? 5_000;
+    this.retryDelayMs = this.flushIntervalMs;
   }
 
-  /** False while the ledger refuses writes or has fallen too far behind. */
+  /** False while the ledger is down (its last write failed for a reason other than a bad row). */
   get healthy(): boolean {
-    return this.failing === undefined && this.pending.length < this.maxPending;
+    return this.failing === undefined;
   }
 
   get backlog(): number {
     return this.pending.length;
   }
 
-  record(row: NewModelRequest): void {
+  /**
+   * Queues a row. Returns a promise when the queue is full: the caller should wait on it before
+   * taking more work (it resolves once the ledger has caught up), and undefined otherwise.
+   */
+  record(row: NewModelRequest): Promise<void> | undefined {
     this.pending.push(row);
     if (this.pending.length >= this.maxBatch) this.flushInBackground();
-    else this.timer ??= setTimeout(() => this.flushInBackground(), this.flushIntervalMs);
+    else if (!this.failing) {
+      this.timer ??= setTimeout(() => this.flushInBackground(), this.flushIntervalMs);
+    }
+    if (this.pending.length < this.maxPending) return undefined;
+    return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Writes everything pending; resolves when it is in the ledger, rejects if it could not be. */
+  /** Writes everything pending; resolves when it is in the ledger, rejects if the ledger is down. */
   async flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     while (this.writing) await this.writing;
-    if (this.pending.length === 0) return;
-    const batch = this.pending.slice(0, this.maxBatch);
-    this.writing = this.ledger.recordModelRequests(batch).then(
-      () => {
-        this.pending.splice(0, batch.length);
-        this.failing = undefined;
-      },
-      (error: unknown) => {
-        this.failing = error;
-        this.logger.error({ err: error, rows: batch.length }, "metering write failed; will retry");
+    while (this.pending.length > 0) {
+      const batch = this.pending.slice(0, this.maxBatch);
+      this.writing = this.write(batch);
+      try {
+        await this.writing;
+      } finally {
+        this.writing = undefined;
+      }
+      this.pending.splice(0, batch.length);
+      this.failing = undefined;
+      this.retryDelayMs = this.flushIntervalMs;
+      this.release();
+    }
+    this.failing = undefined;
+  }
+
+  /** One batch into the ledger; rows it refuses go to the dead letters, one at a time. */
+  private async write(batch: NewModelRequest[]): Promise<void> {
+    try {
+      await this.ledger.recordModelRequests(batch);
+      return;
+    } catch (error) {
+      if (!isRowError(error)) throw this.down(error, batch.length);
+    }
+    for (const row of batch) {
+      try {
+        await this.ledger.recordModelRequests([row]);
+      } catch (error) {
+        if (!isRowError(error)) throw this.down(error, batch.length);
+        const reason = `${(error as Error).message} (${(error as { code?: string }).code})`;
+        try {
+          await this.ledger.deadLetterModelRequest(row, reason);
+        } catch (letterError) {
+          throw this.down(letterError, batch.length);
+        }
+        this.logger.error(
+          { row, reason },
+          "the ledger refused a metered model request; kept in model_request_dead_letters",
+        );
+      }
+    }
+  }
+
+  private down(error: unknown, rows: number): unknown {
+    if (this.failing === undefined) {
+      this.logger.error(
+        { err: error, rows },
+        "the ledger is down: metering write failed; refusing new model requests until it is back",
+      );
+    }
+    this.failing = error;
+    return error;
+  }
+
+  private release(): void {
+    if (this.pending.length >= this.maxPending) return;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** Failures leave the meter unhealthy and schedule a retry; nobody awaits this one. */
+  private flushInBackground(): void {
+    this.flush().catch(() => {
+      if (this.closed || this.timer) return;
+      this.retryDelayMs = Math.min(this.retryDelayMs * 2, this.maxRetryDelayMs);
+      this.timer = setTimeout(() => this.flushInBackground(), this.retryDelayMs);
+    });
+  }
+
+  /**
+   * Writes what is pending, retrying for up to `deadlineMs` while the ledger is down, then stops
+   * for good. Rows it could not write are logged in full and reported in the error.
+   */
+  async close(deadlineMs = 5_000): Promise<void> {
+    const giveUp = Date.now() + deadlineMs;
+    let lastError: unknown;
+    for (;;) {
+      try {
+        await this.flush();
+        this.closed = true;
+        return;
+      } catch (error) {
+        lastError = error;
+      }
+      if (Date.now() >= giveUp) break;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(200, deadlineMs)));
+    }
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const rows = this.pending;
+    this.pending = [];
+    this.release();
+    this.logger.error({ rows }, "metered model requests lost at shutdown: the ledger is down");
+    throw new NightshiftError(
+      "metering_lost",
+      `${rows.length} metered model requests could not be written to the ledger before shutdown`,
+      {
+        cause: lastError,
+        hint: "check the ledger (database) is reachable; the requests are in the log",
+        details: { rows },
       },
     );
-    await this.writing;
-    this.writing = undefined;
-    if (this.failing) {
-      this.timer ??= setTimeout(
-        () => this.flushInBackground(),
-        Math.max(this.flushIntervalMs, 500),
-      );
-      throw this.failing;
-    }
-    if (this.pending.length > 0) await this.flush();
   }
+}
 
-  /** Failures are already logged and leave the meter unhealthy; nobody awaits this one. */
-  private flushInBackground(): void {
-    this.flush().catch(() => undefined);
-  }
-
-  async close(): Promise<void> {
-    try {
-      await this.flush();
-    } catch (error) {
-      throw new NightshiftError(
-        "metering_lost",
-        `${this.pending.length} metered model requests could not be written to the ledger before shutdown`,
-        {
-          cause: error,
-          hint: "check the ledger (database) is reachable; the requests are in the log",
-          details: { rows: this.pending },
-        },
-      );
-    }
-  }
+/** The ledger refused this data (PostgreSQL classes 22 data exception, 23 integrity constraint). */
+function isRowError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" && /^2[23][0-9A-Z]{3}$/.test(code);
 }

@@ -1,5 +1,6 @@
 import { appendFile, mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
+import type { Logger } from "pino";
 
 const MAX_FIELD_CHARS = 256 * 1024;
 
@@ -15,30 +16,91 @@ export interface TranscriptEntry {
   error?: string;
 }
 
+export interface TranscriptOptions {
+  /** Queued but unwritten text beyond this makes append() ask its caller to wait. */
+  maxQueuedChars?: number;
+  logger?: Logger;
+}
+
 /**
  * Every model exchange of a run, one JSON line each, in `<dir>/run-<id>.jsonl`: what the agent
- * asked and what the model answered, for a person reviewing a run. Appends to one file are
- * serialised; large bodies are cut in the middle.
+ * asked and what the model answered, for a person reviewing a run. Large bodies are cut in the
+ * middle.
+ *
+ * Lines are queued and written by one writer, all lines of a run that queued meanwhile in one
+ * append: writing a line at a time could not keep up with a busy gateway, and the lines queued
+ * in memory without bound. The queue is bounded: past `maxQueuedChars`, append() returns a promise
+ * the gateway waits on before answering (back-pressure), so nothing is dropped and little is at
+ * risk if the process dies.
  */
 export class Transcripts {
-  private readonly chains = new Map<number, Promise<void>>();
+  private queue = new Map<number, string[]>();
+  private queuedChars = 0;
+  private writing: Promise<void> | undefined;
+  private waiters: (() => void)[] = [];
   private ready: Promise<unknown> | undefined;
+  private readonly maxQueuedChars: number;
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly options: TranscriptOptions = {},
+  ) {
+    this.maxQueuedChars = options.maxQueuedChars ?? 8 * 1024 * 1024;
+  }
 
-  append(runId: number, entry: TranscriptEntry): void {
-    this.ready ??= mkdir(this.dir, { recursive: true });
+  /** Queues the entry; returns a promise to wait on when the queue is full, else undefined. */
+  append(runId: number, entry: TranscriptEntry): Promise<void> | undefined {
     const line = `${JSON.stringify({ ...entry, request: clip(entry.request), response: clip(entry.response) })}\n`;
-    const previous = this.chains.get(runId) ?? Promise.resolve();
-    const next = previous
-      .then(() => this.ready)
-      .then(() => appendFile(this.fileOf(runId), line))
-      .catch(() => undefined);
-    this.chains.set(runId, next);
+    const lines = this.queue.get(runId);
+    if (lines) lines.push(line);
+    else this.queue.set(runId, [line]);
+    this.queuedChars += line.length;
+    this.writing ??= this.drain();
+    if (this.queuedChars <= this.maxQueuedChars) return undefined;
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private async drain(): Promise<void> {
+    this.ready ??= mkdir(this.dir, { recursive: true });
+    try {
+      await this.ready;
+    } catch {
+      this.ready = undefined;
+    }
+    while (this.queue.size > 0) {
+      const batch = this.queue;
+      this.queue = new Map();
+      let chars = 0;
+      await Promise.all(
+        [...batch].map(async ([runId, lines]) => {
+          const text = lines.join("");
+          chars += text.length;
+          try {
+            await appendFile(this.fileOf(runId), text);
+          } catch (error) {
+            // Kept, not dropped: the lines go back to the front of the queue and are tried again.
+            this.options.logger?.error(
+              { err: error, runId },
+              "cannot write a transcript; retrying",
+            );
+            chars -= text.length;
+            this.queue.set(runId, [...lines, ...(this.queue.get(runId) ?? [])]);
+            await new Promise((resolve) => setTimeout(resolve, 200));
+          }
+        }),
+      );
+      this.queuedChars -= chars;
+      if (this.queuedChars <= this.maxQueuedChars) {
+        const waiters = this.waiters;
+        this.waiters = [];
+        for (const wake of waiters) wake();
+      }
+    }
+    this.writing = undefined;
   }
 
   async read(runId: number): Promise<TranscriptEntry[]> {
-    await this.chains.get(runId);
+    await this.flush();
     const text = await readFile(this.fileOf(runId), "utf8").catch(() => "");
     return text
       .split("\n")
@@ -46,8 +108,14 @@ export class Transcripts {
       .map((line) => JSON.parse(line) as TranscriptEntry);
   }
 
+  /** Resolves once everything queued so far is on disk. */
   async flush(): Promise<void> {
-    await Promise.all(this.chains.values());
+    while (this.writing) await this.writing;
+  }
+
+  /** Characters queued and not yet written. */
+  get backlog(): number {
+    return this.queuedChars;
   }
 
   fileOf(runId: number): string {

@@ -1,6 +1,10 @@
 export {
   type AdoptOptions,
   type AgentChoice,
+  type BudgetAccount,
+  type BudgetHold,
+  type BudgetVerdict,
+  budgetAccountKeys,
   type Claim,
   Ledger,
   type LedgerTotals,
@@ -15,6 +19,7 @@ export type {
   GateResult,
   Merge,
   ModelRequest,
+  ModelRequestDeadLetter,
   NewModelRequest,
   OrderStatus,
   Run,

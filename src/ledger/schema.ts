@@ -10,6 +10,9 @@ export interface Database {
   transitions: TransitionsTable;
   model_requests: ModelRequestsTable;
   defects: DefectsTable;
+  budget_accounts: BudgetAccountsTable;
+  budget_reservations: BudgetReservationsTable;
+  model_request_dead_letters: ModelRequestDeadLettersTable;
 }
 
 export type OrderStatus = "queued" | "running" | "landed" | "failed" | "cancelled";
@@ -157,3 +160,31 @@ export interface DefectsTable {
 }
 
 export type Defect = Selectable<DefectsTable>;
+
+/** One budget scope: 'run:<id>', 'order:<id>', 'day:<YYYY-MM-DD>' (UTC) or 'total'. */
+export interface BudgetAccountsTable {
+  key: string;
+  spent_tokens: ColumnType<string, number | undefined, number>;
+  spent_usd: ColumnType<number, number | undefined, number>;
+  reserved_tokens: ColumnType<string, number | undefined, number>;
+  reserved_usd: ColumnType<number, number | undefined, number>;
+}
+
+export interface BudgetReservationsTable {
+  request_id: string;
+  accounts: Json<string[]>;
+  tokens: ColumnType<string, number, number>;
+  usd: number;
+  day: string;
+  expires_at: Date;
+}
+
+export interface ModelRequestDeadLettersTable {
+  id: Generated<number>;
+  request_id: string;
+  row: Json<unknown>;
+  reason: string;
+  at: CreatedAt;
+}
+
+export type ModelRequestDeadLetter = Selectable<ModelRequestDeadLettersTable>;

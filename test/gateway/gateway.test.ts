@@ -301,7 +301,6 @@ describe("budgets", () => {
         "openai-chat": { baseURL: sim.url.replace(/\/v1$/, ""), apiKey: "k", auth: "bearer" },
       },
     });
-    await gateway.seedBudgets();
     await gateway.listen();
     const access = await gateway.openRun({ runId: run!.run.id, orderId: run!.order.id });
     const client = new OpenAI({ baseURL: access.baseURL, apiKey: access.apiKey, maxRetries: 0 });

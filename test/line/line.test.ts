@@ -315,7 +315,9 @@ describe("the line", () => {
     const t = await setUp(
       demoPolicy({ brokenPatchRate: 0, giveUpRate: 0 }),
       { maxAttempts: 2 },
-      { runUsd: 0.075 },
+      // Each request reserves a bound on its prompt (its bytes) plus 4,096 output tokens until it is
+      // metered: the first request's reservation ($0.0752 here) must fit for any to go through.
+      { runUsd: 0.08 },
     );
     const [order] = await addDemoOrders(t, 1);
 
@@ -324,13 +326,13 @@ describe("the line", () => {
     const after = await t.ledger.getOrder(order!.id);
     expect(after?.status).toBe("failed");
     expect(after?.failure_reason).toMatch(
-      /stopped by the gateway: budget exhausted: run \d+ has spent \$0\.0\d+ of its \$0\.0750 budget, and this request needs up to \$0\.0\d+ more/,
+      /stopped by the gateway: budget exhausted: run \d+ has spent \$0\.\d+ of its \$0\.0800 budget \(\[budget\] max_usd_per_run in nightshift.toml\), and this request needs up to \$0\.\d+ more/,
     );
     const runs = await t.ledger.listRuns(order!.id);
     expect(runs).toHaveLength(2);
     for (const run of runs) {
       expect(run.cost_usd).toBeGreaterThan(0);
-      expect(run.cost_usd).toBeLessThanOrEqual(0.075);
+      expect(run.cost_usd).toBeLessThanOrEqual(0.08);
       const requests = await t.ledger.listModelRequests(run.id);
       // Some requests went through before the budget (with what is reserved for a reply) ran out.
       expect(requests.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(2);
