@@ -1,3 +1,4 @@
+export { AcceptanceRecords, type ScenarioOwner } from "./acceptance.ts";
 export {
   type AdoptOptions,
   type AgentChoice,
@@ -10,9 +11,12 @@ export {
   type SpendTotals,
 } from "./ledger.ts";
 export { type LedgerLocation, ledgerLocationFor, openLedger } from "./open.ts";
+export { type OrderAction, OrderControls } from "./order-controls.ts";
 export type {
+  BaselineCheck,
   Defect,
   GateResult,
+  HoldoutScenarioRow,
   Merge,
   ModelRequest,
   NewModelRequest,
@@ -20,6 +24,7 @@ export type {
   Run,
   RunPhase,
   RunStatus,
+  ScenarioStatus,
   Transition,
   WorkOrder,
 } from "./schema.ts";

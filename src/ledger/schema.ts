@@ -10,9 +10,12 @@ export interface Database {
   transitions: TransitionsTable;
   model_requests: ModelRequestsTable;
   defects: DefectsTable;
+  holdout_scenarios: HoldoutScenariosTable;
+  baseline_checks: BaselineChecksTable;
 }
 
-export type OrderStatus = "queued" | "running" | "landed" | "failed" | "cancelled";
+/** "waiting": for a person's approval (see `nightshift approve`) before it is queued. */
+export type OrderStatus = "waiting" | "queued" | "running" | "landed" | "failed" | "cancelled";
 export type RunStatus = "running" | "landed" | "rejected" | "failed" | "abandoned";
 export type RunPhase = "starting" | "agent" | "gates" | "merging" | "done";
 
@@ -154,6 +157,34 @@ export interface DefectsTable {
   evidence: Json<unknown>;
   status: Generated<"open" | "closed">;
   at: CreatedAt;
+  closed_at: Date | null;
+  close_note: string | null;
 }
 
 export type Defect = Selectable<DefectsTable>;
+
+/** "draft": written by a model, waiting for a person's approval; runs nowhere until then. */
+export type ScenarioStatus = "active" | "draft" | "rejected";
+
+export interface HoldoutScenariosTable {
+  id: Generated<number>;
+  order_id: number;
+  name: string;
+  content: string;
+  status: Generated<ScenarioStatus>;
+  source: Generated<string>;
+  created_at: CreatedAt;
+}
+
+export type HoldoutScenarioRow = Selectable<HoldoutScenariosTable>;
+
+export interface BaselineChecksTable {
+  id: Generated<number>;
+  commit_sha: string;
+  tree_sha: string;
+  passed: boolean;
+  cause: Generated<string>;
+  at: CreatedAt;
+}
+
+export type BaselineCheck = Selectable<BaselineChecksTable>;
