@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import {
@@ -469,7 +470,7 @@ export class Line {
     for (const outcome of ratchet.outcomes)
       await this.recordGate(run.id, "candidate", candidate, outcome);
     const failed = ratchet.outcomes.find((o) => !o.passed);
-    if (failed) return this.rejected(order, failed);
+    if (failed) return this.rejected(order, failed, workspace);
 
     await ledger.setRunPhase(run.id, "merging");
     await this.report(order, {
@@ -516,7 +517,7 @@ export class Line {
           `Your change conflicted with changes that landed on main meanwhile, in: ${landing.conflicts.join(", ")}. Redo the work on the current main.`,
         );
       case "rejected":
-        return this.rejected(order, landing.failed, "after rebasing onto main");
+        return this.rejected(order, landing.failed, workspace, "after rebasing onto main");
       default: {
         const unreachable: never = landing;
         throw new Error(`unknown landing ${JSON.stringify(unreachable)}`);
@@ -648,13 +649,20 @@ export class Line {
     );
   }
 
-  private rejected(order: WorkOrder, failed: GateOutcome, when = ""): RunEnding {
+  /** A red gate: the next attempt gets the failing checks and the hunks of the change they point at. */
+  private async rejected(
+    order: WorkOrder,
+    failed: GateOutcome,
+    workspace: Workspace,
+    when = "",
+  ): Promise<RunEnding> {
     const what = failed.timedOut ? "timed out" : `failed (exit ${failed.exitCode})`;
+    const diff = await changeOf(workspace);
     return this.retryOrFail(
       order,
       "rejected",
       `${failed.gate} gate ${what}${when ? ` ${when}` : ""}`,
-      feedbackFrom(failed),
+      feedbackFrom(failed, { diff, root: workspace.path }),
     );
   }
 
@@ -769,6 +777,26 @@ export class Line {
     };
     for (const listener of this.listeners) listener(progress);
   }
+}
+
+/** The run's change (base..HEAD) as a unified diff; empty when git cannot say. */
+function changeOf(workspace: Workspace): Promise<string> {
+  return new Promise((resolve) => {
+    execFile(
+      "git",
+      [
+        "-c",
+        "core.quotePath=false",
+        "diff",
+        "--no-color",
+        "--no-renames",
+        workspace.baseCommit,
+        "HEAD",
+      ],
+      { cwd: workspace.path, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout) => resolve(error ? "" : stdout),
+    );
+  });
 }
 
 function aborted(signal: AbortSignal): Promise<void> {
