@@ -1,3 +1,4 @@
+export { BaselineKeeper, type BaselineVerdict, tellingLine } from "./baseline.ts";
 export {
   type AgentDrivers,
   type BudgetStop,
