@@ -8,7 +8,7 @@ import { NightshiftError } from "../errors/index.ts";
 import { createRatchet } from "../gates/index.ts";
 import { Gateway, loadPrices, modelRouter } from "../gateway/index.ts";
 import { type Ledger, ledgerLocationFor, openLedger } from "../ledger/index.ts";
-import { type AgentDrivers, Line } from "../line/index.ts";
+import { type AgentDrivers, Line, ledgerScenarios } from "../line/index.ts";
 import { SpeculativeMergeQueue } from "../merge/index.ts";
 import { Inbox } from "../orders/index.ts";
 import {
@@ -90,6 +90,10 @@ export async function buildLine(
     stateDir: factory.stateDir,
     agentModel: config.agent.model,
     sandbox,
+    holdoutScenarios: ledgerScenarios(
+      ledger,
+      path.resolve(factory.stateDir, config.gates.holdout.dir),
+    ),
   });
   const line = new Line(
     {

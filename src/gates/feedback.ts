@@ -36,6 +36,7 @@ export function feedbackFrom(outcome: GateOutcome, options: number | FeedbackOpt
   const opts = typeof options === "number" ? { maxChars: options } : options;
   const maxChars = opts.maxChars ?? 4000;
   if (outcome.passed) return clip(headerOf(outcome), maxChars);
+  if (outcome.feedback) return clip(`${headerOf(outcome)}\n${outcome.feedback}`, maxChars);
   const report = parseTestReport(outcome.output, opts.root);
   // Room for the change is kept only when there is a change to show.
   const diffBudget = opts.diff?.trim() ? Math.floor(maxChars * 0.35) : 0;
