@@ -22,13 +22,20 @@ export interface BaselineVerdict {
  * its attempts and file a defect for a fault that is not its own.
  *
  * Verdicts are cached by tree hash (a passing tree stays passing for this process), so the check
- * costs one gate run per new main, not one per claim. A failing verdict is not cached: the fix is
- * usually outside the tree (install the module), and the next start checks again. Every check is
- * recorded in the ledger, so `nightshift status` can say why the line paused.
+ * costs one gate run per new main, not one per claim; a main the line itself landed costs none,
+ * since the merge queue ran the tree gates on exactly that commit (see `landed`). One gap, accepted
+ * for the cost: when the queue rebased a candidate, its own order's hidden scenarios ran on the
+ * candidate, not on the landed tree; from then on they run on every later candidate, which would
+ * find a break (and a candidate's failure then has main checked for real, see `check`'s `verify`). A failing verdict is not cached: the
+ * fix is usually outside the tree (install the module), and the next start checks again. Every
+ * check is recorded in the ledger, so `nightshift status` can say why the line paused.
  */
 export class BaselineKeeper {
-  private readonly passedTrees = new Set<string>();
+  /** Trees known to pass: "checked" by this keeper, or "landed" through the merge queue. */
+  private readonly passedTrees = new Map<string, "checked" | "landed">();
   private readonly gates: Gate[];
+  /** Checkouts a killed process left behind are wiped before this process's first check. */
+  private wiped = false;
 
   constructor(
     private readonly parts: {
@@ -44,12 +51,20 @@ export class BaselineKeeper {
     this.gates = parts.gates.filter((gate) => (gate.scope ?? "tree") === "tree");
   }
 
-  /** Checks `commit` (default: main's tip) against the tree gates. */
-  async check(commit?: string, signal?: AbortSignal): Promise<BaselineVerdict> {
+  /**
+   * Checks `commit` (default: main's tip) against the tree gates. With `verify`, a tree known to
+   * pass only because the merge queue landed it is checked again (a candidate failed on it).
+   */
+  async check(
+    commit?: string,
+    signal?: AbortSignal,
+    options: { verify?: boolean } = {},
+  ): Promise<BaselineVerdict> {
     const { workspaces, ledger, logger } = this.parts;
     const sha = commit ?? (await workspaces.mainTip());
     const tree = (await git(workspaces.repoPath, ["rev-parse", `${sha}^{tree}`])).trim();
-    if (this.gates.length === 0 || this.passedTrees.has(tree)) {
+    const known = this.passedTrees.get(tree);
+    if (this.gates.length === 0 || known === "checked" || (known && !options.verify)) {
       return { passed: true, commit: sha, tree };
     }
     const cause = await this.failureOn(sha, signal);
@@ -61,12 +76,26 @@ export class BaselineKeeper {
       ...(cause ? { cause } : {}),
     });
     if (cause === undefined) {
-      this.passedTrees.add(tree);
+      this.passedTrees.set(tree, "checked");
       logger.info({ commit: sha, tree }, "main passes the gates");
       return { passed: true, commit: sha, tree };
     }
     logger.error({ commit: sha, tree, cause }, "main itself fails the gates");
     return { passed: false, commit: sha, tree, cause };
+  }
+
+  /**
+   * A landing moved main to `commit`: the merge queue ran every tree gate on exactly that commit
+   * before it moved main (the ratchet's invariant), so its tree is known to pass and the next
+   * check of main costs nothing. Recorded like any other check.
+   */
+  async landed(commit: string): Promise<void> {
+    const tree = (
+      await git(this.parts.workspaces.repoPath, ["rev-parse", `${commit}^{tree}`])
+    ).trim();
+    if (this.passedTrees.has(tree)) return;
+    this.passedTrees.set(tree, "landed");
+    await this.parts.ledger.acceptance.recordBaseline({ commit, tree, passed: true });
   }
 
   /** Runs the tree gates on a scratch checkout of `sha`; undefined when all pass. */
@@ -75,6 +104,11 @@ export class BaselineKeeper {
     const scratchRoot =
       this.parts.scratchDir ?? path.join(path.dirname(this.parts.workspaces.rootDir), "baseline");
     const dir = path.join(scratchRoot, sha.slice(0, 12));
+    if (!this.wiped) {
+      await rm(scratchRoot, { recursive: true, force: true });
+      await git(repo, ["worktree", "prune"]).catch(() => undefined);
+      this.wiped = true;
+    }
     await mkdir(scratchRoot, { recursive: true });
     await removeCheckout(repo, dir);
     await git(repo, ["worktree", "add", "--detach", "--quiet", dir, sha]);

@@ -383,6 +383,7 @@ export class Line {
     }
     try {
       const { order: after } = await ledger.finishRun(run.id, ending);
+      if (ending.outcome === "landed") await this.baseline.landed(ending.landedCommit);
       if (workspace) {
         await this.parts.workspaces.release(workspace, { keep: ending.outcome !== "landed" });
       }
@@ -685,7 +686,7 @@ export class Line {
   ): Promise<RunEnding | undefined> {
     const gate = this.parts.gates.find((g) => g.name === failed.gate);
     if (!gate || (gate.scope ?? "tree") !== "tree") return undefined;
-    const verdict = await this.baseline.check(base, signal);
+    const verdict = await this.baseline.check(base, signal, { verify: true });
     if (verdict.passed) return undefined;
     const cause = verdict.cause ?? "main fails the gates";
     this.pauseForMain(cause);
