@@ -56,7 +56,7 @@ export function relevantHunks(diff: string, failureText: string, budget: number)
   const words = new Set(failureText.match(/[A-Za-z_$][\w$]{2,}/g) ?? []);
   const score = (h: DiffHunk) => {
     let s = 0;
-    const mentions = [...failureText.matchAll(new RegExp(`${escape(h.file)}:(\\d+)`, "g"))];
+    const mentions = [...failureText.matchAll(new RegExp(`${escapeRegExp(h.file)}:(\\d+)`, "g"))];
     if (mentions.some((m) => Number(m[1]) >= h.start - 3 && Number(m[1]) <= h.end + 3)) s += 4;
     if (failureText.includes(h.file)) s += 2;
     if (!/(^|\/)(test|tests|__tests__)\/|\.(test|spec)\.[a-z]+$/.test(h.file)) s += 3;
@@ -86,7 +86,7 @@ export function relevantHunks(diff: string, failureText: string, budget: number)
   );
 }
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 

@@ -76,7 +76,7 @@ const PATCHES: Record<string, { first: Record<string, string>; retry: Record<str
   },
   "Add shout(text)": {
     first: {
-      "src/shout.js": "exports.shout = (text) => `${text.toUpperCase()}!`;\n",
+      "src/shout.js": 'exports.shout = (text) => text.toUpperCase() + "!";\n',
       "test/shout.test.js": visibleTest("shout", "shout raises", 'shout("hi")', "HI!"),
     },
     retry: {},
