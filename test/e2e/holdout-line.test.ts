@@ -278,13 +278,20 @@ describe("hidden acceptance per order, end to end (built-in agent, scripted mode
     );
     expect(passedHoldout?.output).toBe("holdout: all 3 scenario run(s) passed");
 
-    // Main itself was checked before the start and after each landing, with the landed
-    // orders' scenarios.
+    // Main itself was checked before the start, is known to pass after each landing, and was
+    // checked for real when WO-3's candidate failed on it (it passed: the fault was WO-3's).
     const checks = await t.ledger.db
       .selectFrom("baseline_checks")
       .selectAll()
       .orderBy("id")
       .execute();
-    expect(checks.map((c) => c.passed)).toEqual([true, true, true, true]);
+    const landed = new Map(orders.map((o) => [o.id, o.landed_commit]));
+    expect(checks.map((c) => [c.commit_sha, c.passed])).toEqual([
+      [git(repo, "rev-list", "--max-parents=0", "main"), true],
+      [landed.get(slug!.id), true],
+      [landed.get(shout!.id), true],
+      [landed.get(shout!.id), true],
+      [landed.get(initials!.id), true],
+    ]);
   });
 });
