@@ -75,14 +75,19 @@ export async function buildLine(
   factory: Factory,
 ): Promise<{ line: Line; gateway: Gateway; close(): Promise<void> }> {
   const { config, ledger, logger } = factory;
-  const [{ createRatchet }, { Line }, { SpeculativeMergeQueue }, { Inbox }, { Workspaces }] =
-    await Promise.all([
-      import("../gates/index.ts"),
-      import("../line/index.ts"),
-      import("../merge/index.ts"),
-      import("../orders/index.ts"),
-      import("../workspace/index.ts"),
-    ]);
+  const [
+    { createRatchet },
+    { Line, ledgerScenarios },
+    { SpeculativeMergeQueue },
+    { Inbox },
+    { Workspaces },
+  ] = await Promise.all([
+    import("../gates/index.ts"),
+    import("../line/index.ts"),
+    import("../merge/index.ts"),
+    import("../orders/index.ts"),
+    import("../workspace/index.ts"),
+  ]);
   const drivers = agentDrivers(
     factory,
     await preparedDriver(factory),
@@ -101,6 +106,10 @@ export async function buildLine(
     stateDir: factory.stateDir,
     agentModel: config.agent.model,
     sandbox,
+    holdoutScenarios: ledgerScenarios(
+      ledger,
+      path.resolve(factory.stateDir, config.gates.holdout.dir),
+    ),
   });
   const line = new Line(
     {

@@ -99,6 +99,11 @@ export function buildProgram(): Command {
       "the agent driver for this order: builtin, claude-code, codex, opencode or gemini-cli (default: [agent] driver)",
     )
     .option("--model <name>", "the model for this order (default: [agent] model)")
+    .option(
+      "--holdout <paths>",
+      "comma-separated hidden acceptance scenarios (files or folders) for this order; the agent never sees them",
+    )
+    .option("--needs-approval", "wait for `nightshift approve` before the order is queued")
     .action(async (title, options) => {
       if (!title && !options.file) {
         throw new InvalidArgumentError(
@@ -108,6 +113,36 @@ export function buildProgram(): Command {
       shortLived();
       const { addCommand } = await import("./commands/add.ts");
       print(await addCommand(dir(), title, options));
+    });
+
+  const controls = [
+    ["retry", "queue a failed or cancelled order again, with a fresh set of attempts"],
+    ["requeue", "take a running order (e.g. one whose worker is gone) back to the queue"],
+    ["cancel", "cancel an order that has not landed"],
+    ["approve", "queue an order that waits for a person (and activate its drafted scenarios)"],
+    ["reject", "cancel an order that waits for a person (and discard its drafted scenarios)"],
+  ] as const;
+  for (const [action, description] of controls) {
+    program
+      .command(action)
+      .description(description)
+      .argument("<order>", "the order: WO-3, 3 or its key")
+      .option("-n, --note <text>", "why (kept in the ledger)")
+      .action(async (order: string, options: { note?: string }) => {
+        const { orderControlCommand } = await import("./commands/controls.ts");
+        print(await orderControlCommand(dir(), action, order, options));
+      });
+  }
+  program
+    .command("defect")
+    .description("act on defects")
+    .command("close")
+    .description("close an open defect")
+    .argument("<defect>", "the defect: D-4 or 4")
+    .option("-n, --note <text>", "why (kept in the ledger)")
+    .action(async (defect: string, options: { note?: string }) => {
+      const { defectCloseCommand } = await import("./commands/controls.ts");
+      print(await defectCloseCommand(dir(), defect, options));
     });
 
   program

@@ -4,7 +4,7 @@ import type { SandboxBackend } from "../sandbox/index.ts";
 import { createCommandGate } from "./command.ts";
 import { createDependencyGate } from "./dependencies.ts";
 import { createDiffPolicyGate, DEFAULT_PROTECTED_PATHS } from "./diff-policy.ts";
-import { createHoldoutGate } from "./holdout.ts";
+import { createHoldoutGate, type HoldoutScenarioSource } from "./holdout.ts";
 import { createReviewerGate } from "./reviewer.ts";
 import { createSecretScanGate } from "./secret-scan.ts";
 import type { Gate } from "./types.ts";
@@ -15,6 +15,8 @@ export interface RatchetContext {
   /** The reviewer's model when [gates.reviewer] model is empty. */
   agentModel: string;
   sandbox?: SandboxBackend;
+  /** Hidden scenarios bound to orders (see line/ledgerScenarios); without, only global ones. */
+  holdoutScenarios?: HoldoutScenarioSource;
 }
 
 /** The ordered gates [gates] configures; gates listed but not configured are left out. */
@@ -57,6 +59,7 @@ export function createRatchet(config: FactoryConfig["gates"], ctx: RatchetContex
               target: config.holdout.target,
               timeoutMs,
               ...sandbox,
+              ...(ctx.holdoutScenarios ? { scenarios: ctx.holdoutScenarios } : {}),
             })
           : undefined;
         break;

@@ -8,8 +8,13 @@ export {
   type DiffPolicyOptions,
 } from "./diff-policy.ts";
 export { GateError, type GateErrorCode } from "./errors.ts";
-export { feedbackFrom } from "./feedback.ts";
-export { createHoldoutGate, type HoldoutGateOptions } from "./holdout.ts";
+export { type FeedbackOptions, feedbackFrom } from "./feedback.ts";
+export {
+  createHoldoutGate,
+  type HoldoutGateOptions,
+  type HoldoutScenarioSource,
+  type OrderScenario,
+} from "./holdout.ts";
 export { type RatchetResult, runGates } from "./ratchet.ts";
 export {
   createReviewerGate,

@@ -36,6 +36,11 @@ export interface GateOutcome {
   output: string;
   durationMs: number;
   timedOut: boolean;
+  /**
+   * Feedback the gate wrote for the agent itself, used as is instead of an excerpt of `output`
+   * (the holdout gate's, which must never carry a hidden scenario's source).
+   */
+  feedback?: string;
 }
 
 /**

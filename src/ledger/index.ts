@@ -1,3 +1,4 @@
+export { AcceptanceRecords, type ScenarioOwner } from "./acceptance.ts";
 export {
   type AdoptOptions,
   type AgentChoice,
@@ -14,9 +15,12 @@ export {
   type SpendTotals,
 } from "./ledger.ts";
 export { type LedgerLocation, ledgerLocationFor, openLedger } from "./open.ts";
+export { type OrderAction, OrderControls } from "./order-controls.ts";
 export type {
+  BaselineCheck,
   Defect,
   GateResult,
+  HoldoutScenarioRow,
   Merge,
   ModelRequest,
   ModelRequestDeadLetter,
@@ -25,6 +29,7 @@ export type {
   Run,
   RunPhase,
   RunStatus,
+  ScenarioStatus,
   Transition,
   WorkOrder,
 } from "./schema.ts";

@@ -1,5 +1,7 @@
-import { type Kysely, type Transaction as KyselyTransaction, sql } from "kysely";
+import { type Kysely, sql } from "kysely";
 import { NightshiftError } from "../errors/index.ts";
+import { AcceptanceRecords } from "./acceptance.ts";
+import { OrderControls } from "./order-controls.ts";
 import type {
   Database,
   Defect,
@@ -15,8 +17,7 @@ import type {
   Transition,
   WorkOrder,
 } from "./schema.ts";
-
-type Db = Kysely<Database> | KyselyTransaction<Database>;
+import { type Db, recordTransition } from "./transitions.ts";
 
 export interface NewWorkOrder {
   title: string;
@@ -33,6 +34,10 @@ export interface NewWorkOrder {
   /** The model its runs use, when not the factory's default. */
   model?: string;
   source?: string;
+  /** Waits for a person's approval (`nightshift approve`) before it is queued. */
+  needsApproval?: boolean;
+  /** Its own hidden acceptance scenarios (file name and content), never shown to the agent. */
+  holdout?: { name: string; content: string }[];
 }
 
 /** An agent driver and the model it runs with: what a run needs working before it starts. */
@@ -124,10 +129,18 @@ export interface LedgerTotals {
  * disagrees with the state.
  */
 export class Ledger {
+  /** A person's controls: retry, requeue, cancel, approve, reject; closing defects. */
+  readonly controls: OrderControls;
+  /** Hidden scenarios per order, and the checks of main itself. */
+  readonly acceptance: AcceptanceRecords;
+
   constructor(
     readonly db: Kysely<Database>,
     private readonly closeFn: () => Promise<void>,
-  ) {}
+  ) {
+    this.controls = new OrderControls(db);
+    this.acceptance = new AcceptanceRecords(db);
+  }
 
   close(): Promise<void> {
     return this.closeFn();
@@ -156,10 +169,22 @@ export class Ledger {
             driver: order.driver ?? null,
             model: order.model ?? null,
             source: order.source ?? "cli",
+            ...(order.needsApproval ? { status: "waiting" as const } : {}),
           })
           .returningAll()
           .executeTakeFirstOrThrow();
-        await recordTransition(tx, { order_id: row.id, entity: "order", to_status: "queued" });
+        for (const scenario of order.holdout ?? []) {
+          await tx
+            .insertInto("holdout_scenarios")
+            .values({
+              order_id: row.id,
+              name: scenario.name,
+              content: scenario.content,
+              source: order.source ?? "cli",
+            })
+            .execute();
+        }
+        await recordTransition(tx, { order_id: row.id, entity: "order", to_status: row.status });
         added.push(row);
       }
       return added;
@@ -979,6 +1004,7 @@ export class Ledger {
       .groupBy("status")
       .execute();
     const orders: Record<OrderStatus, number> = {
+      waiting: 0,
       queued: 0,
       running: 0,
       landed: 0,
@@ -1014,30 +1040,6 @@ export interface AdoptOptions {
 export type RunFacts = Partial<
   Pick<Run, "workspace_path" | "branch" | "base_commit" | "candidate_commit" | "merge_commit">
 >;
-
-function recordTransition(
-  tx: Db,
-  row: {
-    order_id: number;
-    run_id?: number;
-    entity: "order" | "run";
-    from_status?: string;
-    to_status: string;
-    message?: string;
-  },
-) {
-  return tx
-    .insertInto("transitions")
-    .values({
-      order_id: row.order_id,
-      run_id: row.run_id ?? null,
-      entity: row.entity,
-      from_status: row.from_status ?? null,
-      to_status: row.to_status,
-      message: row.message ?? "",
-    })
-    .execute();
-}
 
 function orderError(message: string): NightshiftError {
   return new NightshiftError("order_invalid", message, {

@@ -13,9 +13,12 @@ export interface Database {
   budget_accounts: BudgetAccountsTable;
   budget_reservations: BudgetReservationsTable;
   model_request_dead_letters: ModelRequestDeadLettersTable;
+  holdout_scenarios: HoldoutScenariosTable;
+  baseline_checks: BaselineChecksTable;
 }
 
-export type OrderStatus = "queued" | "running" | "landed" | "failed" | "cancelled";
+/** "waiting": for a person's approval (see `nightshift approve`) before it is queued. */
+export type OrderStatus = "waiting" | "queued" | "running" | "landed" | "failed" | "cancelled";
 export type RunStatus = "running" | "landed" | "rejected" | "failed" | "abandoned";
 export type RunPhase = "starting" | "agent" | "gates" | "merging" | "done";
 
@@ -157,6 +160,8 @@ export interface DefectsTable {
   evidence: Json<unknown>;
   status: Generated<"open" | "closed">;
   at: CreatedAt;
+  closed_at: Date | null;
+  close_note: string | null;
 }
 
 export type Defect = Selectable<DefectsTable>;
@@ -188,3 +193,28 @@ export interface ModelRequestDeadLettersTable {
 }
 
 export type ModelRequestDeadLetter = Selectable<ModelRequestDeadLettersTable>;
+/** "draft": written by a model, waiting for a person's approval; runs nowhere until then. */
+export type ScenarioStatus = "active" | "draft" | "rejected";
+
+export interface HoldoutScenariosTable {
+  id: Generated<number>;
+  order_id: number;
+  name: string;
+  content: string;
+  status: Generated<ScenarioStatus>;
+  source: Generated<string>;
+  created_at: CreatedAt;
+}
+
+export type HoldoutScenarioRow = Selectable<HoldoutScenariosTable>;
+
+export interface BaselineChecksTable {
+  id: Generated<number>;
+  commit_sha: string;
+  tree_sha: string;
+  passed: boolean;
+  cause: Generated<string>;
+  at: CreatedAt;
+}
+
+export type BaselineCheck = Selectable<BaselineChecksTable>;

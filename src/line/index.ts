@@ -1,3 +1,5 @@
+export { BaselineKeeper, type BaselineVerdict, tellingLine } from "./baseline.ts";
+export { ledgerScenarios } from "./holdout-scenarios.ts";
 export {
   type AgentDrivers,
   type BudgetStop,

@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import {
@@ -12,6 +13,7 @@ import type { Claim, Ledger, Run, RunEnding, WorkOrder } from "../ledger/index.t
 import { type MergeQueue, SerialMergeQueue } from "../merge/index.ts";
 import type { RunSandbox, SandboxBackend } from "../sandbox/index.ts";
 import type { Workspace, Workspaces } from "../workspace/index.ts";
+import { BaselineKeeper } from "./baseline.ts";
 import type { LineProgress, ProgressListener } from "./progress.ts";
 import { RunRecorder } from "./run-recorder.ts";
 import { SandboxWatch } from "./sandbox-watch.ts";
@@ -109,6 +111,8 @@ export interface LineParts {
   sandbox?: SandboxBackend;
   /** Blocked attempts in one run that raise a defect (default 3). */
   sandboxDefectAfter?: number;
+  /** Where main is checked out to be checked against the gates (default beside the worktrees). */
+  baselineDir?: string;
 }
 
 const AUTHOR = { authorName: "nightshift agent", authorEmail: "agent@nightshift.invalid" };
@@ -132,12 +136,20 @@ export class Line {
    * would too: no new runs start.
    */
   private halted: string | undefined;
+  private readonly baseline: BaselineKeeper;
 
   constructor(
     private readonly parts: LineParts,
     private readonly settings: LineSettings,
   ) {
     this.queue = parts.mergeQueue ?? new SerialMergeQueue(parts.workspaces, parts.gates);
+    this.baseline = new BaselineKeeper({
+      ledger: parts.ledger,
+      workspaces: parts.workspaces,
+      gates: parts.gates,
+      logger: parts.logger,
+      ...(parts.baselineDir ? { scratchDir: parts.baselineDir } : {}),
+    });
   }
 
   /** Why the line stopped taking work before its queue was empty, if it did. */
@@ -176,6 +188,8 @@ export class Line {
     for (const order of await this.parts.ledger.failBlockedOrders()) {
       await this.report(order, { state: "failed", message: order.failure_reason ?? "blocked" });
     }
+    // Before the first claim and after every landing (a new main): main itself must pass.
+    if (!this.halted && !signal.aborted && !(await this.mainPasses(signal))) return;
     while (this.active.size < this.settings.concurrency && !signal.aborted && !this.halted) {
       const claim = await this.parts.ledger.claimNext({
         workerId: this.parts.workerId,
@@ -369,6 +383,7 @@ export class Line {
     }
     try {
       const { order: after } = await ledger.finishRun(run.id, ending);
+      if (ending.outcome === "landed") await this.baseline.landed(ending.landedCommit);
       if (workspace) {
         await this.parts.workspaces.release(workspace, { keep: ending.outcome !== "landed" });
       }
@@ -469,7 +484,10 @@ export class Line {
     for (const outcome of ratchet.outcomes)
       await this.recordGate(run.id, "candidate", candidate, outcome);
     const failed = ratchet.outcomes.find((o) => !o.passed);
-    if (failed) return this.rejected(order, failed);
+    if (failed) {
+      const blame = await this.blameMain(failed, workspace.baseCommit, signal);
+      return blame ?? this.rejected(order, failed, workspace);
+    }
 
     await ledger.setRunPhase(run.id, "merging");
     await this.report(order, {
@@ -516,7 +534,7 @@ export class Line {
           `Your change conflicted with changes that landed on main meanwhile, in: ${landing.conflicts.join(", ")}. Redo the work on the current main.`,
         );
       case "rejected":
-        return this.rejected(order, landing.failed, "after rebasing onto main");
+        return this.rejected(order, landing.failed, workspace, "after rebasing onto main");
       default: {
         const unreachable: never = landing;
         throw new Error(`unknown landing ${JSON.stringify(unreachable)}`);
@@ -648,13 +666,53 @@ export class Line {
     );
   }
 
-  private rejected(order: WorkOrder, failed: GateOutcome, when = ""): RunEnding {
+  /** Whether main's tip passes the tree gates; if not, the line pauses with the cause. */
+  private async mainPasses(signal: AbortSignal): Promise<boolean> {
+    const verdict = await this.baseline.check(undefined, signal);
+    if (verdict.passed) return true;
+    this.pauseForMain(verdict.cause ?? "main fails the gates");
+    return false;
+  }
+
+  /**
+   * A candidate failed a tree gate: if the main it was built on fails that way too, the failure
+   * is not the order's. The order waits without losing an attempt (as for a blocking model
+   * failure) and the line pauses until a person fixes main or its environment.
+   */
+  private async blameMain(
+    failed: GateOutcome,
+    base: string,
+    signal: AbortSignal,
+  ): Promise<RunEnding | undefined> {
+    const gate = this.parts.gates.find((g) => g.name === failed.gate);
+    if (!gate || (gate.scope ?? "tree") !== "tree") return undefined;
+    const verdict = await this.baseline.check(base, signal, { verify: true });
+    if (verdict.passed) return undefined;
+    const cause = verdict.cause ?? "main fails the gates";
+    this.pauseForMain(cause);
+    return { outcome: "requeue", reason: `not this order's fault: ${cause}` };
+  }
+
+  private pauseForMain(cause: string): void {
+    if (this.halted) return;
+    this.halted = `${cause}. No agent run starts and no order is charged until main passes: fix main or the environment its gates run in, then start the line again`;
+    this.parts.logger.error({ cause }, "the line pauses: main itself fails the gates");
+  }
+
+  /** A red gate: the next attempt gets the failing checks and the hunks of the change they point at. */
+  private async rejected(
+    order: WorkOrder,
+    failed: GateOutcome,
+    workspace: Workspace,
+    when = "",
+  ): Promise<RunEnding> {
     const what = failed.timedOut ? "timed out" : `failed (exit ${failed.exitCode})`;
+    const diff = await changeOf(workspace);
     return this.retryOrFail(
       order,
       "rejected",
       `${failed.gate} gate ${what}${when ? ` ${when}` : ""}`,
-      feedbackFrom(failed),
+      feedbackFrom(failed, { diff, root: workspace.path }),
     );
   }
 
@@ -769,6 +827,26 @@ export class Line {
     };
     for (const listener of this.listeners) listener(progress);
   }
+}
+
+/** The run's change (base..HEAD) as a unified diff; empty when git cannot say. */
+function changeOf(workspace: Workspace): Promise<string> {
+  return new Promise((resolve) => {
+    execFile(
+      "git",
+      [
+        "-c",
+        "core.quotePath=false",
+        "diff",
+        "--no-color",
+        "--no-renames",
+        workspace.baseCommit,
+        "HEAD",
+      ],
+      { cwd: workspace.path, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout) => resolve(error ? "" : stdout),
+    );
+  });
 }
 
 function aborted(signal: AbortSignal): Promise<void> {

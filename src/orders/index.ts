@@ -1,3 +1,4 @@
+export { readScenarioFiles } from "./holdout-files.ts";
 export { Inbox } from "./inbox.ts";
 export {
   checkOrderAgents,

@@ -3,8 +3,9 @@ import path from "node:path";
 import YAML from "yaml";
 import { z } from "zod";
 import { DRIVER_NAMES } from "../agents/index.ts";
-import { NightshiftError } from "../errors/index.ts";
 import type { NewWorkOrder } from "../ledger/index.ts";
+import { OrderInputError } from "./errors.ts";
+import { readScenarioFiles } from "./holdout-files.ts";
 
 const keyPattern = /^[a-z0-9][a-z0-9._-]*$/i;
 
@@ -36,6 +37,17 @@ export const orderInputSchema = z
     depends_on: z.array(z.string().regex(keyPattern, "must name another order's key")).default([]),
     max_attempts: z.number().int().min(1).max(20).optional(),
     budget_tokens: z.number().int().positive().optional(),
+    /** Hidden acceptance scenarios: files or folders, relative to the backlog file. */
+    holdout: z
+      .union(
+        [z.string().min(1), z.array(z.string().min(1)).min(1, "must list at least one path")],
+        {
+          error: "must be a path or a list of paths to scenario files or folders",
+        },
+      )
+      .optional(),
+    /** Waits for a person's `nightshift approve` before it is queued. */
+    needs_approval: z.boolean({ error: "must be true or false" }).default(false),
     ...orderAgentShape,
   })
   .strict();
@@ -47,15 +59,14 @@ const backlogSchema = z.union([
 
 export type OrderInput = z.input<typeof orderInputSchema>;
 
-export class OrderInputError extends NightshiftError {
-  constructor(message: string, hint: string, details: Record<string, unknown> = {}) {
-    super("order_invalid", message, { hint, details });
-    this.name = "OrderInputError";
-  }
-}
+export { OrderInputError };
 
-/** Validates one order from CLI flags. */
-export function parseOrder(input: unknown, source = "the order"): NewWorkOrder {
+/** Validates one order from CLI flags; holdout paths are relative to `baseDir`. */
+export function parseOrder(
+  input: unknown,
+  source = "the order",
+  baseDir = process.cwd(),
+): NewWorkOrder {
   const result = orderInputSchema.safeParse(input);
   if (!result.success) {
     throw new OrderInputError(
@@ -63,7 +74,7 @@ export function parseOrder(input: unknown, source = "the order"): NewWorkOrder {
       "see `nightshift add --help` for the fields an order takes",
     );
   }
-  return toNewWorkOrder(result.data, "cli");
+  return toNewWorkOrder(result.data, "cli", baseDir, source);
 }
 
 /**
@@ -81,10 +92,15 @@ export async function readBacklog(file: string): Promise<NewWorkOrder[]> {
       "check the path",
     );
   }
-  return parseBacklog(text, name);
+  return parseBacklog(text, name, path.dirname(path.resolve(file)));
 }
 
-export function parseBacklog(text: string, name = "backlog"): NewWorkOrder[] {
+/** `baseDir`: where the orders' holdout paths are relative to (the backlog file's folder). */
+export function parseBacklog(
+  text: string,
+  name = "backlog",
+  baseDir = process.cwd(),
+): NewWorkOrder[] {
   const doc = YAML.parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0];
@@ -117,10 +133,30 @@ export function parseBacklog(text: string, name = "backlog"): NewWorkOrder[] {
     );
   }
   const orders = Array.isArray(result.data) ? result.data : result.data.orders;
-  return orders.map((order) => toNewWorkOrder(order, `file:${name}`));
+  return orders.map((order, i) =>
+    toNewWorkOrder(
+      order,
+      `file:${name}`,
+      baseDir,
+      `${name}: order ${i + 1} (${JSON.stringify(order.title)})`,
+    ),
+  );
 }
 
-function toNewWorkOrder(order: z.output<typeof orderInputSchema>, source: string): NewWorkOrder {
+function toNewWorkOrder(
+  order: z.output<typeof orderInputSchema>,
+  source: string,
+  baseDir: string,
+  where: string,
+): NewWorkOrder {
+  const holdout =
+    order.holdout === undefined
+      ? []
+      : readScenarioFiles(
+          typeof order.holdout === "string" ? [order.holdout] : order.holdout,
+          baseDir,
+          where,
+        );
   return {
     title: order.title,
     spec: order.spec,
@@ -134,6 +170,8 @@ function toNewWorkOrder(order: z.output<typeof orderInputSchema>, source: string
     ...(order.budget_tokens ? { budgetTokens: order.budget_tokens } : {}),
     ...(order.driver ? { driver: order.driver } : {}),
     ...(order.model ? { model: order.model } : {}),
+    ...(holdout.length > 0 ? { holdout } : {}),
+    ...(order.needs_approval ? { needsApproval: true } : {}),
   };
 }
 

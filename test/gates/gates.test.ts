@@ -170,8 +170,11 @@ describe("holdout gate", () => {
     const ctx = await r.candidate({ "lib.sh": "greet() { echo hello; }\n# touched\n" });
     const outcome = await gate.run(ctx);
     expect(outcome.passed).toBe(false);
-    expect(outcome.output).toContain("holdout scenarios failed: shouts.sh (1 of 2)");
+    expect(outcome.output).toContain("Hidden acceptance scenarios failed: 1 of 2 scenario run(s)");
+    expect(outcome.output).toContain("- scenario shouts.sh:");
+    expect(outcome.output).not.toContain("greets.sh");
     expect(outcome.output).not.toContain("SECRET EXPECTATION");
+    expect(outcome.feedback).toBe(outcome.output);
     // The scenarios never enter the agent's workspace.
     expect(existsSync(path.join(r.dir, ".holdout"))).toBe(false);
     expect(sh(r.dir, "status", "--porcelain")).toBe("");
@@ -181,6 +184,70 @@ describe("holdout gate", () => {
     });
     const single = await createHoldoutGate({ dir, command: "bash .holdout/greets.sh" }).run(fixed);
     expect(single.passed).toBe(true);
+  });
+});
+
+describe("holdout gate with scenarios bound to orders", () => {
+  const tap = (name: string, expected: string, body: string) =>
+    [
+      'const { test } = require("node:test");',
+      'const assert = require("node:assert/strict");',
+      'const { slug } = require("../lib.js");',
+      `test(${JSON.stringify(name)}, () => { const got = ${body}; assert.equal(got, ${JSON.stringify(expected)}, "slug keeps words apart with one dash"); });`,
+    ].join("\n");
+
+  it("runs the order's own scenarios and every landed order's, and feeds back the scenario's name and observation, never its source", async () => {
+    const r = await repo({ "lib.js": "exports.slug = (t) => t.toLowerCase();\n" });
+    const empty = await mkdtemp(path.join(os.tmpdir(), "nightshift-holdout-src-"));
+    cleanups.push(() => rm(empty, { recursive: true, force: true }));
+    const asked: (number | undefined)[] = [];
+    const gate = createHoldoutGate({
+      dir: path.join(empty, "missing"),
+      command: "node --test --test-reporter=tap {file}",
+      scenarios: async (orderId) => {
+        asked.push(orderId);
+        return [
+          { orderId: 1, name: "lower.test.js", content: tap("lower-cases", "abc", 'slug("ABC")') },
+          { orderId: 7, name: "dashes.test.js", content: tap("joins words", "a-b", 'slug("A B")') },
+        ];
+      },
+    });
+    const ctx = await r.candidate({ "lib.js": "exports.slug = (t) => t.toLowerCase();\n// x\n" });
+    const order = { id: 7, title: "Slugs join words with dashes", spec: "", acceptance: "" };
+    const outcome = await gate.run({ ...ctx, order });
+    expect(asked).toEqual([7]);
+    expect(outcome.passed).toBe(false);
+    const text = outcome.output;
+    expect(text).toContain("failed: 1 of 2 scenario run(s)");
+    expect(text).toContain("- scenario dashes.test.js (WO-7, this order's acceptance):");
+    expect(text).toContain('check "joins words" failed');
+    expect(text).toContain("expected: a-b");
+    expect(text).toContain("observed: a b");
+    expect(text).toContain("This order states no acceptance criteria");
+    expect(text).not.toContain("re-read");
+    expect(text).not.toContain("lower.test.js");
+    // Not one line of the scenario's source, nor where it was run.
+    for (const line of tap("joins words", "a-b", 'slug("A B")').split("\n")) {
+      expect(text).not.toContain(line.trim());
+    }
+    expect(text).not.toMatch(/nightshift-holdout-|require\(/);
+
+    // With acceptance criteria, the hint points at them; a landed order's scenario is named as such.
+    const fixed = await r.candidate({ "lib.js": 'exports.slug = (t) => t.replace(" ", "-");\n' });
+    const again = await gate.run({
+      ...fixed,
+      order: { ...order, acceptance: "words joined by -" },
+    });
+    expect(again.passed).toBe(false);
+    expect(again.output).toContain("- scenario lower.test.js (WO-1, a landed order's acceptance):");
+    expect(again.output).toContain("expected: abc");
+    expect(again.output).toContain("keep that behaviour working");
+    // The assertion's message is a line of the source: it stays hidden too.
+    expect(again.output).not.toContain("slug keeps words apart");
+    const good = await r.candidate({
+      "lib.js": 'exports.slug = (t) => t.toLowerCase().replace(" ", "-");\n',
+    });
+    expect((await gate.run({ ...good, order })).passed).toBe(true);
   });
 });
 

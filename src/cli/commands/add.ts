@@ -14,6 +14,8 @@ export interface AddOptions {
   maxAttempts?: string;
   driver?: string;
   model?: string;
+  holdout?: string;
+  needsApproval?: boolean;
 }
 
 export async function addCommand(root: string, title: string | undefined, options: AddOptions) {
@@ -30,7 +32,13 @@ export async function addCommand(root: string, title: string | undefined, option
   }
   try {
     const added = await factory.ledger.addOrders(orders);
-    return added.map((o) => `queued WO-${o.id}: ${o.title}`).join("\n");
+    return added
+      .map((o, i) => {
+        const hidden = orders[i]?.holdout?.length ?? 0;
+        const state = o.status === "waiting" ? "waiting for approval" : "queued";
+        return `${state} WO-${o.id}: ${o.title}${hidden > 0 ? ` (${hidden} hidden scenario(s))` : ""}`;
+      })
+      .join("\n");
   } finally {
     await factory.close();
   }
@@ -52,6 +60,8 @@ function orderFromFlags(title: string | undefined, options: AddOptions): NewWork
       // Given but empty is passed on, so the schema says what is wrong with it.
       ...(options.driver !== undefined ? { driver: options.driver } : {}),
       ...(options.model !== undefined ? { model: options.model } : {}),
+      ...(options.holdout !== undefined ? { holdout: listFlag(options.holdout) } : {}),
+      ...(options.needsApproval ? { needs_approval: true } : {}),
     },
     "the order given on the command line",
   );

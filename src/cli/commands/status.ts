@@ -25,6 +25,8 @@ interface StatusData {
   rejections?: Rejection[];
   /** Open defects: what the supervisor should look at (escape attempts, ...). */
   defects?: Defect[];
+  /** Set when the latest check of main failed: why the line pauses and starts no run. */
+  paused?: { commit: string; cause: string; at: string };
   /** Set when read from the snapshot a running line keeps. */
   snapshot?: { pid: number; at: string };
 }
@@ -59,11 +61,12 @@ export async function statusCommand(root: string, options: { json?: boolean }): 
 }
 
 export async function collectStatus(ledger: Ledger): Promise<StatusData> {
-  const [orders, runs, totals, defects] = await Promise.all([
+  const [orders, runs, totals, defects, baseline] = await Promise.all([
     ledger.listOrders(),
     ledger.listRuns(),
     ledger.totals(),
     ledger.listDefects({ status: "open" }),
+    ledger.acceptance.latestBaseline(),
   ]);
   const rejections: Rejection[] = [];
   for (const run of runs.filter((r) => r.status === "rejected")) {
@@ -78,10 +81,18 @@ export async function collectStatus(ledger: Ledger): Promise<StatusData> {
         : {}),
     });
   }
-  return { orders, runs, totals, rejections, defects };
+  const paused =
+    baseline && !baseline.passed
+      ? {
+          commit: baseline.commit_sha,
+          cause: baseline.cause,
+          at: new Date(baseline.at).toISOString(),
+        }
+      : undefined;
+  return { orders, runs, totals, rejections, defects, ...(paused ? { paused } : {}) };
 }
 
-function renderStatus(
+export function renderStatus(
   data: StatusData,
   name: string,
   root: string,
@@ -93,6 +104,12 @@ function renderStatus(
     lines.push(
       `live view from nightshift run (pid ${data.snapshot.pid}) as of ${data.snapshot.at}`,
     );
+  if (data.paused) {
+    lines.push(
+      `LINE PAUSED: main ${data.paused.commit.slice(0, 10)} itself fails the gates (checked ${data.paused.at}); no agent run starts and no order is charged until it passes:`,
+      `  ${data.paused.cause}`,
+    );
+  }
   lines.push("");
   if (orders.length === 0) lines.push('no work orders yet: nightshift add "title" --spec "..."');
   for (const order of orders) {

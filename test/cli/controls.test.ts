@@ -1,0 +1,118 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openLedger } from "../../src/ledger/index.ts";
+import { makeRepo as makeRepoIn, cli as runCli, TempDirs } from "../support/cli.ts";
+
+// The real CLI in a child process on a real repository and the embedded ledger; cases share one
+// repository and run in order, each spawn costing a second or two.
+
+const temps = new TempDirs();
+const cli = (cwd: string, ...args: string[]) => runCli(cwd, args);
+
+afterAll(() => temps.removeAll());
+
+async function withLedger<T>(
+  repo: string,
+  fn: (l: Awaited<ReturnType<typeof openLedger>>) => Promise<T>,
+) {
+  const ledger = await openLedger({
+    kind: "embedded",
+    dataDir: path.join(repo, ".nightshift", "ledger"),
+  });
+  try {
+    return await fn(ledger);
+  } finally {
+    await ledger.close();
+  }
+}
+
+describe("a person's controls from the CLI", () => {
+  let repo: string;
+  beforeAll(async () => {
+    repo = await makeRepoIn(temps);
+    expect((await cli(repo, "init", "--provider", "simulator")).code).toBe(0);
+    await mkdir(path.join(repo, "..", `${path.basename(repo)}-hidden`), { recursive: true });
+  });
+
+  it("add --holdout stores the order's hidden scenarios; --needs-approval keeps it waiting", async () => {
+    const hidden = path.join(repo, "..", `${path.basename(repo)}-hidden`);
+    await writeFile(path.join(hidden, "slug.test.js"), "// hidden");
+    const added = await cli(repo, "add", "Add slug", "--key", "slug", "--holdout", hidden);
+    expect(added.stderr).toBe("");
+    expect(added.stdout).toBe("queued WO-1: Add slug (1 hidden scenario(s))\n");
+    const waiting = await cli(repo, "add", "Drafted order", "--needs-approval");
+    expect(waiting.stdout).toBe("waiting for approval WO-2: Drafted order\n");
+    const bad = await cli(repo, "add", "Broken", "--holdout", "no/such/folder");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('holdout path "no/such/folder" does not exist');
+    await withLedger(repo, async (ledger) => {
+      expect((await ledger.listOrders()).map((o) => [o.id, o.status])).toEqual([
+        [1, "queued"],
+        [2, "waiting"],
+      ]);
+      expect((await ledger.acceptance.listScenarios(1)).map((s) => [s.name, s.content])).toEqual([
+        ["slug.test.js", "// hidden"],
+      ]);
+    });
+  });
+
+  it("approve, cancel (by key) and retry move orders and record who and why", async () => {
+    const approved = await cli(repo, "approve", "WO-2", "--note", "checked the spec");
+    expect(approved.stderr).toBe("");
+    expect(approved.stdout).toContain("WO-2 approved and queued");
+    const cancelled = await cli(repo, "cancel", "slug", "-n", "not now");
+    expect(cancelled.stdout).toContain("WO-1 cancelled");
+    const retried = await cli(repo, "retry", "1");
+    expect(retried.stdout).toContain("WO-1 queued again with a fresh set of attempts");
+    await withLedger(repo, async (ledger) => {
+      const moves = (await ledger.listTransitions())
+        .filter((t) => t.message.includes("by a person"))
+        .map((t) => [t.order_id, t.from_status, t.to_status, t.message]);
+      expect(moves).toEqual([
+        [2, "waiting", "queued", "approve by a person: checked the spec"],
+        [1, "queued", "cancelled", "cancel by a person: not now"],
+        [1, "cancelled", "queued", "retry by a person"],
+      ]);
+    });
+  });
+
+  it("refuses a control that does not fit, an unknown order and a bad defect number, with the fix", async () => {
+    const notWaiting = await cli(repo, "reject", "WO-1");
+    expect(notWaiting.code).toBe(2);
+    expect(notWaiting.stderr).toContain(
+      "cannot reject WO-1: it is queued; only an order waiting for a person can be rejected",
+    );
+    expect(notWaiting.stderr).toContain("fix: see `nightshift status`; nothing was changed");
+    const unknown = await cli(repo, "retry", "WO-99");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('there is no order "WO-99"');
+    const badDefect = await cli(repo, "defect", "close", "seven");
+    expect(badDefect.code).toBe(2);
+    expect(badDefect.stderr).toContain('"seven" is not a defect number');
+    const missing = await cli(repo, "requeue");
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("missing required argument 'order'");
+  });
+
+  it("defect close closes an open defect once", async () => {
+    await withLedger(repo, (ledger) =>
+      ledger.raiseDefect({
+        kind: "order_failed",
+        orderId: 1,
+        summary: "WO-1 failed",
+        evidence: {},
+      }),
+    );
+    const closed = await cli(repo, "defect", "close", "D-1", "--note", "flaky, fixed");
+    expect(closed.stderr).toBe("");
+    expect(closed.stdout).toBe("D-1 closed: WO-1 failed\n");
+    const again = await cli(repo, "defect", "close", "1");
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain("defect D-1 is already closed");
+    await withLedger(repo, async (ledger) => {
+      const [defect] = await ledger.listDefects();
+      expect([defect?.status, defect?.close_note]).toEqual(["closed", "flaky, fixed"]);
+    });
+  });
+});
