@@ -4,8 +4,9 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     globalSetup: ["test/support/build-dist.ts"],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // Safety nets only, never a speed check: whole-line tests on a busy 2-core machine take minutes.
+    testTimeout: 300_000,
+    hookTimeout: 120_000,
     pool: "forks",
   },
 });

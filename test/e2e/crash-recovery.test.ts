@@ -80,7 +80,8 @@ function startRun(repo: string): {
 }
 
 async function waitFor(read: () => string, pattern: RegExp, exit: Promise<unknown>): Promise<void> {
-  const deadline = Date.now() + 60_000;
+  // A safety net for a wedged process, not a speed check: a busy machine needs minutes.
+  const deadline = Date.now() + 240_000;
   let exited = false;
   void exit.then(() => {
     exited = true;

@@ -60,7 +60,9 @@ describe.each(ledgerBackends)("run budgets in the ledger on $name", ({ location 
           auth: "bearer",
         },
       },
-      retry: { attempts: 1 },
+      // As shipped, so that a keep-alive socket the fake closed while the gateway restarted is
+      // retried rather than failing the request.
+      retry: { attempts: 3, baseDelayMs: 10 },
       // As shipped: the embedded ledger is one process's alone; PostgreSQL may be shared.
       exclusiveLedger: loc.kind !== "postgres",
     });
