@@ -115,6 +115,21 @@ export function buildProgram(): Command {
       print(await addCommand(dir(), title, options));
     });
 
+  program
+    .command("draft-acceptance")
+    .description(
+      "have a model draft hidden scenarios from an order's acceptance criteria; the order waits for approve/reject",
+    )
+    .argument("<order>", "the order: WO-3, 3 or its key")
+    .option(
+      "--model <name>",
+      "the writer's model (default: [gates.holdout] acceptance_model, else [agent] model)",
+    )
+    .action(async (order: string, options: { model?: string }) => {
+      const { draftAcceptanceCommand } = await import("./commands/draft-acceptance.ts");
+      print(await draftAcceptanceCommand(dir(), order, options));
+    });
+
   const controls = [
     ["retry", "queue a failed or cancelled order again, with a fresh set of attempts"],
     ["requeue", "take a running order (e.g. one whose worker is gone) back to the queue"],

@@ -146,9 +146,22 @@ export const gatesSection = z
         /** Empty: no holdout gate. `{file}` runs the command once per scenario file. */
         command,
         target: z.string().min(1).default(".holdout"),
+        /**
+         * `nightshift add` has a model draft hidden scenarios for an order with acceptance criteria
+         * and none given; the order waits for a person's approve/reject.
+         */
+        acceptance_writer: z.boolean().default(false),
+        /** The acceptance writer's model at the gateway; empty uses [agent] model. */
+        acceptance_model: z.string().default(""),
       })
       .strict()
-      .default({ dir: "holdout", command: "", target: ".holdout" }),
+      .default({
+        dir: "holdout",
+        command: "",
+        target: ".holdout",
+        acceptance_writer: false,
+        acceptance_model: "",
+      }),
     reviewer: z
       .object({
         enabled: z.boolean().default(false),

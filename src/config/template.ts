@@ -97,6 +97,12 @@ allow = []
 dir = "holdout"
 command = ""
 # command = "node --import tsx --test {file}"
+# "nightshift draft-acceptance ORDER" has a model (through the gateway, metered, apart from any
+# agent) draft hidden scenarios from an order's acceptance criteria; the order waits for
+# "nightshift approve" (scenarios active, order queued) or "nightshift reject". With
+# acceptance_writer = true, "nightshift add" does so for every order with acceptance and no scenario.
+# acceptance_writer = false
+# acceptance_model = ""   # empty: [agent] model
 
 [gates.reviewer]
 # A second model reads the diff and the order and approves or rejects, through the gateway.

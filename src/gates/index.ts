@@ -1,3 +1,13 @@
+export {
+  ACCEPTANCE_WRITER_MARKER,
+  type AcceptanceWriterOptions,
+  checkDrafts,
+  type DraftedScenario,
+  draftAcceptance,
+  draftedScenariosSchema,
+  MAX_DRAFTED_SCENARIOS,
+  testConventions,
+} from "./acceptance-writer.ts";
 export { type CommandGateOptions, createCommandGate, createTestGate } from "./command.ts";
 export { createRatchet, type RatchetContext } from "./configured.ts";
 export { createDependencyGate, type DependencyGateOptions } from "./dependencies.ts";

@@ -233,10 +233,12 @@ export class Budgets {
     const keys = budgetAccountKeys(grant, day);
     const l = this.limits;
     const accounts: BudgetHold["accounts"] = [];
-    if (l.runTokens !== undefined || l.runUsd !== undefined) {
-      accounts.push({ key: keys.run as string, tokens: l.runTokens, usd: l.runUsd });
+    if (keys.run !== undefined && (l.runTokens !== undefined || l.runUsd !== undefined)) {
+      accounts.push({ key: keys.run, tokens: l.runTokens, usd: l.runUsd });
     }
-    if (l.orderUsd !== undefined) accounts.push({ key: keys.order as string, usd: l.orderUsd });
+    if (keys.order !== undefined && l.orderUsd !== undefined) {
+      accounts.push({ key: keys.order, usd: l.orderUsd });
+    }
     if (l.dayUsd !== undefined) accounts.push({ key: keys.day, usd: l.dayUsd });
     if (l.totalUsd !== undefined) accounts.push({ key: keys.total, usd: l.totalUsd });
     return accounts;

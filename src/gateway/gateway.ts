@@ -30,7 +30,7 @@ import {
   type Reservation,
 } from "./budgets.ts";
 import { type ModelFailure, providerMessage } from "./failures.ts";
-import { type Grant, ScopedKeys } from "./keys.ts";
+import { type Grant, type RunGrant, ScopedKeys } from "./keys.ts";
 import { Meter, type MeterOptions } from "./meter.ts";
 import type { PriceTable } from "./prices.ts";
 import {
@@ -119,9 +119,9 @@ export class Gateway {
   readonly budgets: Budgets;
   readonly meter: Meter;
   readonly transcripts: Transcripts | undefined;
-  private readonly refusals = new Map<number, BudgetRefusal>();
+  private readonly refusals = new Map<number | null, BudgetRefusal>();
   /** Per run, its last model request's failure; cleared by a success. */
-  private readonly failures = new Map<number, ModelFailure>();
+  private readonly failures = new Map<number | null, ModelFailure>();
   private readonly router: Router;
   private readonly retry: RetryPolicy;
   private server: Server | undefined;
@@ -178,7 +178,7 @@ export class Gateway {
    * know would forward requests whose metered rows the ledger then refuses. The run's and order's
    * earlier spend (in the ledger) counts against their budgets, also after a reissue.
    */
-  async openRun(grant: Grant): Promise<RunModelAccess> {
+  async openRun(grant: RunGrant): Promise<RunModelAccess> {
     const run = await this.options.ledger.getRun(grant.runId);
     if (!run) {
       throw new NightshiftError("unknown_run", `run ${grant.runId} is not in the ledger`, {
@@ -196,6 +196,24 @@ export class Gateway {
     this.refusals.delete(grant.runId);
     this.failures.delete(grant.runId);
     return { baseURL: `${this.baseURL}/v1`, apiKey: this.keys.issue(grant) };
+  }
+
+  /**
+   * A key for a request the factory makes on its own behalf (no run), e.g. the acceptance writer
+   * drafting an order's hidden scenarios: routed, budgeted (the order's, the day's and the total
+   * budget) and metered like any model request, with a null run id. `close` revokes the key and
+   * writes out what was metered.
+   */
+  openFactory(orderId: number | null): RunModelAccess & { close(): Promise<void> } {
+    const apiKey = this.keys.issue({ runId: null, orderId });
+    return {
+      baseURL: `${this.baseURL}/v1`,
+      apiKey,
+      close: async () => {
+        this.keys.revokeKey(apiKey);
+        await this.meter.flush();
+      },
+    };
   }
 
   /**
@@ -590,7 +608,7 @@ export class Gateway {
     return this.relayStream(exchange, reply.body, status, headers, attempts);
   }
 
-  private noteFailure(runId: number, failure: ModelFailure): void {
+  private noteFailure(runId: number | null, failure: ModelFailure): void {
     this.failures.set(runId, failure);
   }
 
@@ -737,17 +755,22 @@ export class Gateway {
       tokens: usage ? usage.inputTokens + usage.outputTokens : 0,
     });
     const metered = this.record({ ...exchange, ...outcome, usd });
-    const written = this.transcripts?.append(exchange.grant.runId, {
-      requestId: exchange.requestId,
-      at: new Date().toISOString(),
-      protocol: exchange.protocol.name,
-      model: exchange.facts.model,
-      status: outcome.status,
-      request: exchange.requestText,
-      response: outcome.response,
-      ...(usage ? { usage } : {}),
-      ...(outcome.error ? { error: outcome.error } : {}),
-    });
+    const runId = exchange.grant.runId;
+    // A factory-level request (no run) has no run transcript; its metered row is its record.
+    const written =
+      runId === null
+        ? undefined
+        : this.transcripts?.append(runId, {
+            requestId: exchange.requestId,
+            at: new Date().toISOString(),
+            protocol: exchange.protocol.name,
+            model: exchange.facts.model,
+            status: outcome.status,
+            request: exchange.requestText,
+            response: outcome.response,
+            ...(usage ? { usage } : {}),
+            ...(outcome.error ? { error: outcome.error } : {}),
+          });
     if (metered) await metered;
     if (written) await written;
   }

@@ -9,7 +9,7 @@ export {
 } from "./budgets.ts";
 export { type ModelFailure, providerMessage } from "./failures.ts";
 export { Gateway, type GatewayOptions, type RunModelAccess } from "./gateway.ts";
-export { type Grant, ScopedKeys } from "./keys.ts";
+export { type Grant, type RunGrant, ScopedKeys } from "./keys.ts";
 export { Meter, type MeterOptions } from "./meter.ts";
 export {
   bundledPrices,

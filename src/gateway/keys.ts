@@ -1,7 +1,16 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 
-/** What a scoped key lets its holder do: spend on behalf of one run of one order. */
+/**
+ * What a scoped key lets its holder do: spend on behalf of one run of one order, or (runId null)
+ * on the factory's own behalf, e.g. the acceptance writer drafting an order's hidden scenarios.
+ */
 export interface Grant {
+  runId: number | null;
+  orderId: number | null;
+}
+
+/** A run's grant: the run and its order are both known. */
+export interface RunGrant {
   runId: number;
   orderId: number;
 }
@@ -17,6 +26,12 @@ export class ScopedKeys {
   private readonly byRun = new Map<number, string>();
 
   issue(grant: Grant): string {
+    if (grant.runId === null) {
+      // A factory-level key: one per request site, revoked by the key itself (revokeKey).
+      const key = `${PREFIX}-factory-${randomBytes(18).toString("base64url")}`;
+      this.byKey.set(key, grant);
+      return key;
+    }
     this.revoke(grant.runId);
     const key = `${PREFIX}-run${grant.runId}-${randomBytes(18).toString("base64url")}`;
     this.byKey.set(key, grant);
@@ -29,6 +44,8 @@ export class ScopedKeys {
     if (!key) return undefined;
     const grant = this.byKey.get(key);
     if (!grant) return undefined;
+    // A factory key is looked up by itself alone: the map's exact match is the check.
+    if (grant.runId === null) return grant;
     // The map lookup already matched; compare again in constant time so timing leaks nothing.
     const issued = this.byRun.get(grant.runId);
     if (!issued || issued.length !== key.length) return undefined;
@@ -40,6 +57,15 @@ export class ScopedKeys {
     if (!key) return false;
     this.byRun.delete(runId);
     this.byKey.delete(key);
+    return true;
+  }
+
+  /** Revokes one key, whatever it grants. */
+  revokeKey(key: string): boolean {
+    const grant = this.byKey.get(key);
+    if (!grant) return false;
+    this.byKey.delete(key);
+    if (grant.runId !== null && this.byRun.get(grant.runId) === key) this.byRun.delete(grant.runId);
     return true;
   }
 

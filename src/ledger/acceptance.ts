@@ -1,5 +1,7 @@
 import type { Kysely } from "kysely";
-import type { BaselineCheck, Database, HoldoutScenarioRow } from "./schema.ts";
+import { NightshiftError } from "../errors/index.ts";
+import type { BaselineCheck, Database, HoldoutScenarioRow, WorkOrder } from "./schema.ts";
+import { recordTransition } from "./transitions.ts";
 
 /** An order whose hidden scenarios judge a candidate: its own, or one that already landed. */
 export interface ScenarioOwner {
@@ -61,6 +63,92 @@ export class AcceptanceRecords {
       .where("order_id", "=", orderId)
       .orderBy("name")
       .execute();
+  }
+
+  /**
+   * Stores scenarios a model drafted for an order, for a person to approve, and puts the order in
+   * `waiting` so no agent works it meanwhile (`approve` activates them and queues it, `reject`
+   * discards them and cancels it). One transaction: the order must still be queued or waiting and
+   * have no active scenario; earlier drafts of the order are replaced.
+   */
+  async storeDrafts(
+    orderId: number,
+    drafts: { name: string; content: string }[],
+    source = "acceptance-writer",
+  ): Promise<{ order: WorkOrder; scenarios: HoldoutScenarioRow[] }> {
+    return this.db.transaction().execute(async (tx) => {
+      const order = await tx
+        .selectFrom("work_orders")
+        .selectAll()
+        .where("id", "=", orderId)
+        .forUpdate()
+        .executeTakeFirst();
+      if (!order) {
+        throw new NightshiftError("order_not_found", `there is no order WO-${orderId}`, {
+          hint: "see `nightshift status` for the orders and their numbers",
+        });
+      }
+      if (order.status !== "queued" && order.status !== "waiting") {
+        throw new NightshiftError(
+          "acceptance_draft_refused",
+          `cannot store drafted scenarios for WO-${orderId}: it is ${order.status}; only a queued or waiting order can get them`,
+          {
+            hint: "nothing was stored; cancel a running order first if its acceptance should change",
+          },
+        );
+      }
+      const active = await tx
+        .selectFrom("holdout_scenarios")
+        .select("name")
+        .where("order_id", "=", orderId)
+        .where("status", "=", "active")
+        .execute();
+      if (active.length > 0) {
+        throw new NightshiftError(
+          "acceptance_draft_refused",
+          `WO-${orderId} already has ${active.length} hidden scenario(s); drafts are only for an order with none`,
+          { hint: "nothing was stored" },
+        );
+      }
+      await tx
+        .deleteFrom("holdout_scenarios")
+        .where("order_id", "=", orderId)
+        .where("status", "in", ["draft", "rejected"])
+        .execute();
+      const scenarios: HoldoutScenarioRow[] = [];
+      for (const d of drafts) {
+        scenarios.push(
+          await tx
+            .insertInto("holdout_scenarios")
+            .values({
+              order_id: orderId,
+              name: d.name,
+              content: d.content,
+              status: "draft",
+              source,
+            })
+            .returningAll()
+            .executeTakeFirstOrThrow(),
+        );
+      }
+      let moved = order;
+      if (order.status !== "waiting") {
+        moved = await tx
+          .updateTable("work_orders")
+          .set({ status: "waiting", updated_at: new Date() })
+          .where("id", "=", orderId)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        await recordTransition(tx, {
+          order_id: orderId,
+          entity: "order",
+          from_status: order.status,
+          to_status: "waiting",
+          message: `${drafts.length} hidden scenario(s) drafted from its acceptance criteria: waits for a person to approve or reject them`,
+        });
+      }
+      return { order: moved, scenarios };
+    });
   }
 
   async recordBaseline(check: {

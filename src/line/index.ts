@@ -1,3 +1,8 @@
+export {
+  type AcceptanceDraftParts,
+  draftOrderAcceptance,
+  type FactoryModelAccess,
+} from "./acceptance-draft.ts";
 export { BaselineKeeper, type BaselineVerdict, tellingLine } from "./baseline.ts";
 export { ledgerScenarios } from "./holdout-scenarios.ts";
 export {

@@ -26,6 +26,47 @@ describe.each(ledgerBackends)("acceptance and a person's controls on $name", ({ 
     await dispose();
   });
 
+  it("stores drafted scenarios and puts the order in waiting; approve activates them, and drafts are refused for a running order or one with scenarios", async () => {
+    const [a, b] = await ledger.addOrders([
+      { title: "a", acceptance: "x" },
+      { title: "b", holdout: [{ name: "b.test.ts", content: "B" }] },
+    ]);
+    const stored = await ledger.acceptance.storeDrafts(a!.id, [
+      { name: "a.test.ts", content: "A" },
+    ]);
+    expect(stored.order.status).toBe("waiting");
+    expect(stored.scenarios.map((s) => [s.name, s.status, s.source])).toEqual([
+      ["a.test.ts", "draft", "acceptance-writer"],
+    ]);
+    expect((await ledger.acceptance.scenariosFor(a!.id)).scenarios).toEqual([]);
+    expect((await ledger.listTransitions()).at(-1)?.message).toMatch(
+      /1 hidden scenario\(s\) drafted/,
+    );
+    // Drafting again replaces the earlier drafts.
+    await ledger.acceptance.storeDrafts(a!.id, [{ name: "a2.test.ts", content: "A2" }]);
+    expect((await ledger.acceptance.listScenarios(a!.id)).map((s) => s.name)).toEqual([
+      "a2.test.ts",
+    ]);
+    await ledger.controls.apply("approve", a!.id);
+    expect((await ledger.acceptance.scenariosFor(a!.id)).scenarios.map((s) => s.content)).toEqual([
+      "A2",
+    ]);
+    expect(
+      await refused(ledger.acceptance.storeDrafts(a!.id, [{ name: "c", content: "C" }])),
+    ).toMatchObject({
+      code: "acceptance_draft_refused",
+    });
+    expect(
+      (await refused(ledger.acceptance.storeDrafts(b!.id, [{ name: "c", content: "C" }]))).message,
+    ).toMatch(/already has 1 hidden scenario/);
+    await ledger.claimNext(claimOptions);
+    const running = (await ledger.listOrders()).find((o) => o.status === "running");
+    expect(
+      (await refused(ledger.acceptance.storeDrafts(running!.id, [{ name: "d", content: "D" }])))
+        .message,
+    ).toMatch(/it is running/);
+  });
+
   it("stores an order's hidden scenarios with it, and hands a candidate its own and every landed order's", async () => {
     const [a, b, c] = await ledger.addOrders([
       { title: "a", key: "a", holdout: [{ name: "a.test.ts", content: "A" }] },

@@ -31,14 +31,33 @@ export async function addCommand(root: string, title: string | undefined, option
     return `the ledger is held by pid ${error.details.pid}; ${orders.length} order(s) put in its inbox: they are queued on its next poll (a bad dependency key is reported in its log)`;
   }
   try {
-    const added = await factory.ledger.addOrders(orders);
-    return added
-      .map((o, i) => {
-        const hidden = orders[i]?.holdout?.length ?? 0;
-        const state = o.status === "waiting" ? "waiting for approval" : "queued";
-        return `${state} WO-${o.id}: ${o.title}${hidden > 0 ? ` (${hidden} hidden scenario(s))` : ""}`;
-      })
-      .join("\n");
+    // With the acceptance writer on, an order with acceptance criteria and no scenario waits from
+    // the start (no worker can claim it before its drafts exist), then gets its drafts.
+    const writer = factory.config.gates.holdout.acceptance_writer;
+    const drafts = orders.map(
+      (o) => writer && !!o.acceptance?.trim() && (o.holdout?.length ?? 0) === 0,
+    );
+    const added = await factory.ledger.addOrders(
+      orders.map((o, i) => (drafts[i] ? { ...o, needsApproval: true } : o)),
+    );
+    const lines = added.map((o, i) => {
+      const hidden = orders[i]?.holdout?.length ?? 0;
+      const state = o.status === "waiting" ? "waiting for approval" : "queued";
+      return `${state} WO-${o.id}: ${o.title}${hidden > 0 ? ` (${hidden} hidden scenario(s))` : ""}`;
+    });
+    const toDraft = added.filter((_, i) => drafts[i]).map((o) => o.id);
+    if (toDraft.length > 0) {
+      const { draftFor } = await import("./draft-acceptance.ts");
+      try {
+        lines.push(...(await draftFor(factory, toDraft)));
+      } catch (error) {
+        // The orders are in and wait: a person approves them as they are or drafts again.
+        lines.push(
+          `the acceptance writer failed: ${(error as Error).message}; the order(s) wait: \`nightshift draft-acceptance WO-<id>\` to try again, or \`nightshift approve WO-<id>\` to run without hidden scenarios`,
+        );
+      }
+    }
+    return lines.join("\n");
   } finally {
     await factory.close();
   }

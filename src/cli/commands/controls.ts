@@ -51,7 +51,7 @@ export async function defectCloseCommand(
   }
 }
 
-async function findOrder(ledger: Ledger, ref: string): Promise<WorkOrder> {
+export async function findOrder(ledger: Ledger, ref: string): Promise<WorkOrder> {
   const id = numberOf(ref, "WO");
   const order =
     id !== undefined
