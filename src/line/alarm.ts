@@ -14,18 +14,22 @@ export class Alarm {
     this.wake?.();
   };
 
-  async wait(ms: number, alsoOn: Promise<unknown>[] = []): Promise<void> {
+  /** Says what ended the wait: a ring, the poll interval, or one of `alsoOn`. */
+  async wait(ms: number, alsoOn: Promise<unknown>[] = []): Promise<"rung" | "timeout" | "settled"> {
     if (this.rung) {
       this.rung = false;
-      return;
+      return "rung";
     }
     let timer: NodeJS.Timeout | undefined;
-    const rungOrTimedOut = new Promise<void>((resolve) => {
-      this.wake = resolve;
-      timer = setTimeout(resolve, ms);
+    const rungOrTimedOut = new Promise<"rung" | "timeout">((resolve) => {
+      this.wake = () => resolve("rung");
+      timer = setTimeout(() => resolve("timeout"), ms);
     });
     try {
-      await Promise.race([rungOrTimedOut, ...alsoOn]);
+      return await Promise.race([
+        rungOrTimedOut,
+        ...alsoOn.map((p) => p.then(() => "settled" as const)),
+      ]);
     } finally {
       clearTimeout(timer);
       this.wake = undefined;

@@ -181,16 +181,24 @@ export class Line {
         takeBack: () => this.recover(signal, { expiredOnly: true }),
       });
       const stopped = aborted(signal);
+      let claim = true;
       while (!signal.aborted) {
         await timekeeper.tick();
-        await this.fillSlots(signal);
+        if (claim || this.active.size === 0) await this.fillSlots(signal);
         if (this.active.size === 0) {
           if (!options.forever || this.halted) break;
           this.parts.logger.debug("idle: waiting for a wake-up or the next poll");
         }
         // Busy or idle, the loop turns at least once per poll interval: the timekeeper's promise
-        // (lease plus one poll) must hold while this worker's own runs take their time.
-        await this.alarm.wait(this.settings.pollIntervalMs, [...this.active.values(), stopped]);
+        // (lease plus one poll) must hold while this worker's own runs take their time. A busy
+        // line claims again only when one of its runs ended, as before: a claim round checks
+        // main, and between a landing and its run's settling that would test a main the merge
+        // queue has already tested.
+        const woke = await this.alarm.wait(this.settings.pollIntervalMs, [
+          ...this.active.values(),
+          stopped,
+        ]);
+        claim = woke === "settled";
       }
       await Promise.allSettled(this.active.values());
       if (signal.aborted) await this.recover(undefined, { park: true });
