@@ -7,12 +7,14 @@ export {
   type BudgetVerdict,
   budgetAccountKeys,
   type Claim,
+  type ExpiredLease,
   Ledger,
   type LedgerTotals,
   type NewWorkOrder,
   type RunEnding,
   type RunFacts,
   type SpendTotals,
+  type WakeupSource,
 } from "./ledger.ts";
 export { type LedgerLocation, ledgerLocationFor, openLedger } from "./open.ts";
 export { type OrderAction, OrderControls } from "./order-controls.ts";

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from "kysely";
-import { NightshiftError } from "../errors/index.ts";
+import { isNightshiftError, NightshiftError } from "../errors/index.ts";
 import { AcceptanceRecords } from "./acceptance.ts";
 import { OrderControls } from "./order-controls.ts";
 import type {
@@ -115,6 +115,25 @@ export function budgetAccountKeys(
   };
 }
 
+/**
+ * Tells a waiting worker that an order may have become claimable (see 0008_wakeups.sql); resolves
+ * to its unsubscribe. `onError` hears that the wake-ups stopped (a lost connection): the worker
+ * then finds work by polling alone.
+ */
+export type WakeupSource = (
+  onWake: () => void,
+  onError: (error: unknown) => void,
+) => Promise<() => Promise<void>>;
+
+/** A run left `running` under a lease nobody renewed. */
+export interface ExpiredLease {
+  id: number;
+  order_id: number;
+  worker_id: string;
+  phase: RunPhase;
+  lease_expires_at: Date;
+}
+
 export interface LedgerTotals {
   orders: Record<OrderStatus, number>;
   runs: number;
@@ -137,6 +156,7 @@ export class Ledger {
   constructor(
     readonly db: Kysely<Database>,
     private readonly closeFn: () => Promise<void>,
+    private readonly wakeups?: WakeupSource,
   ) {
     this.controls = new OrderControls(db);
     this.acceptance = new AcceptanceRecords(db);
@@ -144,6 +164,18 @@ export class Ledger {
 
   close(): Promise<void> {
     return this.closeFn();
+  }
+
+  /**
+   * Calls `onWake` whenever an order may have become claimable: added, queued again, or a
+   * dependency landed. Resolves to the unsubscribe. A ledger without wake-ups never calls it.
+   */
+  async onWork(
+    onWake: () => void,
+    onError: (error: unknown) => void,
+  ): Promise<() => Promise<void>> {
+    if (!this.wakeups) return async () => {};
+    return this.wakeups(onWake, onError);
   }
 
   // ── intake ────────────────────────────────────────────────────────────────────────────────────
@@ -505,17 +537,37 @@ export class Ledger {
   }
 
   /**
+   * Runs of other workers whose lease ran out: what the timekeeper of a live worker looks for on
+   * every turn of its loop (one indexed query, see runs_live). A worker's own runs are left to its
+   * heartbeat, which stops a run whose lease it lost.
+   */
+  async expiredLeases(exceptWorker: string, now = new Date()): Promise<ExpiredLease[]> {
+    return this.db
+      .selectFrom("runs")
+      .select(["id", "order_id", "worker_id", "phase", "lease_expires_at"])
+      .where("status", "=", "running")
+      .where("lease_expires_at", "<", now)
+      .where("worker_id", "<>", exceptWorker)
+      .orderBy("id")
+      .execute();
+  }
+
+  /**
    * Takes back runs whose worker died. A run whose rebased commit already reached main is
    * completed as landed (the process died between moving main and recording it). With `adopt`, a
    * run that died in the merge queue with a gate-passed candidate is taken over by the caller (see
    * adoptRun) so that its candidate goes back in the queue, returned in queue order; any other is
    * abandoned and its order queued again, without counting the lost attempt.
    * `all` ignores leases: right for the embedded ledger, whose lock proves no other worker lives.
-   * `workerId` takes back that worker's own runs too (it is shutting down).
+   * `workerId` takes back that worker's own runs too (it is shutting down); `exceptWorker` leaves
+   * that worker's runs alone even when their lease expired (a live worker's timekeeper: its own
+   * runs are its heartbeat's business). Several workers may recover at once: each run is taken
+   * back by exactly one of them, the others skip it.
    */
   async recoverRuns(options: {
     all: boolean;
     workerId?: string;
+    exceptWorker?: string;
     hasLanded: (commit: string) => Promise<boolean>;
     adopt?: AdoptOptions & {
       /** A run adopted this many times already is abandoned instead (it may be what kills us). */
@@ -538,6 +590,7 @@ export class Ledger {
         ]),
       );
     }
+    if (options.exceptWorker) query = query.where("worker_id", "<>", options.exceptWorker);
     const stale = await query.orderBy("queue_seq").orderBy("id").execute();
     const recovered: { run: Run; outcome: "landed" | "requeued" | "adopted" | "parked" }[] = [];
     for (const run of stale) {
@@ -548,8 +601,12 @@ export class Ledger {
           reason: "landed (recorded after restart)",
           previousMain,
           landedCommit: run.merge_commit,
+        }).catch((error: unknown) => {
+          // Another worker's timekeeper recorded it first.
+          if (isNightshiftError(error) && error.code === "run_not_running") return undefined;
+          throw error;
         });
-        recovered.push({ run: done.run, outcome: "landed" });
+        if (done) recovered.push({ run: done.run, outcome: "landed" });
         continue;
       }
       if (options.park && run.phase === "merging" && run.candidate_commit) {

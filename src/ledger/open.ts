@@ -2,7 +2,7 @@ import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { NightshiftError } from "../errors/index.ts";
-import { Ledger } from "./ledger.ts";
+import { Ledger, type WakeupSource } from "./ledger.ts";
 import type { LedgerLocation } from "./location.ts";
 import { lockDataDir } from "./lock.ts";
 import { migrate } from "./migrate.ts";
@@ -17,16 +17,17 @@ export async function openLedger(
   purpose = "nightshift",
 ): Promise<Ledger> {
   switch (location.kind) {
-    case "memory":
-      return ledgerOver(new Kysely<Database>({ dialect: new PGliteDialect(new PGlite()) }));
+    case "memory": {
+      const pglite = new PGlite();
+      const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+      return ledgerOver(db, undefined, pgliteWakeups(pglite, db));
+    }
     case "embedded": {
       const unlock = await lockDataDir(location.dataDir, purpose);
       try {
         const pglite = await PGlite.create(location.dataDir);
-        return await ledgerOver(
-          new Kysely<Database>({ dialect: new PGliteDialect(pglite) }),
-          unlock,
-        );
+        const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+        return await ledgerOver(db, unlock, pgliteWakeups(pglite, db));
       } catch (error) {
         await unlock();
         throw wrapOpenError(error, location.dataDir);
@@ -62,10 +63,76 @@ async function openPostgres(url: string, schema?: string): Promise<Ledger> {
       cause: error,
     });
   }
-  return ledgerOver(db);
+  return ledgerOver(db, undefined, postgresWakeups(url, db));
 }
 
-async function ledgerOver(db: Kysely<Database>, unlock?: () => Promise<void>): Promise<Ledger> {
+/** The channel of migration 0008's trigger. */
+const WAKEUP_CHANNEL = "nightshift_work";
+
+/**
+ * Wake-ups on a PostgreSQL server: one connection of its own per subscriber, outside the pool,
+ * because a LISTEN lasts as long as its session and a pooled connection is handed to others.
+ */
+function postgresWakeups(url: string, db: Kysely<Database>): WakeupSource {
+  return async (onWake, onError) => {
+    const schema = (await sql<{ schema: string }>`select current_schema() as schema`.execute(db))
+      .rows[0]?.schema;
+    const client = new pg.Client({ connectionString: url });
+    let closing = false;
+    client.on("notification", (message) => {
+      if (message.channel === WAKEUP_CHANNEL && message.payload === schema) onWake();
+    });
+    client.on("error", (error) => {
+      if (!closing) onError(error);
+    });
+    client.on("end", () => {
+      if (!closing) {
+        onError(new NightshiftError("ledger_wakeups_lost", "the wake-up connection closed"));
+      }
+    });
+    try {
+      await client.connect();
+      await client.query(`listen ${WAKEUP_CHANNEL}`);
+    } catch (error) {
+      closing = true;
+      await client.end().catch(() => undefined);
+      throw new NightshiftError(
+        "ledger_unreachable",
+        `cannot listen for wake-ups at ${redact(url)}`,
+        {
+          hint: "check NIGHTSHIFT_DATABASE_URL and that the server is running",
+          cause: error,
+        },
+      );
+    }
+    return async () => {
+      closing = true;
+      await client.end().catch(() => undefined);
+    };
+  };
+}
+
+/**
+ * Wake-ups on the embedded ledger: PGlite is one session, so only this process's own changes
+ * notify (orders arriving through the inbox are still found by polling). LISTEN goes through
+ * kysely so that it waits its turn on that session instead of landing inside another caller's
+ * transaction; it is never undone (a session listening with nobody subscribed costs nothing).
+ */
+function pgliteWakeups(pglite: PGlite, db: Kysely<Database>): WakeupSource {
+  return async (onWake) => {
+    const off = pglite.onNotification((channel) => {
+      if (channel === WAKEUP_CHANNEL) onWake();
+    });
+    await sql.raw(`listen ${WAKEUP_CHANNEL}`).execute(db);
+    return async () => off();
+  };
+}
+
+async function ledgerOver(
+  db: Kysely<Database>,
+  unlock?: () => Promise<void>,
+  wakeups?: WakeupSource,
+): Promise<Ledger> {
   try {
     await migrate(db);
   } catch (error) {
@@ -73,10 +140,14 @@ async function ledgerOver(db: Kysely<Database>, unlock?: () => Promise<void>): P
     await unlock?.();
     throw error;
   }
-  return new Ledger(db, async () => {
-    await db.destroy();
-    await unlock?.();
-  });
+  return new Ledger(
+    db,
+    async () => {
+      await db.destroy();
+      await unlock?.();
+    },
+    wakeups,
+  );
 }
 
 function wrapOpenError(error: unknown, dataDir: string): NightshiftError {

@@ -1,5 +1,4 @@
 import { execFile } from "node:child_process";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import {
   type AgentDriver,
@@ -13,10 +12,12 @@ import type { Claim, Ledger, Run, RunEnding, WorkOrder } from "../ledger/index.t
 import { type MergeQueue, SerialMergeQueue } from "../merge/index.ts";
 import type { RunSandbox, SandboxBackend } from "../sandbox/index.ts";
 import type { Workspace, Workspaces } from "../workspace/index.ts";
+import { Alarm } from "./alarm.ts";
 import { BaselineKeeper } from "./baseline.ts";
 import type { LineProgress, ProgressListener } from "./progress.ts";
 import { RunRecorder } from "./run-recorder.ts";
 import { SandboxWatch } from "./sandbox-watch.ts";
+import { Timekeeper } from "./timekeeper.ts";
 
 export interface LineSettings {
   concurrency: number;
@@ -137,6 +138,8 @@ export class Line {
    */
   private halted: string | undefined;
   private readonly baseline: BaselineKeeper;
+  /** Ends the idle wait early on a wake-up from the ledger. */
+  private readonly alarm = new Alarm();
 
   constructor(
     private readonly parts: LineParts,
@@ -168,19 +171,53 @@ export class Line {
   async run(options: { forever?: boolean; signal?: AbortSignal } = {}): Promise<void> {
     const signal = options.signal ?? new AbortController().signal;
     await this.parts.workspaces.assertSafeToLand();
-    await this.recover(signal);
-    const stopped = aborted(signal);
-    while (!signal.aborted) {
-      await this.fillSlots(signal);
-      if (this.active.size > 0) {
-        await Promise.race([...this.active.values(), stopped]);
-        continue;
+    const unsubscribe = await this.listen();
+    try {
+      await this.recover(signal);
+      const timekeeper = new Timekeeper({
+        ledger: this.parts.ledger,
+        workerId: this.parts.workerId,
+        logger: this.parts.logger,
+        takeBack: () => this.recover(signal, { expiredOnly: true }),
+      });
+      const stopped = aborted(signal);
+      let claim = true;
+      while (!signal.aborted) {
+        await timekeeper.tick();
+        if (claim || this.active.size === 0) await this.fillSlots(signal);
+        if (this.active.size === 0) {
+          if (!options.forever || this.halted) break;
+          this.parts.logger.debug("idle: waiting for a wake-up or the next poll");
+        }
+        // Busy or idle, the loop turns at least once per poll interval: the timekeeper's promise
+        // (lease plus one poll) must hold while this worker's own runs take their time. A busy
+        // line claims again only when one of its runs ended, as before: a claim round checks
+        // main, and between a landing and its run's settling that would test a main the merge
+        // queue has already tested.
+        const woke = await this.alarm.wait(this.settings.pollIntervalMs, [
+          ...this.active.values(),
+          stopped,
+        ]);
+        claim = woke === "settled";
       }
-      if (!options.forever || this.halted) break;
-      await sleep(this.settings.pollIntervalMs, undefined, { signal }).catch(() => undefined);
+      await Promise.allSettled(this.active.values());
+      if (signal.aborted) await this.recover(undefined, { park: true });
+    } finally {
+      await unsubscribe();
     }
-    await Promise.allSettled(this.active.values());
-    if (signal.aborted) await this.recover(undefined, { park: true });
+  }
+
+  /** Subscribes the alarm to the ledger's wake-ups; without them the line polls alone. */
+  private async listen(): Promise<() => Promise<void>> {
+    const { ledger, logger } = this.parts;
+    try {
+      return await ledger.onWork(this.alarm.ring, (error) =>
+        logger.warn({ err: error }, "lost the ledger's wake-ups; finding work by polling"),
+      );
+    } catch (error) {
+      logger.warn({ err: error }, "no wake-ups from the ledger; finding work by polling");
+      return async () => {};
+    }
   }
 
   private async fillSlots(signal: AbortSignal): Promise<void> {
@@ -208,15 +245,20 @@ export class Line {
    * Startup (and shutdown) recovery: runs left by a dead worker are landed or requeued. At
    * start-up (`lineSignal` given) a run that died in the merge queue with a gate-passed candidate
    * is adopted instead: its candidate goes back in the queue, in its old order, and is landed or
-   * ejected like any other, without a new agent run.
+   * ejected like any other, without a new agent run. With `expiredOnly` (the timekeeper, while the
+   * line works) the same happens to other workers' runs whose lease ran out, and to no others.
    */
-  private async recover(lineSignal?: AbortSignal, options: { park?: boolean } = {}): Promise<void> {
+  private async recover(
+    lineSignal?: AbortSignal,
+    options: { park?: boolean; expiredOnly?: boolean } = {},
+  ): Promise<void> {
     const { ledger, workspaces, logger } = this.parts;
     const onMain = async (commit: string) =>
       workspaces.isAncestor(commit, await workspaces.mainTip()).catch(() => false);
     const recovered = await ledger.recoverRuns({
-      all: this.parts.soleWorker,
-      workerId: this.parts.workerId,
+      ...(options.expiredOnly
+        ? { all: false, exceptWorker: this.parts.workerId }
+        : { all: this.parts.soleWorker, workerId: this.parts.workerId }),
       hasLanded: onMain,
       ...(options.park ? { park: true } : {}),
       ...(lineSignal
@@ -254,9 +296,12 @@ export class Line {
         });
       }
     }
-    const live = new Set(
-      (await ledger.listRuns()).filter((r) => r.status === "running").map((r) => String(r.id)),
-    );
+    // This line's own runs count as live until they have settled: one that just ended may still
+    // be releasing (or keeping) its worktree when the timekeeper prunes.
+    const live = new Set([
+      ...(await ledger.listRuns()).filter((r) => r.status === "running").map((r) => String(r.id)),
+      ...[...this.active.keys()].map(String),
+    ]);
     await workspaces.prune(live);
     // In queue order: each candidate is handed to the queue before the next one's worktree is made.
     for (const run of adopted) if (lineSignal) await this.readmit(run, lineSignal);

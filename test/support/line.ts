@@ -2,12 +2,13 @@ import { execFileSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import type { Logger } from "pino";
 import pino from "pino";
 import { type AgentDriver, BuiltinAgent } from "../../src/agents/index.ts";
 import { createDemoRepository } from "../../src/cli/commands/demo.ts";
 import { createTestGate, type Gate } from "../../src/gates/index.ts";
 import { type BudgetLimits, bundledPrices, Gateway } from "../../src/gateway/index.ts";
-import { type Ledger, openLedger } from "../../src/ledger/index.ts";
+import type { Ledger, LedgerLocation } from "../../src/ledger/index.ts";
 import {
   Line,
   type LineProgress,
@@ -18,6 +19,7 @@ import { SpeculativeMergeQueue } from "../../src/merge/index.ts";
 import { BubblewrapBackend, type SandboxBackend } from "../../src/sandbox/index.ts";
 import { type Policy, type RunningSimulator, startSimulator } from "../../src/sim/index.ts";
 import { Workspaces } from "../../src/workspace/index.ts";
+import { openTestLedger } from "./ledgers.ts";
 
 export function git(cwd: string, ...args: string[]): string {
   return execFileSync("git", args, {
@@ -68,10 +70,16 @@ export async function startTestLine(options: {
   drivers?: Record<string, AgentDriver>;
   /** What the line sees of the gateway, e.g. a wrapper that reports model failures. */
   models?: (gateway: Gateway) => ModelAccess;
+  /** Default: an in-memory ledger of its own; a PostgreSQL location gets a fresh schema, dropped on close. */
+  ledger?: LedgerLocation;
+  /** Default "test-worker", the only worker (soleWorker); another id shares the ledger. */
+  workerId?: string;
+  soleWorker?: boolean;
+  logger?: Logger;
 }): Promise<TestLine> {
   const sandbox =
     options.sandbox === "unsandboxed" ? undefined : (options.sandbox ?? new BubblewrapBackend());
-  const ledger = await openLedger({ kind: "memory" });
+  const { ledger, dispose } = await openTestLedger(options.ledger ?? { kind: "memory" });
   const simulator = await startSimulator({ policy: options.policy });
   const gateway = new Gateway({
     ledger,
@@ -128,9 +136,9 @@ export async function startTestLine(options: {
             }),
           }),
       models: options.models ? options.models(gateway) : gateway,
-      logger: pino({ level: "silent" }),
-      workerId: "test-worker",
-      soleWorker: true,
+      logger: options.logger ?? pino({ level: "silent" }),
+      workerId: options.workerId ?? "test-worker",
+      soleWorker: options.soleWorker ?? true,
       ...(sandbox ? { sandbox } : {}),
       ...(options.sandboxDefectAfter ? { sandboxDefectAfter: options.sandboxDefectAfter } : {}),
     },
@@ -148,7 +156,7 @@ export async function startTestLine(options: {
     async close() {
       await gateway.close();
       await simulator.close();
-      await ledger.close();
+      await dispose();
     },
   };
 }
