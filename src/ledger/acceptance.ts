@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
 import { NightshiftError } from "../errors/index.ts";
 import type { BaselineCheck, Database, HoldoutScenarioRow, WorkOrder } from "./schema.ts";
-import { recordTransition } from "./transitions.ts";
+import { lockOrder, recordTransition } from "./transitions.ts";
 
 /** An order whose hidden scenarios judge a candidate: its own, or one that already landed. */
 export interface ScenarioOwner {
@@ -77,17 +77,7 @@ export class AcceptanceRecords {
     source = "acceptance-writer",
   ): Promise<{ order: WorkOrder; scenarios: HoldoutScenarioRow[] }> {
     return this.db.transaction().execute(async (tx) => {
-      const order = await tx
-        .selectFrom("work_orders")
-        .selectAll()
-        .where("id", "=", orderId)
-        .forUpdate()
-        .executeTakeFirst();
-      if (!order) {
-        throw new NightshiftError("order_not_found", `there is no order WO-${orderId}`, {
-          hint: "see `nightshift status` for the orders and their numbers",
-        });
-      }
+      const order = await lockOrder(tx, orderId);
       if (order.status !== "queued" && order.status !== "waiting") {
         throw new NightshiftError(
           "acceptance_draft_refused",

@@ -1,7 +1,7 @@
 import type { Kysely, Updateable } from "kysely";
 import { NightshiftError } from "../errors/index.ts";
 import type { Database, Defect, OrderStatus, WorkOrder, WorkOrdersTable } from "./schema.ts";
-import { type Db, recordTransition } from "./transitions.ts";
+import { type Db, lockOrder, recordTransition } from "./transitions.ts";
 
 /** What a person can do to an order from the CLI (`nightshift retry 3`, ...). */
 export type OrderAction = "retry" | "requeue" | "cancel" | "approve" | "reject";
@@ -48,17 +48,7 @@ export class OrderControls {
     const move = MOVES[action];
     const message = `${action} by a person${note.trim() ? `: ${note.trim()}` : ""}`;
     return this.db.transaction().execute(async (tx) => {
-      const order = await tx
-        .selectFrom("work_orders")
-        .selectAll()
-        .where("id", "=", orderId)
-        .forUpdate()
-        .executeTakeFirst();
-      if (!order) {
-        throw new NightshiftError("order_not_found", `there is no order WO-${orderId}`, {
-          hint: "see `nightshift status` for the orders and their numbers",
-        });
-      }
+      const order = await lockOrder(tx, orderId);
       if (!move.from.includes(order.status)) {
         throw new NightshiftError(
           "order_control_refused",

@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from "kysely";
-import type { Database } from "./schema.ts";
+import { NightshiftError } from "../errors/index.ts";
+import type { Database, WorkOrder } from "./schema.ts";
 
 export type Db = Kysely<Database> | Transaction<Database>;
 
@@ -26,4 +27,23 @@ export function recordTransition(
       message: row.message ?? "",
     })
     .execute();
+}
+
+/**
+ * The order, locked for the rest of the transaction so that a person's control and the line
+ * cannot both move it; an unknown id is the person's mistake, said with the way to find the right one.
+ */
+export async function lockOrder(tx: Db, orderId: number): Promise<WorkOrder> {
+  const order = await tx
+    .selectFrom("work_orders")
+    .selectAll()
+    .where("id", "=", orderId)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!order) {
+    throw new NightshiftError("order_not_found", `there is no order WO-${orderId}`, {
+      hint: "see `nightshift status` for the orders and their numbers",
+    });
+  }
+  return order;
 }
