@@ -10,6 +10,8 @@
  * shared, noisy machine. Each server and this load generator are separate processes.
  *
  * BENCH_SECONDS (5), BENCH_SAMPLES (1000), BENCH_ROUNDS (2), BENCH_CONNECTIONS ("32,128").
+ * BENCH_PROFILE=<dir>: run the gateway under `node --cpu-prof` and write its profile to <dir>
+ * (summarise it with `npx tsx bench/gateway-profile.ts <dir>/<file>.cpuprofile`).
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -34,8 +36,12 @@ interface Target {
   sent: number;
 }
 
+const PROFILE_DIR = process.env.BENCH_PROFILE;
+
 async function startChild(args: string[], stderr: "inherit" | "pipe" = "inherit") {
-  const child = spawn(process.execPath, ["--import", "tsx", SERVER, ...args], {
+  const profile =
+    PROFILE_DIR && args[0] === "gateway" ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`] : [];
+  const child = spawn(process.execPath, [...profile, "--import", "tsx", SERVER, ...args], {
     stdio: ["ignore", "pipe", stderr],
   });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });

@@ -107,7 +107,8 @@ export class Budgets {
     requestId: string,
   ): Promise<Reservation | BudgetRefusal> | Reservation | BudgetRefusal {
     const rounded = { tokens: Math.ceil(amount.tokens), usd: amount.usd };
-    const accounts = this.accountsFor(grant, utcDay(this.now()));
+    const day = utcDay(this.now());
+    const accounts = this.accountsFor(grant, day);
     // Nothing limited: nothing to reserve (spend is still counted when the row is metered).
     if (accounts.length === 0) return { requestId, grant, amount: rounded };
     const hold: BudgetHold = {
@@ -115,7 +116,7 @@ export class Budgets {
       accounts,
       tokens: rounded.tokens,
       usd: rounded.usd,
-      day: utcDay(this.now()),
+      day,
       ttlMs: this.ttlMs,
     };
     if (this.options.exclusive) return this.reserveLocally(hold, grant);
@@ -287,6 +288,13 @@ export function isRefusal(value: Reservation | BudgetRefusal): value is BudgetRe
   return "scope" in value;
 }
 
+let dayCache = { from: 0, to: 0, day: "" };
+
+/** The UTC day of `date` as YYYY-MM-DD (cached for the day: asked once per request). */
 function utcDay(date: Date): string {
-  return date.toISOString().slice(0, 10);
+  const t = date.getTime();
+  if (t >= dayCache.from && t < dayCache.to) return dayCache.day;
+  const from = t - (t % 86_400_000);
+  dayCache = { from, to: from + 86_400_000, day: date.toISOString().slice(0, 10) };
+  return dayCache.day;
 }

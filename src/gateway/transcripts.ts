@@ -19,6 +19,12 @@ export interface TranscriptEntry {
 export interface TranscriptOptions {
   /** Queued but unwritten text beyond this makes append() ask its caller to wait. */
   maxQueuedChars?: number;
+  /**
+   * How long lines gather before they are written (unless the queue is filling up or someone
+   * waits on flush()): one append per run per interval instead of one per turn of the event loop,
+   * each of which opens and closes the file.
+   */
+  batchMs?: number;
   logger?: Logger;
 }
 
@@ -40,12 +46,17 @@ export class Transcripts {
   private waiters: (() => void)[] = [];
   private ready: Promise<unknown> | undefined;
   private readonly maxQueuedChars: number;
+  private readonly batchMs: number;
+  /** Ends the current wait for more lines early (flush() wants them on disk now). */
+  private hurry: (() => void) | undefined;
+  private flushing = 0;
 
   constructor(
     readonly dir: string,
     private readonly options: TranscriptOptions = {},
   ) {
     this.maxQueuedChars = options.maxQueuedChars ?? 8 * 1024 * 1024;
+    this.batchMs = options.batchMs ?? 50;
   }
 
   /** Queues the entry; returns a promise to wait on when the queue is full, else undefined. */
@@ -56,6 +67,7 @@ export class Transcripts {
     else this.queue.set(runId, [line]);
     this.queuedChars += line.length;
     this.writing ??= this.drain();
+    if (this.queuedChars * 4 >= this.maxQueuedChars) this.hurry?.();
     if (this.queuedChars <= this.maxQueuedChars) return undefined;
     return new Promise((resolve) => this.waiters.push(resolve));
   }
@@ -68,6 +80,16 @@ export class Transcripts {
       this.ready = undefined;
     }
     while (this.queue.size > 0) {
+      if (this.batchMs > 0 && this.flushing === 0 && this.queuedChars * 4 < this.maxQueuedChars) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.batchMs);
+          this.hurry = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.hurry = undefined;
+      }
       const batch = this.queue;
       this.queue = new Map();
       let chars = 0;
@@ -110,7 +132,15 @@ export class Transcripts {
 
   /** Resolves once everything queued so far is on disk. */
   async flush(): Promise<void> {
-    while (this.writing) await this.writing;
+    this.flushing++;
+    try {
+      while (this.writing) {
+        this.hurry?.();
+        await this.writing;
+      }
+    } finally {
+      this.flushing--;
+    }
   }
 
   /** Characters queued and not yet written. */
