@@ -22,7 +22,7 @@ import {
   upstreamURL,
 } from "../gateway/index.ts";
 import type { Ledger } from "../ledger/index.ts";
-import { safeJson, wireProtocols } from "../protocols/index.ts";
+import { safeJson, wireProtocolNamed } from "../protocols/index.ts";
 import { driverSettings, type Factory } from "./factory.ts";
 import { providerKey, type StartedProviders, startProviders } from "./models.ts";
 
@@ -112,6 +112,8 @@ interface RoutedChoice {
   choice: AgentChoice;
   protocol: ProtocolName;
   route: Route;
+  /** The name its spend is priced by, as the gateway will price it. */
+  pricedModel: string;
 }
 
 function routeChoices(
@@ -147,7 +149,8 @@ function routeChoices(
       continue;
     }
     const provider = route.upstream.name ?? "?";
-    if (!input.prices.priceOf(route.model) && !input.prices.priceOf(choice.model)) {
+    const pricedModel = input.prices.pricedName(route.model, choice.model);
+    if (pricedModel === undefined) {
       checks.push({
         subject,
         ok: false,
@@ -165,7 +168,7 @@ function routeChoices(
       ok: true,
       detail: `provider "${provider}" as "${route.model}" (${how})`,
     });
-    routed.push({ choice, protocol, route });
+    routed.push({ choice, protocol, route, pricedModel });
   }
   return routed;
 }
@@ -186,17 +189,18 @@ async function pingProviders(input: PreflightInput, routes: RoutedChoice[]): Pro
   }
   try {
     const byName = new Map(started.providers.map((p) => [p.name, p]));
-    const targets = new Map<string, { provider: ConfiguredProvider; route: Route }>();
-    for (const { route } of routes) {
+    const targets = new Map<string, { provider: ConfiguredProvider; routed: RoutedChoice }>();
+    for (const routed of routes) {
+      const { route } = routed;
       const provider = byName.get(route.upstream.name ?? "");
       if (provider)
         targets.set(`${provider.name}\u0000${route.protocol}\u0000${route.model}`, {
           provider,
-          route,
+          routed,
         });
     }
     return await Promise.all(
-      [...targets.values()].map(({ provider, route }) => ping(input, provider, route)),
+      [...targets.values()].map(({ provider, routed }) => ping(input, provider, routed)),
     );
   } finally {
     await started.close();
@@ -206,13 +210,13 @@ async function pingProviders(input: PreflightInput, routes: RoutedChoice[]): Pro
 async function ping(
   input: PreflightInput,
   provider: ConfiguredProvider,
-  route: Route,
+  { route, pricedModel }: RoutedChoice,
 ): Promise<Check> {
   const subject = `test request to "${provider.name}" (${route.model})`;
   const request = pingRequest(route);
   const url = upstreamURL(provider.upstream, route.protocol, request.path);
   const started = performance.now();
-  const wire = wireProtocols.find((p) => p.name === route.protocol);
+  const wire = wireProtocolNamed(route.protocol);
   try {
     const reply = await forward(
       provider.upstream,
@@ -236,7 +240,7 @@ async function ping(
         input_tokens: usage?.inputTokens ?? 0,
         output_tokens: usage?.outputTokens ?? 0,
         cached_input_tokens: usage?.cachedInputTokens ?? 0,
-        cost_usd: usage ? (input.prices.costOf(route.model, usage) ?? 0) : 0,
+        cost_usd: usage ? (input.prices.costOf(pricedModel, usage) ?? 0) : 0,
         usage_estimated: false,
         latency_ms: Math.round(performance.now() - started),
         attempts: reply.attempts,

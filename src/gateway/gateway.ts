@@ -20,6 +20,7 @@ import {
   safeJson,
   type Translation,
   type WireProtocol,
+  wireProtocolNamed,
   wireProtocols,
 } from "../protocols/index.ts";
 import {
@@ -495,17 +496,8 @@ export class Gateway {
   ): Plan | PlanRefusal {
     const route = this.router.route(protocol.name, facts.model);
     if (isRouteRefusal(route)) return { ...route, blocking: true };
-    const pricedModel = this.options.prices.priceOf(route.model) ? route.model : facts.model;
-    const outputReserve = Math.min(
-      facts.maxOutputTokens ?? Number.POSITIVE_INFINITY,
-      this.options.outputReserveTokens ?? 4_096,
-    );
-    const inputBound = promptTokenBound(requestText);
-    const usd = this.options.prices.costOf(pricedModel, {
-      inputTokens: inputBound,
-      outputTokens: outputReserve,
-    });
-    if (usd === undefined) {
+    const pricedModel = this.options.prices.pricedName(route.model, facts.model);
+    if (pricedModel === undefined) {
       return {
         refused: true,
         status: 400,
@@ -514,6 +506,15 @@ export class Gateway {
         blocking: true,
       };
     }
+    const outputReserve = Math.min(
+      facts.maxOutputTokens ?? Number.POSITIVE_INFINITY,
+      this.options.outputReserveTokens ?? 4_096,
+    );
+    const inputBound = promptTokenBound(requestText);
+    const usd = this.options.prices.costOf(pricedModel, {
+      inputTokens: inputBound,
+      outputTokens: outputReserve,
+    }) as number;
     const translation =
       route.protocol === protocol.name
         ? undefined
@@ -539,7 +540,7 @@ export class Gateway {
     }
     return {
       route,
-      upstreamWire: wireProtocols.find((p) => p.name === route.protocol) as WireProtocol,
+      upstreamWire: wireProtocolNamed(route.protocol),
       translation,
       pricedModel,
       outgoing,

@@ -37,6 +37,15 @@ export class PriceTable {
     this.names = Object.keys(models).sort((a, b) => b.length - a.length);
   }
 
+  /**
+   * The name a routed request is priced by: the provider's name for the model when the table knows
+   * it, else the name the agent asked for; undefined when neither is priced.
+   */
+  pricedName(providerModel: string, requestedModel: string): string | undefined {
+    if (this.priceOf(providerModel)) return providerModel;
+    return this.priceOf(requestedModel) ? requestedModel : undefined;
+  }
+
   priceOf(model: string): ModelPrice | undefined {
     const exact = this.models[model];
     if (exact) return exact;

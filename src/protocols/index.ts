@@ -117,5 +117,5 @@ export {
 } from "./tokens.ts";
 export * from "./translate/index.ts";
 export type { MeteredUsage, RequestFacts, StreamMeter, WireProtocol } from "./wire.ts";
-export { wireProtocolForPath, wireProtocols } from "./wire-protocols.ts";
+export { wireProtocolForPath, wireProtocolNamed, wireProtocols } from "./wire-protocols.ts";
 export { describeIssues, formatPath } from "./zod-issues.ts";

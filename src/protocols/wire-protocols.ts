@@ -19,3 +19,8 @@ export function wireProtocolForPath(path: string): WireProtocol | undefined {
     protocol.servesPath ? protocol.servesPath(bare) : protocol.path === bare,
   );
 }
+
+/** The protocol of that name (every name the type allows has one). */
+export function wireProtocolNamed(name: WireProtocol["name"]): WireProtocol {
+  return wireProtocols.find((protocol) => protocol.name === name) as WireProtocol;
+}
