@@ -278,10 +278,12 @@ export async function startModels(
   options: { adminToken?: string } = {},
 ): Promise<{ gateway: Gateway; simulated: boolean; close(): Promise<void> }> {
   const { config } = factory;
-  const [{ Gateway, loadPrices, modelRouter }, { startProviders }] = await Promise.all([
-    import("../gateway/index.ts"),
-    import("./models.ts"),
-  ]);
+  const [{ Gateway, loadPrices, modelRouter }, { startProviders }, { ledgerMetrics }] =
+    await Promise.all([
+      import("../gateway/index.ts"),
+      import("./models.ts"),
+      import("../metrics/index.ts"),
+    ]);
   const started = await startProviders(factory);
   try {
     const gateway = new Gateway({
@@ -299,6 +301,7 @@ export async function startModels(
       },
       router: modelRouter(started.providers, config.models),
       retry: { attempts: config.gateway.retries },
+      metrics: ledgerMetrics(factory.ledger),
       // The embedded ledger is this process's alone: budgets need no ledger round trip per request.
       exclusiveLedger: ledgerLocationFor(factory.stateDir).kind !== "postgres",
       streamIdleTimeoutMs: config.gateway.stream_idle_timeout_seconds * 1000,

@@ -30,6 +30,14 @@ function fraction(value: string): number {
   return n;
 }
 
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n <= 0) {
+    throw new InvalidArgumentError("must be a positive number, e.g. 685 or 0.5.");
+  }
+  return n;
+}
+
 /** `--fault rate_limit=0.05`, repeatable, into a map of fault rates. */
 export function collectFault(value: string, previous: Partial<Record<FaultKind, number>>) {
   const [kind, rate] = value.split("=");
@@ -193,6 +201,59 @@ export function buildProgram(): Command {
       shortLived();
       const { statusCommand } = await import("./commands/status.ts");
       print(await statusCommand(dir(), options));
+    });
+
+  program
+    .command("report")
+    .description(
+      "the factory's measured economics: runs, landed changes, yield, cost per landed change, tokens per landed line",
+    )
+    .option("--json", "machine-readable output")
+    .action(async (options) => {
+      shortLived();
+      const { reportCommand } = await import("./commands/report.ts");
+      print(await reportCommand(dir(), options));
+    });
+
+  program
+    .command("econ")
+    .description(
+      "the rough math from the price table: requests per second for a budget, cost per day, engineers' salaries",
+    )
+    .option("--model <name>", "the model to price (default: [agent] model, else claude-opus-5)")
+    .addOption(
+      new Option("--budget-per-day <usd>", "spend per day (default: one salary a year)").argParser(
+        positiveNumber,
+      ),
+    )
+    .addOption(
+      new Option("--rps <n>", "requests per second, to price by the day").argParser(positiveNumber),
+    )
+    .addOption(
+      new Option("--input-tokens <n>", "input tokens per request (default 20000)").argParser(
+        integer(0, 10_000_000),
+      ),
+    )
+    .addOption(
+      new Option("--output-tokens <n>", "output tokens per request (default 1000)").argParser(
+        integer(0, 10_000_000),
+      ),
+    )
+    .addOption(
+      new Option("--cached-share <p>", "share of input served from cache (default 0)").argParser(
+        fraction,
+      ),
+    )
+    .addOption(
+      new Option(
+        "--salary <usd>",
+        "an engineer's cost per year (default [economics] salary_usd, 250000)",
+      ).argParser(positiveNumber),
+    )
+    .option("--json", "machine-readable output")
+    .action(async (options) => {
+      const { econCommand } = await import("./commands/econ.ts");
+      print(await econCommand(dir(), options));
     });
 
   program

@@ -13,3 +13,4 @@ export {
 export { resolveProviders, usesSimulator } from "./resolve.ts";
 export { configSchema, type FactoryConfig } from "./schema.ts";
 export { configTemplate } from "./template.ts";
+export { PERPETUAL_SOURCES, type PerpetualSource } from "./loop-sections.ts";

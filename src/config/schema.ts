@@ -8,6 +8,13 @@ import {
   type ProviderSection,
   providerSection,
 } from "./providers.ts";
+// issue-13a: the perpetual loop's sections.
+import {
+  economicsSection,
+  perpetualSection,
+  plannerSection,
+  schedulerSection,
+} from "./loop-sections.ts";
 
 /**
  * The shape of nightshift.toml. Every key has a default so that an empty file is a valid factory;
@@ -253,6 +260,11 @@ export const configSchema = z
     gateway: gatewaySection.default(gatewaySection.parse({})),
     workspace: workspaceSection.default(workspaceSection.parse({})),
     sandbox: sandboxSection.default(sandboxSection.parse({})),
+    // issue-13a: the perpetual loop's sections (src/config/loop-sections.ts).
+    scheduler: schedulerSection.default(schedulerSection.parse({})),
+    planner: plannerSection.default(plannerSection.parse({})),
+    perpetual: perpetualSection.default(perpetualSection.parse({})),
+    economics: economicsSection.default(economicsSection.parse({})),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -179,6 +179,37 @@ broken_patch_rate = 0.2
 give_up_rate = 0.05
 fix_on_feedback_rate = 0.9
 first_token_ms = 0
+
+[scheduler]
+# "separate": an order waits while a running order's scope (its paths) overlaps its own, so that
+# parallel runs do not edit the same files and collide in the merge queue; "ignore": scopes hold
+# nothing back. An order without a scope runs in "parallel" with anything, or "exclusive"ly alone.
+scopes = "separate"
+unscoped = "parallel"
+
+[planner]
+# \`nightshift plan "goal"\` has this model (empty: [agent] model) turn a goal into work orders.
+model = ""
+max_orders = 20
+
+[perpetual]
+# Where \`nightshift run --forever\` finds work when the queue is dry (docs/perpetual.md):
+# "goals" (goals_file), "tests" / "lint" / "typecheck" (the [gates] commands failing on main),
+# "defects" (open defects), "todo" (todo_markers in the committed tree), "coverage".
+sources = []
+# Orders found this way wait for \`nightshift approve\` (false: they are queued at once).
+approval = true
+goals_file = "GOALS.md"
+todo_markers = ["TODO", "FIXME"]
+max_orders_per_round = 3
+interval_minutes = 10
+# coverage_command = "npx c8 --reporter=text-summary npm test"
+coverage_min_percent = 80
+
+[economics]
+# What \`nightshift econ\` and \`nightshift report\` compare spend with.
+salary_usd = 250000
+supervisors = 1
 `;
 }
 
