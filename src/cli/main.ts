@@ -138,6 +138,22 @@ export function buildProgram(): Command {
       print(await draftAcceptanceCommand(dir(), order, options));
     });
 
+  program
+    .command("plan")
+    .description(
+      "have a model break a goal or product brief into work orders (acceptance, dependencies, scopes); they wait for approval",
+    )
+    .argument("[goal]", "the goal, in a sentence or a paragraph")
+    .option("-f, --file <brief>", "read the goal from a file (a product brief)")
+    .option("--model <name>", "the planner's model (default: [planner] model, else [agent] model)")
+    .option("-y, --yes", "queue the planned orders at once instead of waiting for approval")
+    .option("--dry-run", "show the plan and add nothing")
+    .option("--json", "machine-readable output")
+    .action(async (goal: string | undefined, options) => {
+      const { planCommand } = await import("./commands/plan.ts");
+      print(await planCommand(dir(), goal, options));
+    });
+
   const controls = [
     ["retry", "queue a failed or cancelled order again, with a fresh set of attempts"],
     ["requeue", "take a running order (e.g. one whose worker is gone) back to the queue"],

@@ -1,4 +1,11 @@
 import { z } from "zod";
+// issue-13a: the perpetual loop's sections.
+import {
+  economicsSection,
+  perpetualSection,
+  plannerSection,
+  schedulerSection,
+} from "./loop-sections.ts";
 import {
   KIND_DEFAULTS,
   kindOf,
@@ -8,13 +15,6 @@ import {
   type ProviderSection,
   providerSection,
 } from "./providers.ts";
-// issue-13a: the perpetual loop's sections.
-import {
-  economicsSection,
-  perpetualSection,
-  plannerSection,
-  schedulerSection,
-} from "./loop-sections.ts";
 
 /**
  * The shape of nightshift.toml. Every key has a default so that an empty file is a valid factory;

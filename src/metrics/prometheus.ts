@@ -61,9 +61,7 @@ export function ledgerMetrics(ledger: Ledger): MetricsSource {
     },
     ["status"],
   );
-  gauge("nightshift_landed_changes", "Changes landed on main.", (f, set) =>
-    set(f.landedChanges),
-  );
+  gauge("nightshift_landed_changes", "Changes landed on main.", (f, set) => set(f.landedChanges));
   gauge("nightshift_model_requests", "Model requests metered by the gateway.", (f, set) =>
     set(f.modelRequests),
   );
@@ -77,9 +75,7 @@ export function ledgerMetrics(ledger: Ledger): MetricsSource {
     },
     ["kind"],
   );
-  gauge("nightshift_cost_usd", "Metered model spend in US dollars.", (f, set) =>
-    set(f.costUsd),
-  );
+  gauge("nightshift_cost_usd", "Metered model spend in US dollars.", (f, set) => set(f.costUsd));
   gauge(
     "nightshift_cost_per_landed_change_usd",
     "Metered spend divided by changes landed (0 before the first landing).",

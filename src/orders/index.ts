@@ -9,3 +9,15 @@ export {
   parseOrder,
   readBacklog,
 } from "./intake.ts";
+export {
+  formatPlan,
+  PLANNER_MARKER,
+  PLANNER_SOURCE,
+  type PlannedOrder,
+  type PlanRequest,
+  PlanUnusableError,
+  parsePlan,
+  planGoal,
+  plannedWorkOrders,
+} from "./planner.ts";
+export { repositorySketch } from "./repository-sketch.ts";

@@ -3,10 +3,19 @@ import { bundledPrices, parsePriceTable } from "../../src/gateway/index.ts";
 import { DEFAULT_REQUEST, estimateEconomics } from "../../src/metrics/index.ts";
 
 const prices = parsePriceTable(
-  JSON.stringify({ as_of: "2026-11-01", models: { m: { input: 5, output: 25, cached_input: 0.5 } } }),
+  JSON.stringify({
+    as_of: "2026-11-01",
+    models: { m: { input: 5, output: 25, cached_input: 0.5 } },
+  }),
   "test",
 );
-const base = { model: "m", inputTokens: 20_000, outputTokens: 1_000, cachedShare: 0, salaryUsd: 250_000 };
+const base = {
+  model: "m",
+  inputTokens: 20_000,
+  outputTokens: 1_000,
+  cachedShare: 0,
+  salaryUsd: 250_000,
+};
 
 describe("economics", () => {
   it("prices a request and sizes the line for a budget", () => {

@@ -5,7 +5,7 @@ import path from "node:path";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundledPrices, Gateway } from "../../src/gateway/index.ts";
-import type { Ledger } from "../../src/ledger/index.ts";
+import type { Ledger, NewModelRequest } from "../../src/ledger/index.ts";
 import { factoryReport, gitLinesLanded, ledgerMetrics } from "../../src/metrics/index.ts";
 import { ledgerBackends, openTestLedger } from "../support/ledgers.ts";
 
@@ -23,12 +23,20 @@ const git = (cwd: string, ...args: string[]) =>
  * factory itself. The report's figures are checked against sums taken here from the raw rows.
  */
 async function seed(ledger: Ledger, repo: string) {
-  const orders = await ledger.addOrders([{ title: "a" }, { title: "b" }, { title: "c" }, { title: "d" }]);
+  const orders = await ledger.addOrders([
+    { title: "a" },
+    { title: "b" },
+    { title: "c" },
+    { title: "d" },
+  ]);
   const claim = () =>
     ledger.claimNext({ workerId: "w", leaseMs: 60_000, agent: "builtin", model: "sim-demo" });
   const commit = async (file: string, lines: number) => {
     const before = git(repo, "rev-parse", "HEAD");
-    await writeFile(path.join(repo, file), Array.from({ length: lines }, (_, i) => `l${i}\n`).join(""));
+    await writeFile(
+      path.join(repo, file),
+      Array.from({ length: lines }, (_, i) => `l${i}\n`).join(""),
+    );
     git(repo, "add", "-A");
     git(repo, "commit", "-qm", file);
     return { previousMain: before, landedCommit: git(repo, "rev-parse", "HEAD") };
@@ -44,14 +52,22 @@ async function seed(ledger: Ledger, repo: string) {
   for (const lines of [7, 12]) {
     const c = await claim();
     runs.push(c!.run.id);
-    await ledger.finishRun(c!.run.id, { outcome: "landed", reason: "ok", ...(await commit(`f${lines}.txt`, lines)) });
+    await ledger.finishRun(c!.run.id, {
+      outcome: "landed",
+      reason: "ok",
+      ...(await commit(`f${lines}.txt`, lines)),
+    });
   }
   const failed = await claim();
   runs.push(failed!.run.id);
-  await ledger.finishRun(failed!.run.id, { outcome: "failed", runStatus: "failed", reason: "gave up" });
+  await ledger.finishRun(failed!.run.id, {
+    outcome: "failed",
+    runStatus: "failed",
+    reason: "gave up",
+  });
   const running = await claim();
   runs.push(running?.run.id ?? 0);
-  const requests = runs.flatMap((runId, i) =>
+  const requests: NewModelRequest[] = runs.flatMap((runId, i) =>
     [0, 1].map((k) => ({
       request_id: `r${i}-${k}`,
       run_id: runId || null,
@@ -71,7 +87,13 @@ async function seed(ledger: Ledger, repo: string) {
     })),
   );
   // The planner's request: the factory's own, no run.
-  requests.push({ ...requests[0]!, request_id: "planner", run_id: null, order_id: null, cost_usd: 0.5 });
+  requests.push({
+    ...requests[0]!,
+    request_id: "planner",
+    run_id: null,
+    order_id: null,
+    cost_usd: 0.5,
+  });
   await ledger.recordModelRequests(requests);
 }
 

@@ -1,13 +1,13 @@
 import path from "node:path";
 import { loadConfig } from "../../config/index.ts";
 import { loadPrices } from "../../gateway/prices.ts";
+import { DEFAULT_SALARY_USD } from "../../metrics/economics.ts";
 import {
   DEFAULT_REQUEST,
   type EconomicsQuestion,
   estimateEconomics,
   formatEconomics,
 } from "../../metrics/index.ts";
-import { DEFAULT_SALARY_USD } from "../../metrics/economics.ts";
 
 /** A frontier model of the bundled price table: what "one engineer's salary buys" is told in. */
 const DEFAULT_MODEL = "claude-opus-5";
