@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { providerUpstream } from "../../src/cli/models.ts";
 import { providerSettings } from "../../src/config/index.ts";
 import { bundledPrices, Gateway, modelRouter } from "../../src/gateway/index.ts";
-import { type Ledger, openLedger } from "../../src/ledger/index.ts";
+import { openLedger } from "../../src/ledger/index.ts";
 import {
   PLANNER_MARKER,
   PlanUnusableError,
