@@ -152,6 +152,9 @@ export async function buildLine(
       maxTokensPerRun: config.budget.max_tokens_per_run,
       commandTimeoutMs: config.agent.command_timeout_seconds * 1000,
       testCommand: config.gates.test,
+      ...(config.scheduler.scopes === "separate"
+        ? { scopes: { unscoped: config.scheduler.unscoped } }
+        : {}),
     },
   );
   return { line, gateway: models.gateway, close: models.close };

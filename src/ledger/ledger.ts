@@ -17,6 +17,8 @@ import type {
   Transition,
   WorkOrder,
 } from "./schema.ts";
+import { pickScopedOrder } from "./scoped-claim.ts"; // issue-13a
+import type { UnscopedRule } from "./scopes.ts"; // issue-13a
 import { type Db, recordTransition } from "./transitions.ts";
 
 export interface NewWorkOrder {
@@ -279,8 +281,15 @@ export class Ledger {
     agent: string;
     /** The model for an order that names none. */
     model: string;
+    /** issue-13a: hold back orders whose scope collides with a running one's (ledger/scopes.ts). */
+    scopes?: { unscoped: UnscopedRule };
   }): Promise<Claim | null> {
     return this.db.transaction().execute(async (tx) => {
+      // issue-13a: scope-aware pick (ledger/scoped-claim.ts).
+      if (options.scopes) {
+        const id = await pickScopedOrder(tx, options.scopes.unscoped);
+        return id === undefined ? null : this.claimPicked(tx, id, options);
+      }
       const picked = await sql<{ id: number }>`
         select o.id from work_orders o
         where o.status = 'queued'
@@ -293,6 +302,17 @@ export class Ledger {
         for update skip locked`.execute(tx);
       const id = picked.rows[0]?.id;
       if (id === undefined) return null;
+      return this.claimPicked(tx, id, options);
+    });
+  }
+
+  /** Opens a run on the order `id`, picked and locked by the caller's transaction. */
+  private async claimPicked(
+    tx: Db,
+    id: number,
+    options: { workerId: string; leaseMs: number; agent: string; model: string },
+  ): Promise<Claim> {
+    {
       const order = await tx
         .updateTable("work_orders")
         .set((eb) => ({
@@ -329,7 +349,7 @@ export class Ledger {
         to_status: "running",
       });
       return { order, run };
-    });
+    }
   }
 
   /**

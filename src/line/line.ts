@@ -32,6 +32,8 @@ export interface LineSettings {
   maxTokensPerRun: number;
   commandTimeoutMs: number;
   testCommand: string;
+  /** issue-13a: claims hold back orders whose scope collides with a running one's. */
+  scopes?: { unscoped: "parallel" | "exclusive" };
 }
 
 /** Why the gateway refused a run's request: which budget ran out. */
@@ -233,6 +235,7 @@ export class Line {
         leaseMs: this.settings.leaseMs,
         agent: this.settings.driver,
         model: this.settings.model,
+        ...(this.settings.scopes ? { scopes: this.settings.scopes } : {}), // issue-13a
       });
       if (!claim) return;
       const runId = claim.run.id;
