@@ -73,13 +73,14 @@ export function inboxDir(factory: { stateDir: string }): string {
 /** Builds the line for a factory, with its gateway and (for the simulator) its model server. */
 export async function buildLine(
   factory: Factory,
+  options: { forever?: boolean } = {},
 ): Promise<{ line: Line; gateway: Gateway; close(): Promise<void> }> {
   const { config, ledger, logger } = factory;
   const [
     { createRatchet },
     { Line, ledgerScenarios },
     { SpeculativeMergeQueue },
-    { Inbox },
+    { Inbox, WorkFinder },
     { Workspaces },
   ] = await Promise.all([
     import("../gates/index.ts"),
@@ -111,6 +112,22 @@ export async function buildLine(
       path.resolve(factory.stateDir, config.gates.holdout.dir),
     ),
   });
+  // issue-13a: with --forever, a dry queue is filled from [perpetual] sources.
+  const perpetual = config.perpetual;
+  const finder =
+    options.forever && perpetual.sources.length > 0
+      ? new WorkFinder(
+          { ledger, repoPath: factory.root, branch: config.factory.branch, logger },
+          {
+            sources: perpetual.sources,
+            approval: perpetual.approval,
+            maxOrdersPerRound: perpetual.max_orders_per_round,
+            intervalMs: perpetual.interval_minutes * 60_000,
+            goalsFile: perpetual.goals_file,
+            todoMarkers: perpetual.todo_markers,
+          },
+        )
+      : undefined;
   const line = new Line(
     {
       ledger,
@@ -137,6 +154,10 @@ export async function buildLine(
         if (added.length > 0)
           logger.info({ orders: added.map((o) => o.id) }, "took in orders from the inbox");
         for (const r of rejected) logger.error(r, "refused an inbox file");
+        // Another worker may add the same finding first: the ledger's unique key refuses ours.
+        await finder
+          ?.findWork()
+          .catch((error: unknown) => logger.warn({ err: error }, "finding work failed"));
       },
       workerId: `${os.hostname()}:${process.pid}`,
       soleWorker: ledgerLocationFor(factory.stateDir).kind !== "postgres",

@@ -39,15 +39,7 @@ export const schedulerSection = z
   })
   .strict();
 
-export const PERPETUAL_SOURCES = [
-  "goals",
-  "tests",
-  "defects",
-  "todo",
-  "lint",
-  "typecheck",
-  "coverage",
-] as const;
+export const PERPETUAL_SOURCES = ["goals", "tests", "defects", "todo"] as const;
 export type PerpetualSource = (typeof PERPETUAL_SOURCES)[number];
 
 export const perpetualSection = z
@@ -74,18 +66,5 @@ export const perpetualSection = z
     max_orders_per_round: z.number().int().min(1).max(50).default(3),
     /** Least time between two rounds, so an idle line does not rescan on every poll. */
     interval_minutes: z.number().min(0).max(10_080).default(10),
-    /** Prints a coverage percentage (e.g. "All files | 71.3"): the last number 0-100 is taken. */
-    coverage_command: z.string().default(""),
-    coverage_min_percent: z.number().min(0).max(100).default(80),
   })
-  .strict()
-  .superRefine((section, ctx) => {
-    if (section.sources.includes("coverage") && !section.coverage_command.trim()) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["coverage_command"],
-        message:
-          'is required when sources lists "coverage": a command that prints the coverage percentage, e.g. "npx c8 --reporter=text-summary npm test"',
-      });
-    }
-  });
+  .strict();

@@ -194,8 +194,8 @@ max_orders = 20
 
 [perpetual]
 # Where \`nightshift run --forever\` finds work when the queue is dry (docs/perpetual.md):
-# "goals" (goals_file), "tests" / "lint" / "typecheck" (the [gates] commands failing on main),
-# "defects" (open defects), "todo" (todo_markers in the committed tree), "coverage".
+# "goals" (a "- " line of goals_file), "tests" (a test gate that both passed and failed on one
+# commit: flaky), "defects" (open defects), "todo" (todo_markers in the landing branch's files).
 sources = []
 # Orders found this way wait for \`nightshift approve\` (false: they are queued at once).
 approval = true
@@ -203,8 +203,6 @@ goals_file = "GOALS.md"
 todo_markers = ["TODO", "FIXME"]
 max_orders_per_round = 3
 interval_minutes = 10
-# coverage_command = "npx c8 --reporter=text-summary npm test"
-coverage_min_percent = 80
 
 [economics]
 # What \`nightshift econ\` and \`nightshift report\` compare spend with.

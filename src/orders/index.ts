@@ -21,3 +21,4 @@ export {
   plannedWorkOrders,
 } from "./planner.ts";
 export { repositorySketch } from "./repository-sketch.ts";
+export { type FoundWork, WorkFinder, type WorkFinderSettings } from "./perpetual/index.ts";
