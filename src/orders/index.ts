@@ -9,6 +9,7 @@ export {
   parseOrder,
   readBacklog,
 } from "./intake.ts";
+export { type FoundWork, WorkFinder, type WorkFinderSettings } from "./perpetual/index.ts";
 export {
   formatPlan,
   PLANNER_MARKER,
@@ -21,4 +22,3 @@ export {
   plannedWorkOrders,
 } from "./planner.ts";
 export { repositorySketch } from "./repository-sketch.ts";
-export { type FoundWork, WorkFinder, type WorkFinderSettings } from "./perpetual/index.ts";

@@ -43,7 +43,9 @@ describe("[scheduler], [planner], [perpetual], [economics]", () => {
       /\[perpetual\] sources\.0: must be one of "goals", "tests", "defects", "todo"/,
     );
     expect(problem('[perpetual]\nsources = ["todo", "todo"]\n')).toContain("lists a source twice");
-    expect(problem('[perpetual]\ntodo_markers = ["TO DO"]\n')).toContain("must be a word like TODO");
+    expect(problem('[perpetual]\ntodo_markers = ["TO DO"]\n')).toContain(
+      "must be a word like TODO",
+    );
     expect(problem("[perpetual]\nmax_orders_per_round = 0\n")).toContain(
       "[perpetual] max_orders_per_round",
     );

@@ -99,7 +99,12 @@ describe.each(ledgerBackends)("scope-aware claims on $name", ({ location }) => {
     expect((await ledger.claimNext(claimAs("w", "exclusive")))?.order.title).toBe("anything");
     expect(await ledger.claimNext(claimAs("w", "exclusive"))).toBeNull();
     // Without the option, the claim ignores scopes as before.
-    const plain = await ledger.claimNext({ workerId: "w", leaseMs: 60_000, agent: "b", model: "m" });
+    const plain = await ledger.claimNext({
+      workerId: "w",
+      leaseMs: 60_000,
+      agent: "b",
+      model: "m",
+    });
     expect(plain?.order.title).toBe("docs");
   });
 });
@@ -137,7 +142,11 @@ describe("scope-aware claims by workers racing on one PostgreSQL ledger", () => 
       for (const claim of claims) {
         if (!claim) continue;
         claimed++;
-        await first.finishRun(claim.run.id, { outcome: "failed", runStatus: "failed", reason: "x" });
+        await first.finishRun(claim.run.id, {
+          outcome: "failed",
+          runStatus: "failed",
+          reason: "x",
+        });
       }
     }
     expect(claimed).toBe(10);

@@ -1,5 +1,5 @@
-export { type FoundWork, findingKey, foundOrder } from "./found-work.ts";
 export { WorkFinder, type WorkFinderSettings } from "./finder.ts";
+export { type FoundWork, findingKey, foundOrder } from "./found-work.ts";
 export {
   defectsSource,
   flakyTestsSource,

@@ -40,10 +40,10 @@ export async function goalsSource(ctx: SourceContext): Promise<FoundWork[]> {
 /** Each marker comment (TODO, FIXME, ...) in the landing branch's files, scoped to its file. */
 export async function todoSource(ctx: SourceContext): Promise<FoundWork[]> {
   const words = ctx.todoMarkers.join("|");
-  const found = await git(
-    ["grep", "-n", "-I", "-E", `\\b(${words})\\b[:(]?`, ctx.branch, "--"],
-    { cwd: ctx.repoPath, okCodes: [1] },
-  );
+  const found = await git(["grep", "-n", "-I", "-E", `\\b(${words})\\b[:(]?`, ctx.branch, "--"], {
+    cwd: ctx.repoPath,
+    okCodes: [1],
+  });
   if (found.exitCode !== 0) return [];
   const marker = new RegExp(`\\b(${words})\\b`);
   return found.stdout.split("\n").flatMap((row) => {
