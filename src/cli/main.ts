@@ -154,6 +154,19 @@ export function buildProgram(): Command {
       print(await planCommand(dir(), goal, options));
     });
 
+  program
+    .command("issues")
+    .description("take in the open GitHub issues labelled for the line ([github]) as work orders")
+    .option(
+      "-l, --label <name>",
+      "a label to look for instead of [github] labels (repeatable)",
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .action(async (options: { label?: string[] }) => {
+      const { issuesCommand } = await import("./commands/issues.ts");
+      print(await issuesCommand(dir(), options));
+    });
+
   const controls = [
     ["retry", "queue a failed or cancelled order again, with a fresh set of attempts"],
     ["requeue", "take a running order (e.g. one whose worker is gone) back to the queue"],

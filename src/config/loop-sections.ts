@@ -68,3 +68,28 @@ export const perpetualSection = z
     interval_minutes: z.number().min(0).max(10_080).default(10),
   })
   .strict();
+
+export const githubSection = z
+  .object({
+    /** The repository, "owner/name"; empty: no GitHub. */
+    repo: z
+      .string()
+      .regex(/^$|^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'must be "owner/name", e.g. "acme/shop"')
+      .default(""),
+    /** The REST API root; for GitHub Enterprise Server "https://HOST/api/v3". */
+    base_url: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. "https://api.github.com"' })
+      .default("https://api.github.com"),
+    /** The environment variable holding the token (never the token itself). */
+    token_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must name an environment variable, e.g. GITHUB_TOKEN")
+      .default("GITHUB_TOKEN"),
+    /** Open issues with any of these labels become work orders; empty: no intake. */
+    labels: z.array(z.string().min(1)).default([]),
+    /** Issues taken in wait for `nightshift approve` (a label is already a person's say-so). */
+    approval: z.boolean().default(false),
+    /** The git remote candidates are pushed to in pull-request mode. */
+    remote: z.string().min(1).default("origin"),
+  })
+  .strict();

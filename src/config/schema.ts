@@ -2,6 +2,7 @@ import { z } from "zod";
 // issue-13a: the perpetual loop's sections.
 import {
   economicsSection,
+  githubSection,
   perpetualSection,
   plannerSection,
   schedulerSection,
@@ -265,6 +266,7 @@ export const configSchema = z
     planner: plannerSection.default(plannerSection.parse({})),
     perpetual: perpetualSection.default(perpetualSection.parse({})),
     economics: economicsSection.default(economicsSection.parse({})),
+    github: githubSection.default(githubSection.parse({})),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -204,6 +204,16 @@ todo_markers = ["TODO", "FIXME"]
 max_orders_per_round = 3
 interval_minutes = 10
 
+[github]
+# Open issues labelled with one of \`labels\` become work orders (\`nightshift issues\`); the token
+# is read from the variable token_env names. GitHub Enterprise: base_url = "https://HOST/api/v3".
+repo = ""
+base_url = "https://api.github.com"
+token_env = "GITHUB_TOKEN"
+labels = []
+approval = false
+remote = "origin"
+
 [economics]
 # What \`nightshift econ\` and \`nightshift report\` compare spend with.
 salary_usd = 250000
