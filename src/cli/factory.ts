@@ -89,6 +89,27 @@ export async function buildLine(
     import("../orders/index.ts"),
     import("../workspace/index.ts"),
   ]);
+  // issue-13a: labelled GitHub issues are taken in while the line runs ([github] labels); made
+  // before anything is started, so that a missing token stops `run` with nothing to undo.
+  const gh = config.github;
+  const issues =
+    gh.repo && gh.labels.length > 0
+      ? await import("../github/index.ts").then(
+          ({ IssuePoller, openGitHub }) =>
+            new IssuePoller(
+              {
+                github: openGitHub({ repo: gh.repo, baseUrl: gh.base_url, tokenEnv: gh.token_env }),
+                ledger,
+                logger,
+              },
+              {
+                labels: gh.labels,
+                approval: gh.approval,
+                intervalMs: gh.interval_minutes * 60_000,
+              },
+            ),
+        )
+      : undefined;
   const drivers = agentDrivers(
     factory,
     await preparedDriver(factory),
@@ -154,6 +175,7 @@ export async function buildLine(
         if (added.length > 0)
           logger.info({ orders: added.map((o) => o.id) }, "took in orders from the inbox");
         for (const r of rejected) logger.error(r, "refused an inbox file");
+        await issues?.poll();
         // Another worker may add the same finding first: the ledger's unique key refuses ours.
         await finder
           ?.findWork()

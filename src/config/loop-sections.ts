@@ -89,6 +89,8 @@ export const githubSection = z
     labels: z.array(z.string().min(1)).default([]),
     /** Issues taken in wait for `nightshift approve` (a label is already a person's say-so). */
     approval: z.boolean().default(false),
+    /** How often a running line looks for newly labelled issues. */
+    interval_minutes: z.number().min(0.1).max(1_440).default(5),
     /** The git remote candidates are pushed to in pull-request mode. */
     remote: z.string().min(1).default("origin"),
   })

@@ -212,6 +212,8 @@ base_url = "https://api.github.com"
 token_env = "GITHUB_TOKEN"
 labels = []
 approval = false
+# How often \`nightshift run\` looks for newly labelled issues.
+interval_minutes = 5
 remote = "origin"
 
 [economics]

@@ -7,4 +7,5 @@ export {
 } from "./client.ts";
 export { GitHubError, type GitHubErrorCode } from "./errors.ts";
 export { issueKey, takeInIssues } from "./intake.ts";
+export { IssuePoller } from "./poller.ts";
 export { type Proposal, proposeChange } from "./pull-request.ts";
