@@ -2,8 +2,9 @@ import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { openGitHub, proposeChange, takeInIssues } from "../../src/github/index.ts";
+import { IssuePoller, openGitHub, proposeChange, takeInIssues } from "../../src/github/index.ts";
 import { type Ledger, openLedger } from "../../src/ledger/index.ts";
 import { type FakeGitHub, type FakeIssue, startFakeGitHub } from "../support/fake-github.ts";
 
@@ -139,6 +140,36 @@ describe("GitHub intake with the official client (@octokit/rest) against a fake 
     const resetAt = Date.parse(String(limited.details.resetAt));
     expect(resetAt).toBeGreaterThan(Date.now());
     expect(await l.listOrders()).toEqual([]);
+  });
+});
+
+describe("the running line's issue poller", () => {
+  it("asks once per interval, and not again before a rate limit resets", async () => {
+    const gh = await fake([{ number: 1, title: "x", labels: ["nightshift"] }]);
+    const l = await ledger();
+    let clock = 0;
+    const poller = new IssuePoller(
+      {
+        github: openGitHub({ repo: REPO, baseUrl: gh.url, tokenEnv: "GH_TOKEN_TEST" }, env),
+        ledger: l,
+        logger: pino({ level: "silent" }),
+      },
+      { labels: ["nightshift"], approval: false, intervalMs: 60_000 },
+      () => clock,
+    );
+    expect((await poller.poll()).map((o) => o.key)).toEqual(["gh-1"]);
+    const asked = gh.requests.length;
+    clock = 30_000;
+    expect(await poller.poll()).toEqual([]);
+    expect(gh.requests).toHaveLength(asked);
+
+    gh.rateLimitRemaining = 0;
+    clock = 60_000;
+    expect(await poller.poll()).toEqual([]); // refused, logged, the line goes on
+    expect(gh.requests).toHaveLength(asked + 1);
+    clock = 10 * 60_000; // past the interval, before the reset (an hour after the fake started)
+    expect(await poller.poll()).toEqual([]);
+    expect(gh.requests).toHaveLength(asked + 1);
   });
 });
 
