@@ -79,7 +79,7 @@ export async function buildLine(
   const [
     { createRatchet },
     { Line, ledgerScenarios },
-    { SpeculativeMergeQueue },
+    { PullRequestOutput, SpeculativeMergeQueue },
     { Inbox, WorkFinder },
     { Workspaces },
   ] = await Promise.all([
@@ -89,25 +89,23 @@ export async function buildLine(
     import("../orders/index.ts"),
     import("../workspace/index.ts"),
   ]);
-  // issue-13a: labelled GitHub issues are taken in while the line runs ([github] labels); made
+  // issue-13a: [github]: labelled issues taken in while the line runs, pull-request output; made
   // before anything is started, so that a missing token stops `run` with nothing to undo.
   const gh = config.github;
+  const githubModule =
+    gh.repo && (gh.labels.length > 0 || gh.output === "pull_request")
+      ? await import("../github/index.ts")
+      : undefined;
+  const github = githubModule?.openGitHub({
+    repo: gh.repo,
+    baseUrl: gh.base_url,
+    tokenEnv: gh.token_env,
+  });
   const issues =
-    gh.repo && gh.labels.length > 0
-      ? await import("../github/index.ts").then(
-          ({ IssuePoller, openGitHub }) =>
-            new IssuePoller(
-              {
-                github: openGitHub({ repo: gh.repo, baseUrl: gh.base_url, tokenEnv: gh.token_env }),
-                ledger,
-                logger,
-              },
-              {
-                labels: gh.labels,
-                approval: gh.approval,
-                intervalMs: gh.interval_minutes * 60_000,
-              },
-            ),
+    githubModule && github && gh.labels.length > 0
+      ? new githubModule.IssuePoller(
+          { github, ledger, logger },
+          { labels: gh.labels, approval: gh.approval, intervalMs: gh.interval_minutes * 60_000 },
         )
       : undefined;
   const drivers = agentDrivers(
@@ -155,17 +153,25 @@ export async function buildLine(
       workspaces,
       drivers,
       gates,
-      ...(config.merge.queue === "speculative"
+      // issue-13a: [github] output = "pull_request" proposes candidates instead of landing them.
+      ...(github && gh.output === "pull_request"
         ? {
-            mergeQueue: new SpeculativeMergeQueue(workspaces, gates, {
-              maxBatch: config.merge.max_batch,
-              depth: config.merge.depth,
-              maxRounds: config.merge.max_rounds,
-              scratchDir: path.join(factory.stateDir, "queue"),
-              onDecision: (decision) => logger.info({ decision }, "merge queue"),
+            mergeQueue: new PullRequestOutput(github, {
+              remote: gh.remote,
+              base: config.factory.branch,
             }),
           }
-        : {}),
+        : config.merge.queue === "speculative"
+          ? {
+              mergeQueue: new SpeculativeMergeQueue(workspaces, gates, {
+                maxBatch: config.merge.max_batch,
+                depth: config.merge.depth,
+                maxRounds: config.merge.max_rounds,
+                scratchDir: path.join(factory.stateDir, "queue"),
+                onDecision: (decision) => logger.info({ decision }, "merge queue"),
+              }),
+            }
+          : {}),
       sandbox,
       sandboxDefectAfter: config.sandbox.defect_after,
       models: models.gateway,

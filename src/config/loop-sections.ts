@@ -91,7 +91,23 @@ export const githubSection = z
     approval: z.boolean().default(false),
     /** How often a running line looks for newly labelled issues. */
     interval_minutes: z.number().min(0.1).max(1_440).default(5),
+    /**
+     * What the line does with a gate-passed candidate: "merge" lands it on the branch (the merge
+     * queue); "pull_request" pushes it to `remote` and opens a pull request (the order ends
+     * "proposed").
+     */
+    output: z.enum(["merge", "pull_request"]).default("merge"),
     /** The git remote candidates are pushed to in pull-request mode. */
     remote: z.string().min(1).default("origin"),
   })
-  .strict();
+  .strict()
+  .superRefine((section, ctx) => {
+    if (section.output === "pull_request" && !section.repo) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["repo"],
+        message:
+          'is required for output = "pull_request": the repository to open them in, "owner/name"',
+      });
+    }
+  });

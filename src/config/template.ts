@@ -214,6 +214,9 @@ labels = []
 approval = false
 # How often \`nightshift run\` looks for newly labelled issues.
 interval_minutes = 5
+# "merge": the line lands candidates itself; "pull_request": it pushes each gate-passed candidate
+# to \`remote\` and opens a pull request, and the order ends "proposed" (docs/github.md).
+output = "merge"
 remote = "origin"
 
 [economics]

@@ -59,7 +59,9 @@ export type RunEnding =
   | { outcome: "retry"; runStatus: "rejected" | "failed"; reason: string; feedback: string }
   | { outcome: "failed"; runStatus: "rejected" | "failed"; reason: string; feedback?: string }
   /** Not the order's fault (e.g. the factory's budget ran out): queued again, attempt not counted. */
-  | { outcome: "requeue"; reason: string };
+  | { outcome: "requeue"; reason: string }
+  /** issue-13a: opened as a pull request for people to merge ([github] output = "pull_request"). */
+  | { outcome: "proposed"; reason: string; pullRequestUrl: string };
 
 export interface SpendTotals {
   costUsd: number;
@@ -490,8 +492,8 @@ export class Ledger {
   async finishRun(runId: number, ending: RunEnding): Promise<{ order: WorkOrder; run: Run }> {
     return this.db.transaction().execute(async (tx) => {
       const runStatus: RunStatus =
-        ending.outcome === "landed"
-          ? "landed"
+        ending.outcome === "landed" || ending.outcome === "proposed" // issue-13a: proposed
+          ? ending.outcome
           : ending.outcome === "requeue"
             ? "failed"
             : ending.runStatus;
@@ -510,7 +512,9 @@ export class Ledger {
         .executeTakeFirst();
       if (!run) throw new NightshiftError("run_not_running", `run ${runId} is no longer running`);
       const orderStatus: OrderStatus =
-        ending.outcome === "landed" ? "landed" : ending.outcome === "failed" ? "failed" : "queued";
+        ending.outcome === "landed" || ending.outcome === "proposed" || ending.outcome === "failed"
+          ? ending.outcome // issue-13a: proposed
+          : "queued";
       const order = await tx
         .updateTable("work_orders")
         .set((eb) => ({
@@ -518,9 +522,11 @@ export class Ledger {
           updated_at: new Date(),
           ...(ending.outcome === "landed"
             ? { landed_commit: ending.landedCommit, failure_reason: null }
-            : ending.outcome === "requeue"
-              ? { attempts: eb("attempts", "-", 1) }
-              : { feedback: ending.feedback ?? null }),
+            : ending.outcome === "proposed" // issue-13a
+              ? { pull_request_url: ending.pullRequestUrl, failure_reason: null }
+              : ending.outcome === "requeue"
+                ? { attempts: eb("attempts", "-", 1) }
+                : { feedback: ending.feedback ?? null }),
           ...(ending.outcome === "failed" ? { failure_reason: ending.reason } : {}),
         }))
         .where("id", "=", run.order_id)
@@ -1085,6 +1091,7 @@ export class Ledger {
       queued: 0,
       running: 0,
       landed: 0,
+      proposed: 0, // issue-13a
       failed: 0,
       cancelled: 0,
     };

@@ -433,7 +433,8 @@ export class Line {
       const { order: after } = await ledger.finishRun(run.id, ending);
       if (ending.outcome === "landed") await this.baseline.landed(ending.landedCommit);
       if (workspace) {
-        await this.parts.workspaces.release(workspace, { keep: ending.outcome !== "landed" });
+        const done = ending.outcome === "landed" || ending.outcome === "proposed"; // issue-13a
+        await this.parts.workspaces.release(workspace, { keep: !done });
       }
       log.info({ outcome: ending.outcome, reason: ending.reason }, "run finished");
       if (after.status === "failed") await this.fileDefect(after, run.id);
@@ -563,6 +564,7 @@ export class Line {
           ledger.setRunFacts(run.id, { merge_commit: commit, base_commit: previousMain }),
         onRound: (rounds) => ledger.recordQueueRound(run.id, rounds),
         roundsSoFar: run.queue_rounds,
+        order, // issue-13a: a pull-request output describes it
       },
       signal,
     );
@@ -573,6 +575,12 @@ export class Line {
           reason: `landed as ${landing.commit.slice(0, 10)}`,
           previousMain: landing.previousMain,
           landedCommit: landing.commit,
+        };
+      case "proposed": // issue-13a
+        return {
+          outcome: "proposed",
+          reason: `proposed as ${landing.url}`,
+          pullRequestUrl: landing.url,
         };
       case "conflict":
         return this.retryOrFail(
