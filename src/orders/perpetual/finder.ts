@@ -79,7 +79,10 @@ export class WorkFinder {
         picked.push(work);
       }
     }
-    if (picked.length === 0) return [];
+    if (picked.length === 0) {
+      logger.info({ sources: this.settings.sources }, "the queue ran dry: found no new work");
+      return [];
+    }
     const added = await ledger.addOrders(picked.map((w) => foundOrder(w, this.settings.approval)));
     logger.info(
       { orders: added.map((o) => ({ id: o.id, source: o.source })) },
