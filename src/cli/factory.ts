@@ -73,13 +73,14 @@ export function inboxDir(factory: { stateDir: string }): string {
 /** Builds the line for a factory, with its gateway and (for the simulator) its model server. */
 export async function buildLine(
   factory: Factory,
+  options: { forever?: boolean } = {},
 ): Promise<{ line: Line; gateway: Gateway; close(): Promise<void> }> {
   const { config, ledger, logger } = factory;
   const [
     { createRatchet },
     { Line, ledgerScenarios },
-    { SpeculativeMergeQueue },
-    { Inbox },
+    { PullRequestOutput, SpeculativeMergeQueue },
+    { Inbox, WorkFinder },
     { Workspaces },
   ] = await Promise.all([
     import("../gates/index.ts"),
@@ -88,6 +89,25 @@ export async function buildLine(
     import("../orders/index.ts"),
     import("../workspace/index.ts"),
   ]);
+  // issue-13a: [github]: labelled issues taken in while the line runs, pull-request output; made
+  // before anything is started, so that a missing token stops `run` with nothing to undo.
+  const gh = config.github;
+  const githubModule =
+    gh.repo && (gh.labels.length > 0 || gh.output === "pull_request")
+      ? await import("../github/index.ts")
+      : undefined;
+  const github = githubModule?.openGitHub({
+    repo: gh.repo,
+    baseUrl: gh.base_url,
+    tokenEnv: gh.token_env,
+  });
+  const issues =
+    githubModule && github && gh.labels.length > 0
+      ? new githubModule.IssuePoller(
+          { github, ledger, logger },
+          { labels: gh.labels, approval: gh.approval, intervalMs: gh.interval_minutes * 60_000 },
+        )
+      : undefined;
   const drivers = agentDrivers(
     factory,
     await preparedDriver(factory),
@@ -111,23 +131,47 @@ export async function buildLine(
       path.resolve(factory.stateDir, config.gates.holdout.dir),
     ),
   });
+  // issue-13a: with --forever, a dry queue is filled from [perpetual] sources.
+  const perpetual = config.perpetual;
+  const finder =
+    options.forever && perpetual.sources.length > 0
+      ? new WorkFinder(
+          { ledger, repoPath: factory.root, branch: config.factory.branch, logger },
+          {
+            sources: perpetual.sources,
+            approval: perpetual.approval,
+            maxOrdersPerRound: perpetual.max_orders_per_round,
+            intervalMs: perpetual.interval_minutes * 60_000,
+            goalsFile: perpetual.goals_file,
+            todoMarkers: perpetual.todo_markers,
+          },
+        )
+      : undefined;
   const line = new Line(
     {
       ledger,
       workspaces,
       drivers,
       gates,
-      ...(config.merge.queue === "speculative"
+      // issue-13a: [github] output = "pull_request" proposes candidates instead of landing them.
+      ...(github && gh.output === "pull_request"
         ? {
-            mergeQueue: new SpeculativeMergeQueue(workspaces, gates, {
-              maxBatch: config.merge.max_batch,
-              depth: config.merge.depth,
-              maxRounds: config.merge.max_rounds,
-              scratchDir: path.join(factory.stateDir, "queue"),
-              onDecision: (decision) => logger.info({ decision }, "merge queue"),
+            mergeQueue: new PullRequestOutput(github, {
+              remote: gh.remote,
+              base: config.factory.branch,
             }),
           }
-        : {}),
+        : config.merge.queue === "speculative"
+          ? {
+              mergeQueue: new SpeculativeMergeQueue(workspaces, gates, {
+                maxBatch: config.merge.max_batch,
+                depth: config.merge.depth,
+                maxRounds: config.merge.max_rounds,
+                scratchDir: path.join(factory.stateDir, "queue"),
+                onDecision: (decision) => logger.info({ decision }, "merge queue"),
+              }),
+            }
+          : {}),
       sandbox,
       sandboxDefectAfter: config.sandbox.defect_after,
       models: models.gateway,
@@ -137,6 +181,11 @@ export async function buildLine(
         if (added.length > 0)
           logger.info({ orders: added.map((o) => o.id) }, "took in orders from the inbox");
         for (const r of rejected) logger.error(r, "refused an inbox file");
+        await issues?.poll();
+        // Another worker may add the same finding first: the ledger's unique key refuses ours.
+        await finder
+          ?.findWork()
+          .catch((error: unknown) => logger.warn({ err: error }, "finding work failed"));
       },
       workerId: `${os.hostname()}:${process.pid}`,
       soleWorker: ledgerLocationFor(factory.stateDir).kind !== "postgres",
@@ -152,6 +201,9 @@ export async function buildLine(
       maxTokensPerRun: config.budget.max_tokens_per_run,
       commandTimeoutMs: config.agent.command_timeout_seconds * 1000,
       testCommand: config.gates.test,
+      ...(config.scheduler.scopes === "separate"
+        ? { scopes: { unscoped: config.scheduler.unscoped } }
+        : {}),
     },
   );
   return { line, gateway: models.gateway, close: models.close };
@@ -278,10 +330,12 @@ export async function startModels(
   options: { adminToken?: string } = {},
 ): Promise<{ gateway: Gateway; simulated: boolean; close(): Promise<void> }> {
   const { config } = factory;
-  const [{ Gateway, loadPrices, modelRouter }, { startProviders }] = await Promise.all([
-    import("../gateway/index.ts"),
-    import("./models.ts"),
-  ]);
+  const [{ Gateway, loadPrices, modelRouter }, { startProviders }, { ledgerMetrics }] =
+    await Promise.all([
+      import("../gateway/index.ts"),
+      import("./models.ts"),
+      import("../metrics/index.ts"),
+    ]);
   const started = await startProviders(factory);
   try {
     const gateway = new Gateway({
@@ -299,6 +353,7 @@ export async function startModels(
       },
       router: modelRouter(started.providers, config.models),
       retry: { attempts: config.gateway.retries },
+      metrics: ledgerMetrics(factory.ledger),
       // The embedded ledger is this process's alone: budgets need no ledger round trip per request.
       exclusiveLedger: ledgerLocationFor(factory.stateDir).kind !== "postgres",
       streamIdleTimeoutMs: config.gateway.stream_idle_timeout_seconds * 1000,

@@ -30,6 +30,14 @@ function fraction(value: string): number {
   return n;
 }
 
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n <= 0) {
+    throw new InvalidArgumentError("must be a positive number, e.g. 685 or 0.5.");
+  }
+  return n;
+}
+
 /** `--fault rate_limit=0.05`, repeatable, into a map of fault rates. */
 export function collectFault(value: string, previous: Partial<Record<FaultKind, number>>) {
   const [kind, rate] = value.split("=");
@@ -130,6 +138,35 @@ export function buildProgram(): Command {
       print(await draftAcceptanceCommand(dir(), order, options));
     });
 
+  program
+    .command("plan")
+    .description(
+      "have a model break a goal or product brief into work orders (acceptance, dependencies, scopes); they wait for approval",
+    )
+    .argument("[goal]", "the goal, in a sentence or a paragraph")
+    .option("-f, --file <brief>", "read the goal from a file (a product brief)")
+    .option("--model <name>", "the planner's model (default: [planner] model, else [agent] model)")
+    .option("-y, --yes", "queue the planned orders at once instead of waiting for approval")
+    .option("--dry-run", "show the plan and add nothing")
+    .option("--json", "machine-readable output")
+    .action(async (goal: string | undefined, options) => {
+      const { planCommand } = await import("./commands/plan.ts");
+      print(await planCommand(dir(), goal, options));
+    });
+
+  program
+    .command("issues")
+    .description("take in the open GitHub issues labelled for the line ([github]) as work orders")
+    .option(
+      "-l, --label <name>",
+      "a label to look for instead of [github] labels (repeatable)",
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .action(async (options: { label?: string[] }) => {
+      const { issuesCommand } = await import("./commands/issues.ts");
+      print(await issuesCommand(dir(), options));
+    });
+
   const controls = [
     ["retry", "queue a failed or cancelled order again, with a fresh set of attempts"],
     ["requeue", "take a running order (e.g. one whose worker is gone) back to the queue"],
@@ -193,6 +230,59 @@ export function buildProgram(): Command {
       shortLived();
       const { statusCommand } = await import("./commands/status.ts");
       print(await statusCommand(dir(), options));
+    });
+
+  program
+    .command("report")
+    .description(
+      "the factory's measured economics: runs, landed changes, yield, cost per landed change, tokens per landed line",
+    )
+    .option("--json", "machine-readable output")
+    .action(async (options) => {
+      shortLived();
+      const { reportCommand } = await import("./commands/report.ts");
+      print(await reportCommand(dir(), options));
+    });
+
+  program
+    .command("econ")
+    .description(
+      "the rough math from the price table: requests per second for a budget, cost per day, engineers' salaries",
+    )
+    .option("--model <name>", "the model to price (default: [agent] model, else claude-opus-5)")
+    .addOption(
+      new Option("--budget-per-day <usd>", "spend per day (default: one salary a year)").argParser(
+        positiveNumber,
+      ),
+    )
+    .addOption(
+      new Option("--rps <n>", "requests per second, to price by the day").argParser(positiveNumber),
+    )
+    .addOption(
+      new Option("--input-tokens <n>", "input tokens per request (default 20000)").argParser(
+        integer(0, 10_000_000),
+      ),
+    )
+    .addOption(
+      new Option("--output-tokens <n>", "output tokens per request (default 1000)").argParser(
+        integer(0, 10_000_000),
+      ),
+    )
+    .addOption(
+      new Option("--cached-share <p>", "share of input served from cache (default 0)").argParser(
+        fraction,
+      ),
+    )
+    .addOption(
+      new Option(
+        "--salary <usd>",
+        "an engineer's cost per year (default [economics] salary_usd, 250000)",
+      ).argParser(positiveNumber),
+    )
+    .option("--json", "machine-readable output")
+    .action(async (options) => {
+      const { econCommand } = await import("./commands/econ.ts");
+      print(await econCommand(dir(), options));
     });
 
   program

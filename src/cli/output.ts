@@ -15,7 +15,7 @@ export function formatTotals(totals: LedgerTotals, model: string, wallMs?: numbe
   const o = totals.orders;
   const simulated = priceOf(model)?.simulated ?? false;
   const lines = [
-    `orders   ${o.landed} landed, ${o.failed} failed, ${o.queued} queued, ${o.running} running, ${o.cancelled} cancelled`,
+    `orders   ${o.landed} landed, ${o.proposed ? `${o.proposed} proposed, ` : ""}${o.failed} failed, ${o.queued} queued, ${o.running} running, ${o.cancelled} cancelled`,
     `runs     ${totals.runs}`,
     `tokens   ${totals.inputTokens.toLocaleString("en-US")} in, ${totals.outputTokens.toLocaleString("en-US")} out`,
     `cost     $${totals.costUsd.toFixed(4)}${simulated ? " (SIMULATED: priced as if a real model had been used)" : ""}`,

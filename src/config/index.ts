@@ -1,4 +1,5 @@
 export { CONFIG_FILE, ConfigError, type LoadedConfig, loadConfig, parseConfig } from "./load.ts";
+export { PERPETUAL_SOURCES, type PerpetualSource } from "./loop-sections.ts";
 export {
   DRIVER_PROTOCOLS,
   KIND_DEFAULTS,

@@ -1,4 +1,12 @@
 import { z } from "zod";
+// issue-13a: the perpetual loop's sections.
+import {
+  economicsSection,
+  githubSection,
+  perpetualSection,
+  plannerSection,
+  schedulerSection,
+} from "./loop-sections.ts";
 import {
   KIND_DEFAULTS,
   kindOf,
@@ -253,6 +261,12 @@ export const configSchema = z
     gateway: gatewaySection.default(gatewaySection.parse({})),
     workspace: workspaceSection.default(workspaceSection.parse({})),
     sandbox: sandboxSection.default(sandboxSection.parse({})),
+    // issue-13a: the perpetual loop's sections (src/config/loop-sections.ts).
+    scheduler: schedulerSection.default(schedulerSection.parse({})),
+    planner: plannerSection.default(plannerSection.parse({})),
+    perpetual: perpetualSection.default(perpetualSection.parse({})),
+    economics: economicsSection.default(economicsSection.parse({})),
+    github: githubSection.default(githubSection.parse({})),
   })
   .strict()
   .superRefine((config, ctx) => {

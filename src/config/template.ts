@@ -179,6 +179,50 @@ broken_patch_rate = 0.2
 give_up_rate = 0.05
 fix_on_feedback_rate = 0.9
 first_token_ms = 0
+
+[scheduler]
+# "separate": an order waits while a running order's scope (its paths) overlaps its own, so that
+# parallel runs do not edit the same files and collide in the merge queue; "ignore": scopes hold
+# nothing back. An order without a scope runs in "parallel" with anything, or "exclusive"ly alone.
+scopes = "separate"
+unscoped = "parallel"
+
+[planner]
+# \`nightshift plan "goal"\` has this model (empty: [agent] model) turn a goal into work orders.
+model = ""
+max_orders = 20
+
+[perpetual]
+# Where \`nightshift run --forever\` finds work when the queue is dry (docs/perpetual.md):
+# "goals" (a "- " line of goals_file), "tests" (a test gate that both passed and failed on one
+# commit: flaky), "defects" (open defects), "todo" (todo_markers in the landing branch's files).
+sources = []
+# Orders found this way wait for \`nightshift approve\` (false: they are queued at once).
+approval = true
+goals_file = "GOALS.md"
+todo_markers = ["TODO", "FIXME"]
+max_orders_per_round = 3
+interval_minutes = 10
+
+[github]
+# Open issues labelled with one of \`labels\` become work orders (\`nightshift issues\`); the token
+# is read from the variable token_env names. GitHub Enterprise: base_url = "https://HOST/api/v3".
+repo = ""
+base_url = "https://api.github.com"
+token_env = "GITHUB_TOKEN"
+labels = []
+approval = false
+# How often \`nightshift run\` looks for newly labelled issues.
+interval_minutes = 5
+# "merge": the line lands candidates itself; "pull_request": it pushes each gate-passed candidate
+# to \`remote\` and opens a pull request, and the order ends "proposed" (docs/github.md).
+output = "merge"
+remote = "origin"
+
+[economics]
+# What \`nightshift econ\` and \`nightshift report\` compare spend with.
+salary_usd = 250000
+supervisors = 1
 `;
 }
 

@@ -63,6 +63,8 @@ export interface GatewayOptions {
   upstreams?: Partial<Record<WireProtocol["name"], Upstream>>;
   protocols?: WireProtocol[];
   retry?: Partial<RetryPolicy>;
+  /** Served at GET /metrics (Prometheus text), e.g. metrics/ledgerMetrics. */
+  metrics?: { contentType: string; render(): Promise<string> };
   /** A stream that sends nothing for this long is cut off. */
   streamIdleTimeoutMs?: number;
   /**
@@ -275,6 +277,12 @@ export class Gateway {
     }
     app.post("/v1/messages/count_tokens", (c) => this.countTokens(c));
     if (this.options.adminToken) this.addAdminRoutes(app, this.options.adminToken);
+    const metrics = this.options.metrics;
+    if (metrics) {
+      app.get("/metrics", async (c) =>
+        c.body(await metrics.render(), 200, { "content-type": metrics.contentType }),
+      );
+    }
     app.get("/health", (c) =>
       c.json({
         ok: this.meter.healthy,

@@ -1,5 +1,7 @@
 import { sql } from "kysely";
 import type { Run, WorkOrder } from "./schema.ts";
+import { pickScopedOrder } from "./scoped-claim.ts";
+import type { UnscopedRule } from "./scopes.ts";
 import { type Db, recordTransition } from "./transitions.ts";
 
 /** An agent driver and the model it runs with: what a run needs working before it starts. */
@@ -25,10 +27,16 @@ export interface ClaimOptions {
   agent: string;
   /** The model for an order that names none. */
   model: string;
+  /** Hold back orders whose scope collides with a running one's (see scopes.ts). */
+  scopes?: { unscoped: UnscopedRule };
 }
 
 export async function claimNext(db: Db, options: ClaimOptions): Promise<Claim | null> {
   return db.transaction().execute(async (tx) => {
+    if (options.scopes) {
+      const id = await pickScopedOrder(tx, options.scopes.unscoped);
+      return id === undefined ? null : claimPicked(tx, id, options);
+    }
     const picked = await sql<{ id: number }>`
       select o.id from work_orders o
       where o.status = 'queued'
@@ -41,43 +49,48 @@ export async function claimNext(db: Db, options: ClaimOptions): Promise<Claim | 
       for update skip locked`.execute(tx);
     const id = picked.rows[0]?.id;
     if (id === undefined) return null;
-    const order = await tx
-      .updateTable("work_orders")
-      .set((eb) => ({
-        status: "running",
-        attempts: eb("attempts", "+", 1),
-        updated_at: new Date(),
-      }))
-      .where("id", "=", id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    const run = await tx
-      .insertInto("runs")
-      .values({
-        order_id: id,
-        attempt: order.attempts,
-        agent: order.driver ?? options.agent,
-        model: order.model ?? options.model,
-        worker_id: options.workerId,
-        lease_expires_at: new Date(Date.now() + options.leaseMs),
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    await recordTransition(tx, {
-      order_id: id,
-      entity: "order",
-      from_status: "queued",
-      to_status: "running",
-      message: `attempt ${order.attempts}`,
-    });
-    await recordTransition(tx, {
-      order_id: id,
-      run_id: run.id,
-      entity: "run",
-      to_status: "running",
-    });
-    return { order, run };
+    return claimPicked(tx, id, options);
   });
+}
+
+/** Opens a run on the order `id`, picked and locked by the caller's transaction. */
+async function claimPicked(tx: Db, id: number, options: ClaimOptions): Promise<Claim> {
+  const order = await tx
+    .updateTable("work_orders")
+    .set((eb) => ({
+      status: "running",
+      attempts: eb("attempts", "+", 1),
+      updated_at: new Date(),
+    }))
+    .where("id", "=", id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  const run = await tx
+    .insertInto("runs")
+    .values({
+      order_id: id,
+      attempt: order.attempts,
+      agent: order.driver ?? options.agent,
+      model: order.model ?? options.model,
+      worker_id: options.workerId,
+      lease_expires_at: new Date(Date.now() + options.leaseMs),
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  await recordTransition(tx, {
+    order_id: id,
+    entity: "order",
+    from_status: "queued",
+    to_status: "running",
+    message: `attempt ${order.attempts}`,
+  });
+  await recordTransition(tx, {
+    order_id: id,
+    run_id: run.id,
+    entity: "run",
+    to_status: "running",
+  });
+  return { order, run };
 }
 
 /**

@@ -251,6 +251,7 @@ export class Ledger {
       queued: 0,
       running: 0,
       landed: 0,
+      proposed: 0,
       failed: 0,
       cancelled: 0,
     };

@@ -9,7 +9,9 @@ export type RunEnding =
   | { outcome: "retry"; runStatus: "rejected" | "failed"; reason: string; feedback: string }
   | { outcome: "failed"; runStatus: "rejected" | "failed"; reason: string; feedback?: string }
   /** Not the order's fault (e.g. the factory's budget ran out): queued again, attempt not counted. */
-  | { outcome: "requeue"; reason: string };
+  | { outcome: "requeue"; reason: string }
+  /** Opened as a pull request for people to merge ([github] output = "pull_request"). */
+  | { outcome: "proposed"; reason: string; pullRequestUrl: string };
 
 export type RunFacts = Partial<
   Pick<Run, "workspace_path" | "branch" | "base_commit" | "candidate_commit" | "merge_commit">
@@ -103,8 +105,8 @@ export async function finishRun(
 ): Promise<{ order: WorkOrder; run: Run }> {
   return db.transaction().execute(async (tx) => {
     const runStatus: RunStatus =
-      ending.outcome === "landed"
-        ? "landed"
+      ending.outcome === "landed" || ending.outcome === "proposed"
+        ? ending.outcome
         : ending.outcome === "requeue"
           ? "failed"
           : ending.runStatus;
@@ -123,7 +125,9 @@ export async function finishRun(
       .executeTakeFirst();
     if (!run) throw new NightshiftError("run_not_running", `run ${runId} is no longer running`);
     const orderStatus: OrderStatus =
-      ending.outcome === "landed" ? "landed" : ending.outcome === "failed" ? "failed" : "queued";
+      ending.outcome === "landed" || ending.outcome === "proposed" || ending.outcome === "failed"
+        ? ending.outcome
+        : "queued";
     const order = await tx
       .updateTable("work_orders")
       .set((eb) => ({
@@ -131,9 +135,11 @@ export async function finishRun(
         updated_at: new Date(),
         ...(ending.outcome === "landed"
           ? { landed_commit: ending.landedCommit, failure_reason: null }
-          : ending.outcome === "requeue"
-            ? { attempts: eb("attempts", "-", 1) }
-            : { feedback: ending.feedback ?? null }),
+          : ending.outcome === "proposed"
+            ? { pull_request_url: ending.pullRequestUrl, failure_reason: null }
+            : ending.outcome === "requeue"
+              ? { attempts: eb("attempts", "-", 1) }
+              : { feedback: ending.feedback ?? null }),
         ...(ending.outcome === "failed" ? { failure_reason: ending.reason } : {}),
       }))
       .where("id", "=", run.order_id)

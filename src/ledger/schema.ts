@@ -18,8 +18,16 @@ export interface Database {
 }
 
 /** "waiting": for a person's approval (see `nightshift approve`) before it is queued. */
-export type OrderStatus = "waiting" | "queued" | "running" | "landed" | "failed" | "cancelled";
-export type RunStatus = "running" | "landed" | "rejected" | "failed" | "abandoned";
+/** "proposed": its candidate was opened as a pull request for people to merge ([github] output). */
+export type OrderStatus =
+  | "waiting"
+  | "queued"
+  | "running"
+  | "landed"
+  | "proposed"
+  | "failed"
+  | "cancelled";
+export type RunStatus = "running" | "landed" | "proposed" | "rejected" | "failed" | "abandoned";
 export type RunPhase = "starting" | "agent" | "gates" | "merging" | "done";
 
 type Json<T> = ColumnType<T, string, string>;
@@ -45,6 +53,8 @@ export interface WorkOrdersTable {
   feedback: string | null;
   failure_reason: string | null;
   landed_commit: string | null;
+  /** Set when the order ended "proposed": its pull request. */
+  pull_request_url: Generated<string | null>;
   source: Generated<string>;
   created_at: CreatedAt;
   updated_at: ColumnType<Date, never, Date>;

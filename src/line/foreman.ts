@@ -90,7 +90,10 @@ export class Foreman {
     try {
       const { order: after } = await ledger.finishRun(run.id, ending);
       if (ending.outcome === "landed") await this.main.landed(ending.landedCommit);
-      if (workspace) await workspaces.release(workspace, { keep: ending.outcome !== "landed" });
+      if (workspace) {
+        const done = ending.outcome === "landed" || ending.outcome === "proposed";
+        await workspaces.release(workspace, { keep: !done });
+      }
       log.info({ outcome: ending.outcome, reason: ending.reason }, "run finished");
       if (after.status === "failed") await this.fileDefect(after, run.id);
       await this.ctx.progress.report(after, {

@@ -126,6 +126,7 @@ export class Line {
         leaseMs: this.ctx.settings.leaseMs,
         agent: this.ctx.settings.driver,
         model: this.ctx.settings.model,
+        ...(this.ctx.settings.scopes ? { scopes: this.ctx.settings.scopes } : {}),
       });
       if (!claim) return;
       this.foreman.start(claim.order, claim.run, signal, this.work.fromClaim(claim));

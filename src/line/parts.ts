@@ -19,6 +19,8 @@ export interface LineSettings {
   maxTokensPerRun: number;
   commandTimeoutMs: number;
   testCommand: string;
+  /** Claims hold back orders whose scope collides with a running one's. */
+  scopes?: { unscoped: "parallel" | "exclusive" };
 }
 
 /** Why the gateway refused a run's request: which budget ran out. */

@@ -172,6 +172,8 @@ export class RunWork {
           ledger.setRunFacts(run.id, { merge_commit: commit, base_commit: previousMain }),
         onRound: (rounds) => ledger.recordQueueRound(run.id, rounds),
         roundsSoFar: run.queue_rounds,
+        // A pull-request output describes the order.
+        order,
       },
       signal,
     );
@@ -182,6 +184,12 @@ export class RunWork {
           reason: `landed as ${landing.commit.slice(0, 10)}`,
           previousMain: landing.previousMain,
           landedCommit: landing.commit,
+        };
+      case "proposed":
+        return {
+          outcome: "proposed",
+          reason: `proposed as ${landing.url}`,
+          pullRequestUrl: landing.url,
         };
       case "conflict":
         return this.endings.retryOrFail(

@@ -1,3 +1,4 @@
+export { PullRequestOutput } from "./pull-request-output.ts";
 export { type LandingHooks, type LandingResult, SerialMergeQueue } from "./serial-queue.ts";
 export {
   type DayOptions,

@@ -9,3 +9,16 @@ export {
   parseOrder,
   readBacklog,
 } from "./intake.ts";
+export { type FoundWork, WorkFinder, type WorkFinderSettings } from "./perpetual/index.ts";
+export {
+  formatPlan,
+  PLANNER_MARKER,
+  PLANNER_SOURCE,
+  type PlannedOrder,
+  type PlanRequest,
+  PlanUnusableError,
+  parsePlan,
+  planGoal,
+  plannedWorkOrders,
+} from "./planner.ts";
+export { repositorySketch } from "./repository-sketch.ts";

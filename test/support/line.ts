@@ -15,7 +15,7 @@ import {
   type LineSettings,
   type ModelAccess,
 } from "../../src/line/index.ts";
-import { SpeculativeMergeQueue } from "../../src/merge/index.ts";
+import { type MergeQueue, SpeculativeMergeQueue } from "../../src/merge/index.ts";
 import { BubblewrapBackend, type SandboxBackend } from "../../src/sandbox/index.ts";
 import { type Policy, type RunningSimulator, startSimulator } from "../../src/sim/index.ts";
 import { Workspaces } from "../../src/workspace/index.ts";
@@ -64,6 +64,8 @@ export async function startTestLine(options: {
   sandboxDefectAfter?: number;
   /** Default: the speculative queue, as in production; "serial" for the one-at-a-time queue. */
   queue?: "speculative" | "serial";
+  /** Instead of a merge queue: another output for gate-passed candidates (a pull request). */
+  output?: MergeQueue;
   /** Gates instead of the test gate alone. */
   gates?: Gate[];
   /** Drivers by name, besides (or instead of) the built-in agent as "builtin". */
@@ -125,16 +127,18 @@ export async function startTestLine(options: {
         },
       },
       gates,
-      ...(options.queue === "serial"
-        ? {}
-        : {
-            mergeQueue: new SpeculativeMergeQueue(workspaces, gates, {
-              maxBatch: 4,
-              depth: 2,
-              maxRounds: 12,
-              scratchDir: path.join(options.repo, ".nightshift", "queue"),
+      ...(options.output
+        ? { mergeQueue: options.output }
+        : options.queue === "serial"
+          ? {}
+          : {
+              mergeQueue: new SpeculativeMergeQueue(workspaces, gates, {
+                maxBatch: 4,
+                depth: 2,
+                maxRounds: 12,
+                scratchDir: path.join(options.repo, ".nightshift", "queue"),
+              }),
             }),
-          }),
       models: options.models ? options.models(gateway) : gateway,
       logger: options.logger ?? pino({ level: "silent" }),
       workerId: options.workerId ?? "test-worker",

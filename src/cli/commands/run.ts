@@ -43,7 +43,7 @@ export async function runCommand(
     if (usesSimulator(factory.config)) {
       for (const text of simulatedBanner(factory.config.simulator.policy)) print(text);
     }
-    const { line, close } = await buildLine(factory);
+    const { line, close } = await buildLine(factory, { forever: options.forever ?? false });
     try {
       line.onProgress((p) => {
         print(formatProgress(p));

@@ -117,9 +117,11 @@ export function renderStatus(
     const detail =
       order.status === "landed"
         ? `landed ${order.landed_commit?.slice(0, 10)}`
-        : (order.failure_reason ??
-          last?.outcome_reason ??
-          (last ? `run ${last.id} ${last.phase}` : ""));
+        : order.status === "proposed" && order.pull_request_url
+          ? `pull request ${order.pull_request_url}`
+          : (order.failure_reason ??
+            last?.outcome_reason ??
+            (last ? `run ${last.id} ${last.phase}` : ""));
     // Only where the order departs from the factory's [agent], so the usual line stays short.
     const own = [
       order.driver && order.driver !== agent.driver ? order.driver : "",
