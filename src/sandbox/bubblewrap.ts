@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type CgroupDetection, type CommandCgroup, detectCgroups } from "./cgroup.ts";
+import { CgroupPool } from "./cgroup-pool.ts";
 import { scrubbedEnv } from "./env.ts";
 import { SandboxError } from "./errors.ts";
 import { findProgram } from "./find-program.ts";
@@ -152,6 +153,7 @@ class BubblewrapSandbox implements RunSandbox {
   readonly kernelProcessLimit: boolean;
   readonly limitsNote: SandboxLimitsNote;
   private disposed = false;
+  private readonly cgroupPool: CgroupPool | undefined;
 
   constructor(
     private readonly bwrap: string,
@@ -164,6 +166,14 @@ class BubblewrapSandbox implements RunSandbox {
   ) {
     this.kernelProcessLimit = cgroups.host?.enforced.includes("pids") ?? false;
     this.limitsNote = noteFor(cgroups);
+    const { limits } = settings;
+    this.cgroupPool =
+      cgroups.host &&
+      new CgroupPool(cgroups.host, {
+        maxTasks: limits.maxProcesses * TASKS_PER_PROCESS,
+        maxMemoryBytes: limits.maxMemoryBytes,
+        maxCpus: limits.maxCpus,
+      });
     this.gatewayEnv = spec.gateway
       ? { NIGHTSHIFT_GATEWAY_URL: spec.gateway.url, NIGHTSHIFT_API_KEY: spec.gateway.apiKey }
       : {};
@@ -183,13 +193,14 @@ class BubblewrapSandbox implements RunSandbox {
     if (options.signal?.aborted) return { ...notStarted(elapsed()), violations: [] };
     const { limits } = this.settings;
     const separateStderr = options.onStderr !== undefined;
-    const withRelay = this.relay !== undefined && this.spec.gateway !== undefined;
+    const withRelay =
+      this.relay !== undefined && this.spec.gateway !== undefined && options.reachGateway !== false;
     const args = bwrapArgs({
       workspace: this.workspacePath,
       git: this.git,
       readOnly: [...this.settings.readOnly, ...(options.readOnlyPaths ?? [])],
       writable: options.writablePaths ?? [],
-      gatewaySocket: this.relay?.socketPath,
+      gatewaySocket: withRelay ? this.relay?.socketPath : undefined,
       supervisorFile: withRelay ? SUPERVISOR_FILE : undefined,
       limits,
       cwd,
@@ -198,7 +209,7 @@ class BubblewrapSandbox implements RunSandbox {
       HOME: SANDBOX_HOME,
       TMPDIR: "/tmp",
       USER: "nightshift",
-      ...this.gatewayEnv,
+      ...(withRelay ? this.gatewayEnv : {}),
       ...options.env,
     });
     // Without a gateway nothing but the command runs inside; with one, the relay starts it.
@@ -220,11 +231,7 @@ class BubblewrapSandbox implements RunSandbox {
         : ["/bin/bash", "-c", options.command];
     // What was there before the command, to undo what it adds if a limit kills it.
     const before = await walkWorkspace(this.workspacePath);
-    const cgroup = await this.cgroups.host?.create({
-      maxTasks: limits.maxProcesses * TASKS_PER_PROCESS,
-      maxMemoryBytes: limits.maxMemoryBytes,
-      maxCpus: limits.maxCpus,
-    });
+    const cgroup = await this.cgroupPool?.acquire();
     const launch = {
       file: "/bin/sh",
       args: this.launcher(cgroup, separateStderr, [this.bwrap, ...args, "--", ...inside]),
@@ -271,8 +278,7 @@ class BubblewrapSandbox implements RunSandbox {
       },
     ).finally(async () => {
       await watch.stop();
-      // Leftovers the command backgrounded (or hid from bwrap) end with it.
-      await cgroup?.killAll();
+      // Leftovers the command backgrounded (or hid from bwrap) end with it: remove() kills them.
       await cgroup?.remove();
     });
     if (ending.kind === "spawn_error") {
@@ -380,6 +386,7 @@ class BubblewrapSandbox implements RunSandbox {
     if (this.disposed) return;
     this.disposed = true;
     await this.relay?.close();
+    await this.cgroupPool?.dispose();
   }
 
   /** Host places a command has no business naming: the repository around the worktree, homes. */

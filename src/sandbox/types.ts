@@ -107,6 +107,12 @@ export type ExecOptions = Omit<CommandOptions, "cwd"> & {
    * what the program then runs shows in its output, which is still scanned.
    */
   scanCommandText?: boolean;
+  /**
+   * Whether the command may reach the gateway (default true when the run has one). Off for
+   * commands that never talk to a model themselves (the built-in agent's tool commands: the agent
+   * talks to the gateway from the host): they start without the relay, a node process fewer.
+   */
+  reachGateway?: boolean;
 };
 
 export interface ExecResult extends CommandResult {
