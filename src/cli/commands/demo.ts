@@ -5,7 +5,12 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { configTemplate } from "../../config/index.ts";
 import { NightshiftError } from "../../errors/index.ts";
-import { demoOrders, demoProjectFiles, resolveTsxLoader } from "../../sim/index.ts";
+import {
+  demoOrders,
+  demoProjectFiles,
+  demoTestCommand,
+  resolveTsxLoader,
+} from "../../sim/index.ts";
 import { buildLine, openFactory } from "../factory.ts";
 import { DEMO_MARKER } from "../models.ts";
 import { formatProgress, formatTotals } from "../output.ts";
@@ -91,7 +96,8 @@ export async function createDemoRepository(
   repo: string,
   options: Pick<DemoOptions, "concurrency" | "seed" | "brokenRate" | "giveUpRate">,
 ): Promise<void> {
-  const files = demoProjectFiles(resolveTsxLoader());
+  const loader = resolveTsxLoader();
+  const files = demoProjectFiles(loader);
   for (const [file, content] of Object.entries(files)) {
     await mkdir(path.dirname(path.join(repo, file)), { recursive: true });
     await writeFile(path.join(repo, file), content);
@@ -99,7 +105,9 @@ export async function createDemoRepository(
   const config = configTemplate({
     name: "textkit-demo",
     branch: "main",
-    test: "npm test --silent",
+    // The package.json script's command itself: starting npm for every gate run costs more than
+    // the tests do.
+    test: demoTestCommand(loader),
     providers: { simulator: "demo" },
   })
     .replace("concurrency = 2", `concurrency = ${options.concurrency}`)
