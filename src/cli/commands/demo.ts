@@ -5,6 +5,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { configTemplate } from "../../config/index.ts";
 import { NightshiftError } from "../../errors/index.ts";
+import { timeSpent } from "../../ledger/index.ts";
 import {
   demoOrders,
   demoProjectFiles,
@@ -13,7 +14,7 @@ import {
 } from "../../sim/index.ts";
 import { buildLine, openFactory } from "../factory.ts";
 import { DEMO_MARKER } from "../models.ts";
-import { formatProgress, formatTotals } from "../output.ts";
+import { formatProgress, formatTimeSpent, formatTotals } from "../output.ts";
 
 const exec = promisify(execFile);
 
@@ -62,12 +63,14 @@ export async function demoCommand(options: DemoOptions, print: (line: string) =>
       await close();
     }
     const totals = await factory.ledger.totals();
+    const spent = await timeSpent(factory.ledger.db);
     // The demo repository is ours: bring its checkout to the landed main so `git log` and the files agree.
     await exec("git", ["checkout", "--quiet", "main"], { cwd: repo });
     print("");
     print("summary (model SIMULATED)");
     for (const text of formatTotals(totals, factory.config.agent.model, Date.now() - started))
       print(`  ${text}`);
+    for (const text of formatTimeSpent(spent)) print(`  ${text}`);
     print(`  repo     ${repo}`);
     print(`  see it:  git -C ${repo} log --oneline   ·   nightshift status --dir ${repo}`);
     return { repo, totals };
