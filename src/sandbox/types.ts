@@ -139,4 +139,6 @@ export type SandboxBackendName = "bubblewrap" | "container" | "none";
 export interface SandboxBackend {
   readonly name: SandboxBackendName;
   create(spec: SandboxSpec): Promise<RunSandbox>;
+  /** Which limits the kernel enforces from outside on this host (backends that set limits). */
+  limitsNote?(): Promise<SandboxLimitsNote>;
 }
