@@ -12,6 +12,7 @@ import { GatewayRelay, gatewayAddress } from "./gateway-relay.ts";
 import { type GitLayout, gitLayout } from "./git-layout.ts";
 import { LimitWatch } from "./limit-watch.ts";
 import { bwrapArgs, GATEWAY_SOCKET_PATH, SANDBOX_HOME, SUPERVISOR_PATH } from "./mount-plan.ts";
+import { describeNetAttempts } from "./net-counters.ts";
 import { assertDirectory, notStarted, supervision } from "./run-command.ts";
 import { endingNote, superviseProcess } from "./supervise.ts";
 import {
@@ -310,8 +311,10 @@ class BubblewrapSandbox implements RunSandbox {
             guarded: this.guarded(),
             readable: [...this.settings.readOnly, ...(this.git ? [this.git.commonDir] : [])],
           });
+    const refused = describeNetAttempts(watch.net);
     const violations: SandboxViolation[] = onePerKind([
       ...probes,
+      ...(refused ? [{ kind: "network_blocked" as const, detail: refused, command: named }] : []),
       ...(limitHit
         ? [{ kind: LIMIT_KIND[limitHit.limit], detail: limitHit.detail, command: named }]
         : []),

@@ -56,6 +56,7 @@ export class CgroupPool {
 function since(start: CgroupUsage, now: CgroupUsage): CgroupUsage {
   return {
     processes: now.processes,
+    pids: now.pids,
     forksRefused: now.forksRefused - start.forksRefused,
     oomKills: now.oomKills - start.oomKills,
   };

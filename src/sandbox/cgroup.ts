@@ -34,6 +34,8 @@ export interface CgroupLimits {
 export interface CgroupUsage {
   /** Processes (thread-group leaders) in the group now. */
   processes: number;
+  /** Their pids (as the host sees them). */
+  pids: number[];
   /** Forks the kernel refused at pids.max. */
   forksRefused: number;
   /** Processes the kernel's OOM killer ended at the memory cap. */
@@ -152,6 +154,7 @@ async function createV2(
       ]);
       return {
         processes: countLines(list),
+        pids: pidsIn(list),
         forksRefused: field(pids, "max"),
         oomKills: field(memory, "oom_kill"),
       };
@@ -248,6 +251,7 @@ async function createV1(
       ]);
       return {
         processes: countLines(list),
+        pids: pidsIn(list),
         forksRefused: field(pids, "max"),
         oomKills: field(oom, "oom_kill"),
       };
@@ -342,6 +346,13 @@ async function writableDir(dir: string): Promise<boolean> {
 
 async function readWords(file: string): Promise<string[]> {
   return (await readFile(file, "utf8").catch(() => "")).split(/\s+/).filter(Boolean);
+}
+
+function pidsIn(text: string): number[] {
+  return text
+    .split("\n")
+    .map(Number)
+    .filter((pid) => pid > 0);
 }
 
 function countLines(text: string): number {

@@ -1,4 +1,5 @@
 import type { CommandCgroup } from "./cgroup.ts";
+import { type NetAttempts, readNetAttempts } from "./net-counters.ts";
 import type { SandboxLimits } from "./types.ts";
 import { walkWorkspace } from "./workspace-snapshot.ts";
 
@@ -26,6 +27,8 @@ const mib = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MiB`;
  */
 export class LimitWatch {
   readonly hits: LimitHit[] = [];
+  /** The last reading of the sandbox's network counters (its namespace dies with the command). */
+  net: NetAttempts | undefined;
   private stopped = false;
   private readonly timers = new Set<NodeJS.Timeout>();
   private killing: Promise<void> = Promise.resolve();
@@ -66,6 +69,7 @@ export class LimitWatch {
   private async checkCgroup(): Promise<number | undefined> {
     if (!this.cgroup || this.stopped) return undefined;
     const usage = await this.cgroup.usage();
+    this.net = (await readNetAttempts(usage.pids)) ?? this.net;
     // The launcher and bwrap's own two processes are in the group too.
     if (usage.processes > this.limits.maxProcesses + 3 || usage.forksRefused > 0) {
       this.hit("processes", `more than ${this.limits.maxProcesses} processes at once`);
