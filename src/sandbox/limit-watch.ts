@@ -69,7 +69,7 @@ export class LimitWatch {
   private async checkCgroup(): Promise<number | undefined> {
     if (!this.cgroup || this.stopped) return undefined;
     const usage = await this.cgroup.usage();
-    this.net = (await readNetAttempts(usage.pids)) ?? this.net;
+    this.net = readNetAttempts(usage.pids) ?? this.net;
     // The launcher and bwrap's own two processes are in the group too.
     if (usage.processes > this.limits.maxProcesses + 3 || usage.forksRefused > 0) {
       this.hit("processes", `more than ${this.limits.maxProcesses} processes at once`);

@@ -1,4 +1,4 @@
-import { readFile, readlink } from "node:fs/promises";
+import { readFileSync, readlinkSync } from "node:fs";
 
 /** Failed network attempts inside one sandbox, as its network namespace's kernel counted them. */
 export interface NetAttempts {
@@ -10,7 +10,15 @@ export interface NetAttempts {
   unroutable: number;
 }
 
-let ownNamespace: Promise<string> | undefined;
+let ownNamespace: string | undefined;
+
+function quietly(read: () => string): string {
+  try {
+    return read();
+  } catch {
+    return "";
+  }
+}
 
 /** What the counters show, as a violation's evidence; undefined when they show nothing. */
 export function describeNetAttempts(net: NetAttempts | undefined): string | undefined {
@@ -33,13 +41,13 @@ export function describeNetAttempts(net: NetAttempts | undefined): string | unde
  * /dev/null) are counted too. Returns undefined when no process of the list is in a namespace of
  * its own (the launcher has not become bwrap yet, or the command ended).
  */
-export async function readNetAttempts(pids: number[]): Promise<NetAttempts | undefined> {
-  ownNamespace ??= readlink("/proc/self/ns/net").catch(() => "");
-  const own = await ownNamespace;
+export function readNetAttempts(pids: number[]): NetAttempts | undefined {
+  ownNamespace ??= quietly(() => readlinkSync("/proc/self/ns/net"));
   for (const pid of pids) {
-    const ns = await readlink(`/proc/${pid}/ns/net`).catch(() => "");
-    if (!ns || ns === own) continue;
-    const snmp = await readFile(`/proc/${pid}/net/snmp`, "utf8").catch(() => "");
+    const ns = quietly(() => readlinkSync(`/proc/${pid}/ns/net`));
+    if (!ns || ns === ownNamespace) continue;
+    // Kernel-generated in memory: read synchronously, like the cgroup files.
+    const snmp = quietly(() => readFileSync(`/proc/${pid}/net/snmp`, "utf8"));
     if (!snmp) continue;
     return {
       refusedConnections: counter(snmp, "Tcp", "AttemptFails"),
