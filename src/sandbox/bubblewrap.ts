@@ -161,7 +161,7 @@ class BubblewrapSandbox implements RunSandbox {
     readonly workspacePath: string,
     private readonly git: GitLayout | undefined,
     private readonly relay: GatewayRelay | undefined,
-    private readonly cgroups: CgroupDetection,
+    cgroups: CgroupDetection,
     private readonly spec: SandboxSpec,
     private readonly settings: { limits: SandboxLimits; readOnly: string[] },
   ) {

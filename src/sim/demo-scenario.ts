@@ -39,9 +39,6 @@ export function demoTestCommand(tsxLoaderPath: string): string {
 
 /** The demo repo's package.json; the test script loads tsx by absolute URL because the repo has no node_modules. */
 export function demoPackageJson(tsxLoaderPath: string): string {
-  const loader = tsxLoaderPath.startsWith("file:")
-    ? tsxLoaderPath
-    : pathToFileURL(tsxLoaderPath).href;
   const pkg = {
     name: "textkit",
     version: "0.1.0",
