@@ -1,9 +1,10 @@
 /**
  * npm run bench:sandbox: what the sandbox costs per command. In one run it starts the same short
- * commands unsandboxed (runCommand: bash in its own process group, the baseline) and in a
- * bubblewrap sandbox (namespaces, mounts, the in-sandbox supervisor, a pids cgroup), with and
- * without the gateway relay, in alternating rounds, and prints medians and the ratios against
- * the baseline. Only ratios from one run mean much on a shared machine.
+ * commands unsandboxed (runCommand: bash in its own process group, the baseline), in a bare
+ * `bwrap --unshare-all` (the floor any bubblewrap sandbox pays), and in nightshift's bubblewrap
+ * sandbox (namespaces, mounts, the host-side cgroup and limit watch), with and without the gateway
+ * relay, in alternating rounds, and prints medians, the ratios against the baseline and the time
+ * added over the bare bwrap start. Only ratios from one run mean much on a shared machine.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -12,6 +13,7 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { BubblewrapBackend, type RunSandbox, runCommand } from "../src/sandbox/index.ts";
+import { superviseProcess } from "../src/sandbox/supervise.ts";
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 40);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -31,6 +33,7 @@ async function main() {
   });
   const targets: Record<string, (command: string) => Promise<unknown>> = {
     unsandboxed: (command) => runCommand({ command, cwd: dir, timeoutMs: 30_000 }),
+    "bare bwrap --unshare-all": (command) => bareBwrap(backend.bwrapPath, dir, command),
     bubblewrap: (command) => exec(plain, command),
     "bubblewrap + gateway relay": (command) => exec(relayed, command),
   };
@@ -60,12 +63,13 @@ async function main() {
   );
   for (const label of Object.keys(COMMANDS)) {
     const base = median(samples[`${label}|unsandboxed`]!);
+    const bare = median(samples[`${label}|bare bwrap --unshare-all`]!);
     console.log(`\ncommand: ${label}`);
     for (const name of Object.keys(targets)) {
       const values = samples[`${label}|${name}`]!;
       const m = median(values);
       console.log(
-        `  ${name.padEnd(28)} ${m.toFixed(1).padStart(7)} ms  (p90 ${quantile(values, 0.9).toFixed(1)} ms)  ratio ${(m / base).toFixed(2)}x  added ${(m - base).toFixed(1)} ms`,
+        `  ${name.padEnd(28)} ${m.toFixed(1).padStart(7)} ms  (p90 ${quantile(values, 0.9).toFixed(1)} ms)  ratio ${(m / base).toFixed(2)}x  added ${(m - base).toFixed(1)} ms  over bare bwrap ${(m - bare).toFixed(1)} ms`,
       );
     }
   }
@@ -74,6 +78,21 @@ async function main() {
 async function exec(sandbox: RunSandbox, command: string) {
   const result = await sandbox.exec({ command, timeoutMs: 30_000 });
   if (result.exitCode !== 0) throw new Error(`${command} failed in the sandbox: ${result.output}`);
+}
+
+/** The floor: bwrap with every namespace unshared and the host's root read-only, nothing else. */
+async function bareBwrap(bwrap: string, cwd: string, command: string) {
+  const ending = await superviseProcess(
+    {
+      file: bwrap,
+      args: ["--unshare-all", "--ro-bind", "/", "/", "--", "/bin/bash", "-c", command],
+      cwd,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+    },
+    { timeoutMs: 30_000, maxOutputBytes: 64 * 1024, killGraceMs: 1_000 },
+  );
+  if (ending.kind !== "exited" || ending.code !== 0)
+    throw new Error(`bare bwrap failed: ${command}`);
 }
 
 function median(values: number[]): number {

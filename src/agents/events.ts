@@ -13,6 +13,8 @@ export type AgentEvent =
   | { kind: "sandbox_violation"; violation: string; detail: string; command?: string }
   /** The run is not isolated (sandbox backend "none"). */
   | { kind: "sandbox_warning"; message: string }
+  /** Which sandbox limits the kernel enforces from outside on this host, and what it does not. */
+  | { kind: "sandbox_limits"; enforced: string[]; missing: string }
   | { kind: "done"; reason: AgentStopReason; summary: string };
 
 export type AgentStopReason =

@@ -117,6 +117,8 @@ export class WorkspaceTools {
       timeoutMs: this.commandTimeoutMs,
       maxOutputBytes: MAX_COMMAND_OUTPUT,
       signal: this.signal,
+      // The agent asks its model from the host; its commands have no business with the gateway.
+      reachGateway: false,
     };
     const result = this.sandbox
       ? await this.sandbox.exec(options)

@@ -10,6 +10,7 @@ import type { Ledger } from "../ledger/index.ts";
 import { ledgerLocationFor } from "../ledger/location.ts";
 import type { AgentDrivers, Line } from "../line/index.ts";
 import type { SandboxBackend } from "../sandbox/index.ts";
+import { describeLimits } from "./sandbox-check.ts";
 
 // The modules behind the line (agents, gates, gateway, merge queue, sandbox, ...) and the ledger are
 // imported where they are first needed, not above: every CLI call loads this file, and `status`
@@ -310,6 +311,12 @@ export async function openSandbox(config: FactoryConfig, logger: Logger): Promis
     } else if (s.self_test) {
       const result = await selfTestSandbox(backend);
       logger.info(result, "sandbox self-test passed");
+    }
+    const note = await backend.limitsNote?.();
+    if (note?.missing) {
+      logger.warn({ limits: note }, `sandbox limits: ${describeLimits(note)}`);
+    } else if (note) {
+      logger.info({ limits: note }, `sandbox limits: ${describeLimits(note)}`);
     }
     return backend;
   } catch (error) {

@@ -31,3 +31,4 @@ export type {
   Transition,
   WorkOrder,
 } from "./schema.ts";
+export { type TimeSpent, timeSpent } from "./time-spent.ts";

@@ -42,6 +42,9 @@ export class SandboxWatch {
           ...(event.violation.command ? { command: event.violation.command } : {}),
         });
         break;
+      case "limits":
+        this.sink({ kind: "sandbox_limits", ...event.note });
+        break;
       case "unsandboxed":
         this.sink({ kind: "sandbox_warning", message: event.message });
         break;

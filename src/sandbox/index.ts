@@ -23,6 +23,7 @@ export {
   type SandboxEvent,
   type SandboxEventSink,
   type SandboxLimits,
+  type SandboxLimitsNote,
   type SandboxSpec,
   type SandboxViolation,
   type SandboxViolationKind,

@@ -57,7 +57,8 @@ export interface MountPlanInput {
   writable: string[];
   /** The host side of the gateway relay, bound to GATEWAY_SOCKET_PATH. */
   gatewaySocket: string | undefined;
-  supervisorFile: string;
+  /** The gateway relay's script, bound in when the run has a gateway. */
+  supervisorFile: string | undefined;
   limits: SandboxLimits;
   cwd: string;
 }
@@ -118,7 +119,7 @@ export function bwrapArgs(input: MountPlanInput): string[] {
     // (which commits the run's work) at another repository.
     args.push("--ro-bind", input.git.dotGit, input.git.dotGit);
   }
-  args.push("--ro-bind", input.supervisorFile, SUPERVISOR_PATH);
+  if (input.supervisorFile) args.push("--ro-bind", input.supervisorFile, SUPERVISOR_PATH);
   if (input.gatewaySocket) args.push("--ro-bind", input.gatewaySocket, GATEWAY_SOCKET_PATH);
   // The folders above the worktree (the repository, .nightshift, worktrees/) can be passed
   // through but not listed: other runs, the ledger and the main checkout stay out of sight.

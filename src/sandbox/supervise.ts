@@ -15,6 +15,8 @@ export interface Launch {
    * stdout; a sandbox launcher needs this for its own set-up errors.
    */
   captureStderr?: boolean;
+  /** Told the process's pid (also its process group's id) once it started. */
+  onSpawn?: (pid: number) => void;
 }
 
 export interface SuperviseOptions {
@@ -62,6 +64,7 @@ export function superviseProcess(launch: Launch, options: SuperviseOptions): Pro
     detached: true, // its own process group, so one kill reaches every descendant
     stdio,
   });
+  if (child.pid !== undefined) launch.onSpawn?.(child.pid);
   const output = new CappedOutput(options.maxOutputBytes);
   const onData = (chunk: Buffer) => {
     output.write(chunk);

@@ -1,3 +1,4 @@
+import os from "node:os";
 import type { CommandOptions, CommandResult } from "./run-command.ts";
 
 /** What a run's sandbox is limited to. Every field has a default (see DEFAULT_LIMITS). */
@@ -10,6 +11,8 @@ export interface SandboxLimits {
   maxWorkspaceBytes: number;
   /** CPU seconds per process (RLIMIT_CPU). */
   cpuSeconds: number;
+  /** CPU time per wall second, in cores, of all its processes together (cgroup cpu.max). */
+  maxCpus: number;
   /** Size of the private /tmp and of the private HOME (each a tmpfs). */
   tmpBytes: number;
 }
@@ -19,6 +22,7 @@ export const DEFAULT_LIMITS: SandboxLimits = {
   maxMemoryBytes: 4 * 1024 ** 3,
   maxWorkspaceBytes: 2 * 1024 ** 3,
   cpuSeconds: 900,
+  maxCpus: os.availableParallelism(),
   tmpBytes: 512 * 1024 ** 2,
 };
 
@@ -38,7 +42,7 @@ export type SandboxViolationKind =
   | "disk_limit"
   | "cpu_limit"
   | "timeout"
-  /** The sandbox's own supervisor was killed from inside (kill -1 and friends). */
+  /** The sandbox's gateway relay was killed from inside (kill -1 and friends). */
   | "supervisor_killed";
 
 export interface SandboxViolation {
@@ -49,8 +53,18 @@ export interface SandboxViolation {
   command?: string;
 }
 
+/** Which limits the kernel enforces from outside the sandbox on this host, and which not. */
+export interface SandboxLimitsNote {
+  /** Limits the kernel holds whatever runs inside: "processes", "memory", "cpu", "file size". */
+  enforced: string[];
+  /** What is not enforced from outside here, and why; empty when everything is. */
+  missing: string;
+}
+
 export type SandboxEvent =
   | { kind: "violation"; violation: SandboxViolation }
+  /** Said once per run's sandbox, so the run's record shows what held it. */
+  | { kind: "limits"; note: SandboxLimitsNote }
   /** The run is not sandboxed (backend "none"): said loudly, on every run. */
   | { kind: "unsandboxed"; message: string };
 
@@ -93,6 +107,12 @@ export type ExecOptions = Omit<CommandOptions, "cwd"> & {
    * what the program then runs shows in its output, which is still scanned.
    */
   scanCommandText?: boolean;
+  /**
+   * Whether the command may reach the gateway (default true when the run has one). Off for
+   * commands that never talk to a model themselves (the built-in agent's tool commands: the agent
+   * talks to the gateway from the host): they start without the relay, a node process fewer.
+   */
+  reachGateway?: boolean;
 };
 
 export interface ExecResult extends CommandResult {
@@ -108,6 +128,8 @@ export interface RunSandbox {
   readonly gatewayEnv: Record<string, string>;
   /** True when the kernel caps the command's processes (a pids cgroup), not only a poller. */
   readonly kernelProcessLimit: boolean;
+  /** What the kernel enforces from outside on this host (see SandboxLimitsNote). */
+  readonly limitsNote?: SandboxLimitsNote;
   exec(options: ExecOptions): Promise<ExecResult>;
   dispose(): Promise<void>;
 }
@@ -117,4 +139,6 @@ export type SandboxBackendName = "bubblewrap" | "container" | "none";
 export interface SandboxBackend {
   readonly name: SandboxBackendName;
   create(spec: SandboxSpec): Promise<RunSandbox>;
+  /** Which limits the kernel enforces from outside on this host (backends that set limits). */
+  limitsNote?(): Promise<SandboxLimitsNote>;
 }

@@ -104,14 +104,13 @@ export function onePerKind(violations: SandboxViolation[]): SandboxViolation[] {
   return violations.filter((v) => !seen.has(v.kind) && seen.add(v.kind));
 }
 
-/** What the sandbox's supervisor reported on its side channel (see supervisor.mjs). */
+/** What the gateway relay reported on its side channel (see supervisor.mjs): how the command ended. */
 export interface SupervisorReport {
   exit?: { code: number | null; signal: NodeJS.Signals | null; error?: string };
-  limits: { limit: "processes" | "memory" | "disk" | "cpu"; detail: string }[];
 }
 
 export function parseSupervisorReport(text: string): SupervisorReport {
-  const report: SupervisorReport = { limits: [] };
+  const report: SupervisorReport = {};
   for (const line of text.split("\n")) {
     if (!line.trim()) continue;
     let entry: unknown;
@@ -128,25 +127,9 @@ export function parseSupervisorReport(text: string): SupervisorReport {
         signal: typeof e.signal === "string" ? (e.signal as NodeJS.Signals) : null,
         ...(typeof e.error === "string" ? { error: e.error } : {}),
       };
-    } else if (e.kind === "limit" && typeof e.detail === "string") {
-      const limit = e.limit;
-      if (limit === "processes" || limit === "memory" || limit === "disk" || limit === "cpu") {
-        report.limits.push({ limit, detail: e.detail });
-      }
     }
   }
   return report;
-}
-
-const LIMIT_KIND = {
-  processes: "process_limit",
-  memory: "memory_limit",
-  disk: "disk_limit",
-  cpu: "cpu_limit",
-} as const satisfies Record<SupervisorReport["limits"][number]["limit"], SandboxViolationKind>;
-
-export function limitViolations(report: SupervisorReport, command: string): SandboxViolation[] {
-  return report.limits.map((l) => ({ kind: LIMIT_KIND[l.limit], detail: l.detail, command }));
 }
 
 /** Where secrets live: reaching for these is an attempt even when the sandbox shows nothing there. */

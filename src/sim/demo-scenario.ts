@@ -25,18 +25,27 @@ export function resolveTsxLoader(): string {
   return createRequire(import.meta.url).resolve("tsx/esm");
 }
 
-/** The demo repo's package.json; the test script loads tsx by absolute URL because the repo has no node_modules. */
-export function demoPackageJson(tsxLoaderPath: string): string {
+/**
+ * The demo repository's test command: every test file in one node process (scripts/run-tests.mjs)
+ * with node:test's TAP reporter. `node --test` would start a node and the tsx loader per test file,
+ * which made the test gates most of the demo's time; the tests and their report are the same.
+ */
+export function demoTestCommand(tsxLoaderPath: string): string {
   const loader = tsxLoaderPath.startsWith("file:")
     ? tsxLoaderPath
     : pathToFileURL(tsxLoaderPath).href;
+  return `node --import ${loader} --test-reporter=tap scripts/run-tests.mjs`;
+}
+
+/** The demo repo's package.json; the test script loads tsx by absolute URL because the repo has no node_modules. */
+export function demoPackageJson(tsxLoaderPath: string): string {
   const pkg = {
     name: "textkit",
     version: "0.1.0",
     private: true,
     type: "module",
     description: "Small string utilities (nightshift demo project).",
-    scripts: { test: `node --import ${loader} --test test/*.test.ts` },
+    scripts: { test: demoTestCommand(tsxLoaderPath) },
   };
   return `${JSON.stringify(pkg, null, 2)}\n`;
 }
@@ -60,6 +69,15 @@ This repository is the nightshift demo project: its backlog of work orders is im
 simulated agents. Run the tests with \`npm test\`.
 `,
   ".gitignore": "node_modules/\n",
+  "scripts/run-tests.mjs": `// Runs every test/*.test.ts in this one node process, in name order: node --test would start a
+// process per file. Failures set the exit code; the report is node:test's (TAP with --test-reporter=tap).
+import { readdirSync } from "node:fs";
+
+const dir = new URL("../test/", import.meta.url);
+for (const name of readdirSync(dir).filter((n) => n.endsWith(".test.ts")).sort()) {
+  await import(new URL(name, dir).href);
+}
+`,
   "src/capitalize.ts": `/** Upper-cases the first character and leaves the rest unchanged. */
 export function capitalize(word: string): string {
   return word.charAt(0).toUpperCase() + word.slice(1);

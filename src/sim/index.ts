@@ -15,6 +15,7 @@ export {
   demoPackageJson,
   demoProject,
   demoProjectFiles,
+  demoTestCommand,
   resolveTsxLoader,
 } from "./demo-scenario.ts";
 export { seededDraw } from "./draw.ts";

@@ -97,7 +97,10 @@ async function runInSandbox(
   const sandbox = await backend.create({
     workspacePath: ws,
     gateway: { url: gatewayUrl, apiKey: "nsk-run" },
-    onEvent: (e) => sandboxEvents.push(e),
+    // The note of which limits hold the sandbox comes on every run; the tests look at attempts.
+    onEvent: (e) => {
+      if (e.kind !== "limits") sandboxEvents.push(e);
+    },
   });
   const driver = claudeCodeDriver({
     path: fake,
@@ -183,21 +186,23 @@ describe("a CLI agent inside the run's bubblewrap sandbox", () => {
 
   it("the wall-time limit kills the agent and everything it started", async () => {
     const marker = "1000.123456";
-    let whileRunning: number[] = [];
-    const peek = setTimeout(() => {
-      whileRunning = processesWith(marker);
-    }, 1_000);
+    // Watched while the run lasts (not at a fixed moment: on a busy host the sandbox and the
+    // agent take a while to start).
+    let seenRunning = 0;
+    const peek = setInterval(() => {
+      seenRunning = Math.max(seenRunning, processesWith(marker).length);
+    }, 50);
     const { result, ms, sandboxEvents } = await runInSandbox("hang", {
-      wallTimeMs: 1_500,
+      wallTimeMs: 4_000,
       env: { FAKE_SLEEP: marker },
     });
-    clearTimeout(peek);
-    expect(whileRunning).toHaveLength(1);
+    clearInterval(peek);
+    expect(seenRunning).toBe(1);
     expect(result).toMatchObject({
       reason: "aborted",
-      summary: "Claude Code was still running at the wall-time limit of 1500 ms and was killed",
+      summary: "Claude Code was still running at the wall-time limit of 4 s and was killed",
     });
-    expect(ms).toBeLessThan(10_000);
+    expect(ms).toBeLessThan(20_000);
     expect(sandboxEvents.map((e) => e.kind === "violation" && e.violation.kind)).toEqual([
       "timeout",
     ]);

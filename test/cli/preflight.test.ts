@@ -191,6 +191,10 @@ prices_file = "prices.json"
       expect(doctor.stdout).toContain(
         'builtin with model "openai/gpt-oss-20b": provider "openrouter" as "openai/gpt-oss-20b" (openai-chat, native)',
       );
+      // What holds the sandbox on this host: the kernel's cgroup limits, set from outside.
+      expect(doctor.stdout).toMatch(
+        /ok {3}sandbox limits: enforced from outside the sandbox: processes, memory, cpu, /,
+      );
       expect(anthropic.reported.requests).toBe(anthropicBefore + 1);
       expect(router.reported.requests).toBe(1);
 

@@ -63,6 +63,21 @@ describe("nightshift demo", () => {
     expect(summary).toContain(`repo     ${repo}`);
   });
 
+  it("says where the time went: the agent, each gate by stage, the merge queue", async () => {
+    const summary = printed.join("\n");
+    const runs = await ledger.listRuns();
+    const gates = (await Promise.all(runs.map((r) => ledger.listGateResults(r.id)))).flat();
+    const candidateTests = gates.filter((g) => g.gate === "test" && g.stage === "candidate");
+    expect(candidateTests.length).toBeGreaterThan(0);
+    expect(summary).toContain(`time spent, summed over ${runs.length} runs`);
+    expect(summary).toMatch(/ {2}agent {4}\d+\.\d s/);
+    const seconds = (candidateTests.reduce((sum, g) => sum + g.duration_ms, 0) / 1000).toFixed(1);
+    expect(summary).toContain(
+      `gate     test (candidate): ${seconds} s over ${candidateTests.length} runs`,
+    );
+    expect(summary).toMatch(/ {2}queue {4}\d+\.\d s waiting to land/);
+  });
+
   it("exercised the ratchet: some first attempts were rejected by the test gate", async () => {
     const runs = await ledger.listRuns();
     expect(runs.some((r) => r.status === "rejected")).toBe(true);

@@ -66,7 +66,10 @@ describe("the line with a hostile agent next to a well-behaved one", () => {
     expect(callIds.size).toBe(calls.length);
     expect(violations.length).toBeGreaterThanOrEqual(calls.length - countHarmless(calls));
     const goodEvents = await t.ledger.listEvents(goodRun.id);
-    expect(goodEvents.filter((e) => e.kind.startsWith("sandbox_"))).toEqual([]);
+    // The good run's record says which limits held its sandbox, and shows no attempt.
+    expect(goodEvents.filter((e) => e.kind.startsWith("sandbox_")).map((e) => e.kind)).toEqual([
+      "sandbox_limits",
+    ]);
 
     const defects = (await t.ledger.listDefects()).filter((d) => d.kind === "escape_attempts");
     expect(defects).toHaveLength(1);

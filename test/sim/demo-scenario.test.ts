@@ -53,7 +53,7 @@ describe("demo project", () => {
   it("loads tsx by absolute file URL in its test script", () => {
     const pkg = JSON.parse(demoPackageJson("/opt/tsx/esm/index.mjs"));
     expect(pkg.scripts.test).toBe(
-      "node --import file:///opt/tsx/esm/index.mjs --test test/*.test.ts",
+      "node --import file:///opt/tsx/esm/index.mjs --test-reporter=tap scripts/run-tests.mjs",
     );
     expect(loader).toMatch(/tsx/);
     expect(Object.keys(demoProject)).toEqual(

@@ -38,7 +38,7 @@ export function inSandbox(
               detail,
               ...(command ? { command } : {}),
             });
-          } else {
+          } else if (event.kind === "unsandboxed") {
             emit({ kind: "sandbox_warning", message: event.message });
           }
         },

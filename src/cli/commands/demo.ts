@@ -5,10 +5,16 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { configTemplate } from "../../config/index.ts";
 import { NightshiftError } from "../../errors/index.ts";
-import { demoOrders, demoProjectFiles, resolveTsxLoader } from "../../sim/index.ts";
+import { timeSpent } from "../../ledger/index.ts";
+import {
+  demoOrders,
+  demoProjectFiles,
+  demoTestCommand,
+  resolveTsxLoader,
+} from "../../sim/index.ts";
 import { buildLine, openFactory } from "../factory.ts";
 import { DEMO_MARKER } from "../models.ts";
-import { formatProgress, formatTotals } from "../output.ts";
+import { formatProgress, formatTimeSpent, formatTotals } from "../output.ts";
 
 const exec = promisify(execFile);
 
@@ -57,12 +63,14 @@ export async function demoCommand(options: DemoOptions, print: (line: string) =>
       await close();
     }
     const totals = await factory.ledger.totals();
+    const spent = await timeSpent(factory.ledger.db);
     // The demo repository is ours: bring its checkout to the landed main so `git log` and the files agree.
     await exec("git", ["checkout", "--quiet", "main"], { cwd: repo });
     print("");
     print("summary (model SIMULATED)");
     for (const text of formatTotals(totals, factory.config.agent.model, Date.now() - started))
       print(`  ${text}`);
+    for (const text of formatTimeSpent(spent)) print(`  ${text}`);
     print(`  repo     ${repo}`);
     print(`  see it:  git -C ${repo} log --oneline   ·   nightshift status --dir ${repo}`);
     return { repo, totals };
@@ -91,7 +99,8 @@ export async function createDemoRepository(
   repo: string,
   options: Pick<DemoOptions, "concurrency" | "seed" | "brokenRate" | "giveUpRate">,
 ): Promise<void> {
-  const files = demoProjectFiles(resolveTsxLoader());
+  const loader = resolveTsxLoader();
+  const files = demoProjectFiles(loader);
   for (const [file, content] of Object.entries(files)) {
     await mkdir(path.dirname(path.join(repo, file)), { recursive: true });
     await writeFile(path.join(repo, file), content);
@@ -99,7 +108,9 @@ export async function createDemoRepository(
   const config = configTemplate({
     name: "textkit-demo",
     branch: "main",
-    test: "npm test --silent",
+    // The package.json script's command itself: starting npm for every gate run costs more than
+    // the tests do.
+    test: demoTestCommand(loader),
     providers: { simulator: "demo" },
   })
     .replace("concurrency = 2", `concurrency = ${options.concurrency}`)

@@ -1,5 +1,6 @@
 import { openFactory } from "../factory.ts";
 import { checkFactory, formatChecks } from "../preflight.ts";
+import { sandboxLimitsCheck } from "../sandbox-check.ts";
 
 /**
  * Runs the pre-flight check `run` makes and prints every finding; exit code 1 if any failed.
@@ -8,7 +9,7 @@ import { checkFactory, formatChecks } from "../preflight.ts";
 export async function doctorCommand(root: string, print: (line: string) => void): Promise<number> {
   const factory = await openFactory(root, "nightshift doctor");
   try {
-    const checks = await checkFactory(factory);
+    const checks = [...(await checkFactory(factory)), await sandboxLimitsCheck(factory.config)];
     for (const line of formatChecks(checks)) print(line);
     const failures = checks.filter((check) => !check.ok).length;
     print(
