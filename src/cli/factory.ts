@@ -8,7 +8,7 @@ import { NightshiftError } from "../errors/index.ts";
 import type { Gateway } from "../gateway/index.ts";
 import type { Ledger } from "../ledger/index.ts";
 import { ledgerLocationFor } from "../ledger/location.ts";
-import type { AgentDrivers, Line } from "../line/index.ts";
+import type { AgentDrivers, Line, WatchdogLimits } from "../line/index.ts";
 import type { SandboxBackend } from "../sandbox/index.ts";
 
 // The modules behind the line (agents, gates, gateway, merge queue, sandbox, ...) and the ledger are
@@ -152,9 +152,25 @@ export async function buildLine(
       maxTokensPerRun: config.budget.max_tokens_per_run,
       commandTimeoutMs: config.agent.command_timeout_seconds * 1000,
       testCommand: config.gates.test,
+      watchdog: watchdogLimits(config),
     },
   );
   return { line, gateway: models.gateway, close: models.close };
+}
+
+/** The [watchdog] section as the line's limits. */
+export function watchdogLimits(config: FactoryConfig): WatchdogLimits {
+  const w = config.watchdog;
+  return {
+    stallMs: w.stall_seconds * 1000,
+    loopRepeats: w.loop_repeats,
+    maxTokens: w.max_tokens_per_run,
+    maxUsd: w.max_usd_per_run,
+    maxOutputBytes: Math.round(w.max_output_mb * 1024 * 1024),
+    escapeLimit: w.escape_limit,
+    checkIntervalMs: w.check_seconds * 1000,
+    onMeltdown: w.on_meltdown,
+  };
 }
 
 /**

@@ -4,6 +4,7 @@ import type { RunEnding, WorkOrder } from "../ledger/index.ts";
 import type { Workspace } from "../workspace/index.ts";
 import type { LineContext } from "./context.ts";
 import { type BudgetStop, describeModelFailure, type ModelFailure } from "./parts.ts";
+import { DEFAULT_WATCHDOG, type Meltdown } from "./watchdog.ts";
 
 /**
  * How a run ends, and what that means for its order: another attempt with feedback, a failure for
@@ -28,6 +29,17 @@ export class RunEndings {
       };
     }
     return { outcome: "retry", runStatus, reason, feedback };
+  }
+
+  /**
+   * A run the watchdog stopped: the order gets a fresh run told what went wrong, or (with
+   * on_meltdown = "fail") goes to a person at once. The watchdog has already raised the defect.
+   */
+  meltdown(order: WorkOrder, meltdown: Meltdown): RunEnding {
+    const reason = `stopped by the watchdog: ${meltdown.summary}`;
+    const { onMeltdown } = this.ctx.settings.watchdog ?? DEFAULT_WATCHDOG;
+    if (onMeltdown === "fail") return { outcome: "failed", runStatus: "failed", reason };
+    return this.retryOrFail(order, "failed", reason, meltdown.feedback);
   }
 
   /** A budget refusal ends the run; the order's fate depends on which budget ran out. */

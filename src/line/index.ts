@@ -16,3 +16,10 @@ export {
   type ModelFailure,
 } from "./parts.ts";
 export type { LineProgress, ProgressListener } from "./progress.ts";
+export {
+  DEFAULT_WATCHDOG,
+  MELTDOWN_KINDS,
+  type Meltdown,
+  type MeltdownKind,
+  type WatchdogLimits,
+} from "./watchdog.ts";

@@ -5,6 +5,7 @@ import type { Ledger } from "../ledger/index.ts";
 import type { MergeQueue } from "../merge/index.ts";
 import type { SandboxBackend } from "../sandbox/index.ts";
 import type { Workspaces } from "../workspace/index.ts";
+import type { WatchdogLimits } from "./watchdog.ts";
 
 export interface LineSettings {
   concurrency: number;
@@ -19,6 +20,8 @@ export interface LineSettings {
   maxTokensPerRun: number;
   commandTimeoutMs: number;
   testCommand: string;
+  /** When a run counts as melting down (default DEFAULT_WATCHDOG). */
+  watchdog?: WatchdogLimits;
 }
 
 /** Why the gateway refused a run's request: which budget ran out. */

@@ -28,6 +28,12 @@ export {
   withFailureModes,
 } from "./failure-modes.ts";
 export {
+  MELTDOWN_SCRIPTS,
+  type MeltdownOptions,
+  type MeltdownScript,
+  withMeltdowns,
+} from "./meltdowns.ts";
+export {
   FAULT_KINDS,
   type FaultInput,
   type FaultKind,
