@@ -153,6 +153,12 @@ export async function buildLine(
       commandTimeoutMs: config.agent.command_timeout_seconds * 1000,
       testCommand: config.gates.test,
       watchdog: watchdogLimits(config),
+      circuitBreaker: {
+        enabled: config.circuit_breaker.enabled,
+        window: config.circuit_breaker.window,
+        failures: config.circuit_breaker.failures,
+        coolDownMs: config.circuit_breaker.cool_down_minutes * 60_000,
+      },
     },
   );
   return { line, gateway: models.gateway, close: models.close };

@@ -4,6 +4,7 @@ import type { RunEnding, WorkOrder } from "../ledger/index.ts";
 import type { Workspace } from "../workspace/index.ts";
 import type { LineContext } from "./context.ts";
 import { type BudgetStop, describeModelFailure, type ModelFailure } from "./parts.ts";
+import { outsideTheOrder } from "./circuit-breaker.ts";
 import { DEFAULT_WATCHDOG, type Meltdown } from "./watchdog.ts";
 
 /**
@@ -38,8 +39,12 @@ export class RunEndings {
   meltdown(order: WorkOrder, meltdown: Meltdown): RunEnding {
     const reason = `stopped by the watchdog: ${meltdown.summary}`;
     const { onMeltdown } = this.ctx.settings.watchdog ?? DEFAULT_WATCHDOG;
-    if (onMeltdown === "fail") return { outcome: "failed", runStatus: "failed", reason };
-    return this.retryOrFail(order, "failed", reason, meltdown.feedback);
+    const ending: RunEnding =
+      onMeltdown === "fail"
+        ? { outcome: "failed", runStatus: "failed", reason }
+        : this.retryOrFail(order, "failed", reason, meltdown.feedback);
+    // A stall is most often the model provider hanging, not the order's work.
+    return meltdown.kind === "stall" ? outsideTheOrder(ending) : ending;
   }
 
   /** A budget refusal ends the run; the order's fate depends on which budget ran out. */
@@ -59,7 +64,7 @@ export class RunEndings {
       case "total":
         // Not the order's fault: it waits for budget, and the line stops taking new work.
         this.ctx.halt.pull(stop.message);
-        return { outcome: "requeue", reason };
+        return outsideTheOrder({ outcome: "requeue", reason });
       default: {
         const unknownScope: never = stop.scope;
         throw new Error(`unknown budget scope ${unknownScope}`);
@@ -83,13 +88,15 @@ export class RunEndings {
       if (this.ctx.halt.pull(cause)) {
         this.ctx.parts.logger.error({ orderId: order.id, failure }, `no new runs start: ${cause}`);
       }
-      return { outcome: "requeue", reason };
+      return outsideTheOrder({ outcome: "requeue", reason });
     }
-    return this.retryOrFail(
-      order,
-      "failed",
-      reason,
-      `The previous attempt stopped because a model request failed: ${cause}. This was not caused by your work; start again.`,
+    return outsideTheOrder(
+      this.retryOrFail(
+        order,
+        "failed",
+        reason,
+        `The previous attempt stopped because a model request failed: ${cause}. This was not caused by your work; start again.`,
+      ),
     );
   }
 

@@ -23,3 +23,9 @@ export {
   type MeltdownKind,
   type WatchdogLimits,
 } from "./watchdog.ts";
+export {
+  type Allowance,
+  CircuitBreaker,
+  type CircuitBreakerSettings,
+  DEFAULT_CIRCUIT_BREAKER,
+} from "./circuit-breaker.ts";

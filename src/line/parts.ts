@@ -5,6 +5,7 @@ import type { Ledger } from "../ledger/index.ts";
 import type { MergeQueue } from "../merge/index.ts";
 import type { SandboxBackend } from "../sandbox/index.ts";
 import type { Workspaces } from "../workspace/index.ts";
+import type { CircuitBreakerSettings } from "./circuit-breaker.ts";
 import type { WatchdogLimits } from "./watchdog.ts";
 
 export interface LineSettings {
@@ -20,6 +21,8 @@ export interface LineSettings {
   maxTokensPerRun: number;
   commandTimeoutMs: number;
   testCommand: string;
+  /** When the line pauses itself (default DEFAULT_CIRCUIT_BREAKER). */
+  circuitBreaker?: CircuitBreakerSettings;
   /** When a run counts as melting down (default DEFAULT_WATCHDOG). */
   watchdog?: WatchdogLimits;
 }

@@ -257,9 +257,10 @@ export class RunWork {
       };
       result = await driver.run(task, watch.record, watchdog.signal);
     } finally {
-      await watchdog.close();
+      watchdog.stop();
       await sandbox?.dispose();
       ({ refusal: budget, failure } = await this.ctx.parts.models.closeRun(run.id));
+      await watchdog.close();
       await watch.settled();
     }
     recorder.record({ kind: "done", reason: result.reason, summary: result.summary });

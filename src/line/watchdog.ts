@@ -134,9 +134,15 @@ export class Watchdog {
     }
   };
 
+  /** Stops watching: the agent has returned. */
+  stop(): void {
+    this.disarm();
+  }
+
   /**
-   * Stops watching (the agent has returned) and waits for a defect being raised; never rejects.
-   * The spend is read once more: an agent quicker than the check interval still has its limit.
+   * Stops watching and waits for a defect being raised; never rejects. The spend is read once
+   * more (call it after the run's spend is recorded): an agent quicker than the check interval
+   * still has its limit.
    */
   async close(): Promise<void> {
     this.disarm();

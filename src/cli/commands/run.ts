@@ -55,11 +55,13 @@ export async function runCommand(
       await close();
     }
     if (line.haltedBecause) print(`stopped taking work: ${line.haltedBecause}`);
+    const paused = await line.pausedBecause();
+    if (paused) print(`the line is paused (\`nightshift resume\` resumes it): ${paused}`);
     await snapshots.now();
     const totals = await factory.ledger.totals();
     for (const text of formatTotals(totals, factory.config.agent.model, Date.now() - started))
       print(text);
-    return totals.orders.failed > 0 || line.haltedBecause ? 1 : 0;
+    return totals.orders.failed > 0 || line.haltedBecause || paused ? 1 : 0;
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
