@@ -305,6 +305,13 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    if (config.watchdog.stall_seconds <= config.agent.command_timeout_seconds) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["watchdog", "stall_seconds"],
+        message: `is ${config.watchdog.stall_seconds} but [agent] command_timeout_seconds is ${config.agent.command_timeout_seconds}: a command that runs until its timeout shows no activity and would count as a stall; make stall_seconds larger`,
+      });
+    }
     if (config.circuit_breaker.failures > config.circuit_breaker.window) {
       ctx.addIssue({
         code: "custom",

@@ -36,6 +36,8 @@ async function lineWith(
     settings: {
       concurrency: 2,
       maxAttempts: 1,
+      // A command counts as no activity: the stall limit must outlast the longest command.
+      commandTimeoutMs: 25_000,
       watchdog: { ...DEFAULT_WATCHDOG, checkIntervalMs: 100, ...watchdog },
     },
   });
@@ -61,7 +63,7 @@ describe("meltdowns on the line", () => {
   it("catches a stall, a loop, a runaway and escape attempts; the healthy order lands", async () => {
     const kinds: MeltdownScript[] = ["stall", "loop", "runaway", "escape"];
     const t = await lineWith(kinds, {
-      stallMs: 3_000,
+      stallMs: 30_000,
       loopRepeats: 4,
       maxTokens: 40_000,
       escapeLimit: 3,
@@ -72,7 +74,7 @@ describe("meltdowns on the line", () => {
     const [healthy, ...meltdowns] = await Promise.all(
       t.orders.map((o) => t.ledger.getOrder(o.id)),
     );
-    expect(healthy?.status).toBe("landed");
+    expect(healthy?.status, healthy?.failure_reason ?? "").toBe("landed");
     expect(landedOrderTrailers(t.repo)).toEqual([`WO-${healthy!.id}`]);
     expect(testsPassAt(t.repo, "main")).toBe(true);
     const defects = await t.ledger.listDefects();
