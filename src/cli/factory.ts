@@ -8,7 +8,7 @@ import { NightshiftError } from "../errors/index.ts";
 import type { Gateway } from "../gateway/index.ts";
 import type { Ledger } from "../ledger/index.ts";
 import { ledgerLocationFor } from "../ledger/location.ts";
-import type { AgentDrivers, Line, WatchdogLimits } from "../line/index.ts";
+import type { AgentDrivers, Housekeeper, Line, WatchdogLimits } from "../line/index.ts";
 import type { SandboxBackend } from "../sandbox/index.ts";
 
 // The modules behind the line (agents, gates, gateway, merge queue, sandbox, ...) and the ledger are
@@ -22,6 +22,8 @@ export interface Factory {
   stateDir: string;
   ledger: Ledger;
   logger: Logger;
+  /** The log file, and how to make the logger start it afresh after it was rotated. */
+  log: { file: string; reopen(): void };
   close(): Promise<void>;
 }
 
@@ -44,13 +46,11 @@ export async function openFactory(root: string, purpose: string): Promise<Factor
     import("pino"),
     import("../ledger/index.ts"),
   ]);
+  const logFile = path.join(stateDir, "logs", "nightshift.log");
+  const destination = pino.destination({ dest: logFile, sync: false, mkdir: true });
   const logger = pino(
     { base: { pid: process.pid }, level: process.env.NIGHTSHIFT_LOG_LEVEL ?? "info" },
-    pino.destination({
-      dest: path.join(stateDir, "logs", "nightshift.log"),
-      sync: false,
-      mkdir: true,
-    }),
+    destination,
   );
   const ledger = await openLedger(ledgerLocationFor(stateDir), purpose);
   return {
@@ -59,6 +59,7 @@ export async function openFactory(root: string, purpose: string): Promise<Factor
     stateDir,
     ledger,
     logger,
+    log: { file: logFile, reopen: () => destination.reopen() },
     async close() {
       await ledger.close();
       logger.flush();
@@ -162,6 +163,29 @@ export async function buildLine(
     },
   );
   return { line, gateway: models.gateway, close: models.close };
+}
+
+/** Keeps the transcripts and the log of a long-running line within [retention]. */
+export async function housekeeper(factory: Factory): Promise<Housekeeper> {
+  const { Housekeeper } = await import("../line/index.ts");
+  const r = factory.config.retention;
+  return new Housekeeper(
+    {
+      ...(factory.config.gateway.transcripts
+        ? { transcriptsDir: path.join(factory.stateDir, "transcripts") }
+        : {}),
+      logFile: factory.log.file,
+    },
+    {
+      keepTranscripts: r.keep_transcripts,
+      maxTranscriptsBytes: r.max_transcripts_mb * 1024 * 1024,
+      maxLogBytes: r.max_log_mb * 1024 * 1024,
+      keepLogs: r.keep_logs,
+      checkIntervalMs: r.check_minutes * 60_000,
+    },
+    factory.log.reopen,
+    factory.logger,
+  );
 }
 
 /** The [watchdog] section as the line's limits. */

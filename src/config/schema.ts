@@ -266,7 +266,11 @@ export const circuitBreakerSection = z
     /** Failed runs (for reasons outside their orders) among them that pause the line. */
     failures: z.number().int().min(1).max(1_000).default(5),
     /** After this long paused, one probe run is let through; 0: only `nightshift resume` resumes. */
-    cool_down_minutes: z.number().min(0).max(7 * 24 * 60).default(15),
+    cool_down_minutes: z
+      .number()
+      .min(0)
+      .max(7 * 24 * 60)
+      .default(15),
   })
   .strict();
 

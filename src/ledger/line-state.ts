@@ -9,7 +9,11 @@ export class LineStateRecords {
   constructor(private readonly db: Kysely<Database>) {}
 
   async get(): Promise<LineState> {
-    const row = await this.db.selectFrom("line_state").selectAll().where("id", "=", 1).executeTakeFirst();
+    const row = await this.db
+      .selectFrom("line_state")
+      .selectAll()
+      .where("id", "=", 1)
+      .executeTakeFirst();
     return row ?? { id: 1, paused: false, paused_reason: null, paused_by: null, paused_at: null };
   }
 

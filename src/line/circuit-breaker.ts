@@ -112,7 +112,10 @@ export class CircuitBreaker {
       return;
     }
     if (await this.ledger.lineState.resume()) {
-      this.logger.info({ runId, outcome: ending.outcome }, "the probe run ended well: the line resumes");
+      this.logger.info(
+        { runId, outcome: ending.outcome },
+        "the probe run ended well: the line resumes",
+      );
     }
   }
 }

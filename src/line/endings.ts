@@ -2,9 +2,9 @@ import { execFile } from "node:child_process";
 import { feedbackFrom, type GateOutcome } from "../gates/index.ts";
 import type { RunEnding, WorkOrder } from "../ledger/index.ts";
 import type { Workspace } from "../workspace/index.ts";
+import { outsideTheOrder } from "./circuit-breaker.ts";
 import type { LineContext } from "./context.ts";
 import { type BudgetStop, describeModelFailure, type ModelFailure } from "./parts.ts";
-import { outsideTheOrder } from "./circuit-breaker.ts";
 import { DEFAULT_WATCHDOG, type Meltdown } from "./watchdog.ts";
 
 /**

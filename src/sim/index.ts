@@ -28,12 +28,6 @@ export {
   withFailureModes,
 } from "./failure-modes.ts";
 export {
-  MELTDOWN_SCRIPTS,
-  type MeltdownOptions,
-  type MeltdownScript,
-  withMeltdowns,
-} from "./meltdowns.ts";
-export {
   FAULT_KINDS,
   type FaultInput,
   type FaultKind,
@@ -41,6 +35,12 @@ export {
   normalizeFault,
   type SimulatorFaults,
 } from "./faults.ts";
+export {
+  MELTDOWN_SCRIPTS,
+  type MeltdownOptions,
+  type MeltdownScript,
+  withMeltdowns,
+} from "./meltdowns.ts";
 export {
   conversationTurn,
   messagesText,

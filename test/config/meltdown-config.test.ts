@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, configTemplate, parseConfig } from "../../src/config/index.ts";
 import { watchdogLimits } from "../../src/cli/factory.ts";
+import { ConfigError, configTemplate, parseConfig } from "../../src/config/index.ts";
 
 function problem(text: string): string {
   try {

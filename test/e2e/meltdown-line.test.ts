@@ -71,9 +71,7 @@ describe("meltdowns on the line", () => {
 
     await t.line.run();
 
-    const [healthy, ...meltdowns] = await Promise.all(
-      t.orders.map((o) => t.ledger.getOrder(o.id)),
-    );
+    const [healthy, ...meltdowns] = await Promise.all(t.orders.map((o) => t.ledger.getOrder(o.id)));
     expect(healthy?.status, healthy?.failure_reason ?? "").toBe("landed");
     expect(landedOrderTrailers(t.repo)).toEqual([`WO-${healthy!.id}`]);
     expect(testsPassAt(t.repo, "main")).toBe(true);

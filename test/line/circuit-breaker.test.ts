@@ -1,9 +1,9 @@
-import pino from "pino";
 import { sql } from "kysely";
+import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import type { RunEnding } from "../../src/ledger/index.ts";
-import { CircuitBreaker, type CircuitBreakerSettings } from "../../src/line/index.ts";
 import { outsideTheOrder } from "../../src/line/circuit-breaker.ts";
+import { CircuitBreaker, type CircuitBreakerSettings } from "../../src/line/index.ts";
 import { openTestLedger } from "../support/ledgers.ts";
 
 let cleanups: (() => Promise<void>)[] = [];

@@ -1,5 +1,5 @@
 import { usesSimulator } from "../../config/index.ts";
-import { buildLine, type Factory, openFactory } from "../factory.ts";
+import { buildLine, type Factory, housekeeper, openFactory } from "../factory.ts";
 import { formatProgress, formatTotals } from "../output.ts";
 import { checkFactory, preflightError } from "../preflight.ts";
 import { writeSnapshot } from "./status.ts";
@@ -44,6 +44,8 @@ export async function runCommand(
       for (const text of simulatedBanner(factory.config.simulator.policy)) print(text);
     }
     const { line, close } = await buildLine(factory);
+    const keeper = await housekeeper(factory);
+    keeper.start();
     try {
       line.onProgress((p) => {
         print(formatProgress(p));
@@ -52,6 +54,7 @@ export async function runCommand(
       snapshots.soon();
       await line.run({ forever: options.forever ?? false, signal: stop.signal });
     } finally {
+      await keeper.stop();
       await close();
     }
     if (line.haltedBecause) print(`stopped taking work: ${line.haltedBecause}`);
