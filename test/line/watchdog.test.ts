@@ -131,18 +131,18 @@ describe("the watchdog", () => {
     // The evidence keeps the event but not the flood itself.
     expect(JSON.stringify(flood.watchdog.meltdown?.evidence).length).toBeLessThan(1_000);
 
-    const escape = await watched({ escapeLimit: 2 });
+    const walls = await watched({ escapeLimit: 2 });
     const violation: AgentEvent = {
       kind: "sandbox_violation",
       violation: "read_outside",
       detail: "~/.ssh/id_rsa",
     };
-    escape.watchdog.record(violation);
-    expect(escape.watchdog.signal.aborted).toBe(false);
-    escape.watchdog.record(violation);
-    await escape.watchdog.close();
-    expect(escape.watchdog.meltdown?.kind).toBe("escape");
-    expect(await defects(escape.ledger)).toEqual([{ kind: "meltdown_escape", run: escape.runId }]);
+    walls.watchdog.record(violation);
+    expect(walls.watchdog.signal.aborted).toBe(false);
+    walls.watchdog.record(violation);
+    await walls.watchdog.close();
+    expect(walls.watchdog.meltdown?.kind).toBe("escape");
+    expect(await defects(walls.ledger)).toEqual([{ kind: "meltdown_escape", run: walls.runId }]);
   });
 
   it("leaves a run the line stops alone: no meltdown, no defect", async () => {
