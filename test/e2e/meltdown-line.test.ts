@@ -115,4 +115,48 @@ describe("meltdowns on the line", () => {
     const kinds = (await t.ledger.listDefects()).map((d) => d.kind).sort();
     expect(kinds).toEqual(expect.arrayContaining(["meltdown_flood", "meltdown_loop"]));
   });
+
+  it("pauses the line in an upstream outage, and lands the rest once a person resumes it", async () => {
+    const repo = await makeDemoRepo();
+    cleanups.push(repo.cleanup);
+    let outage = true;
+    const demo = demoPolicy({ brokenPatchRate: 0, giveUpRate: 0 });
+    const t = await startTestLine({
+      repo: repo.dir,
+      // Every model request fails with 503 until the provider comes back.
+      policy: (request, ctx) =>
+        outage ? { fault: { kind: "server_error", status: 503 } } : demo(request, ctx),
+      settings: {
+        concurrency: 1,
+        maxAttempts: 1,
+        circuitBreaker: { enabled: true, window: 4, failures: 2, coolDownMs: 0 },
+      },
+    });
+    cleanups.push(t.close);
+    const orders = await t.ledger.addOrders(
+      demoOrders
+        .slice(0, 4)
+        .map((o) => ({ title: o.title, spec: o.spec, acceptance: o.acceptance })),
+    );
+
+    await t.line.run();
+
+    const paused = await t.line.pausedBecause();
+    expect(paused).toMatch(/^2 of the last 2 runs failed for reasons outside their orders/);
+    expect(paused).toMatch(/model provider failed \(503\)/);
+    const state = await t.ledger.lineState.get();
+    expect(state.paused_by).toMatch(/^circuit breaker/);
+    const statuses = async () =>
+      (await Promise.all(orders.map((o) => t.ledger.getOrder(o.id)))).map((o) => o?.status);
+    // Two orders burnt their attempt; the line stopped before burning the others.
+    expect(await statuses()).toEqual(["failed", "failed", "queued", "queued"]);
+
+    outage = false;
+    await t.line.run();
+    expect(await statuses()).toEqual(["failed", "failed", "queued", "queued"]);
+    expect(await t.ledger.lineState.resume()).toBe(true);
+    await t.line.run();
+    expect(await statuses()).toEqual(["failed", "failed", "landed", "landed"]);
+    expect(await t.line.pausedBecause()).toBeUndefined();
+  });
 });
