@@ -161,7 +161,23 @@ async function main(): Promise<void> {
   console.log(
     `landed ${totals?.orders.landed ?? landed} (${((totals?.orders.landed ?? landed) / minutes).toFixed(2)}/min), failed ${totals?.orders.failed ?? failed}, runs ${totals?.runs ?? 0}`,
   );
-  console.log(`main green at every wave's end: ${greens.every(Boolean)} (${greens.length} checks)`);
+  console.log(
+    greens.length > 0
+      ? `main green at every wave's end: ${greens.every(Boolean)} (${greens.length} checks)`
+      : "main green: no wave finished, not checked",
+  );
+  const head = git(repo, "rev-parse", "main");
+  let greenNow = true;
+  const dir = path.join(tmpdir(), `nightshift-soak-final-${process.pid}`);
+  git(repo, "worktree", "add", "--detach", "--quiet", dir, head);
+  try {
+    execFileSync("npm", ["test", "--silent"], { cwd: dir, env, stdio: "ignore" });
+  } catch {
+    greenNow = false;
+  } finally {
+    git(repo, "worktree", "remove", "--force", dir);
+  }
+  console.log(`main green at the end (${head.slice(0, 10)}): ${greenNow}`);
   console.log(
     `tokens in ${totals?.inputTokens ?? 0} out ${totals?.outputTokens ?? 0}, simulated cost $${(totals?.costUsd ?? 0).toFixed(4)}`,
   );
