@@ -46,8 +46,17 @@ function rssMb(pid: number): number {
 }
 
 function diskMb(dir: string): number {
-  const out = execFileSync("du", ["-sm", dir], { encoding: "utf8" });
-  return Number(out.split(/\s+/)[0]);
+  // Files the line renames or removes meanwhile make du complain; its total still stands.
+  try {
+    const out = execFileSync("du", ["-sm", dir], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    return Number(out.split(/\s+/)[0]);
+  } catch (error) {
+    const out = String((error as { stdout?: unknown }).stdout ?? "");
+    return Number(out.split(/\s+/)[0]) || 0;
+  }
 }
 
 interface Snapshot {
@@ -107,6 +116,8 @@ async function main(): Promise<void> {
     stdio: ["ignore", "ignore", "inherit"],
   });
   const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  // Whatever ends the soak, the line it started ends with it.
+  process.on("exit", () => child.kill("SIGINT"));
   const inbox = new Inbox(path.join(stateDir, "inbox"));
   const started = Date.now();
   const deadline = started + MINUTES * 60_000;
