@@ -8,7 +8,7 @@ import { NightshiftError } from "../errors/index.ts";
 import type { Gateway } from "../gateway/index.ts";
 import type { Ledger } from "../ledger/index.ts";
 import { ledgerLocationFor } from "../ledger/location.ts";
-import type { AgentDrivers, Line } from "../line/index.ts";
+import type { AgentDrivers, Housekeeper, Line, WatchdogLimits } from "../line/index.ts";
 import type { SandboxBackend } from "../sandbox/index.ts";
 import { describeLimits } from "./sandbox-check.ts";
 
@@ -23,6 +23,8 @@ export interface Factory {
   stateDir: string;
   ledger: Ledger;
   logger: Logger;
+  /** The log file, and how to make the logger start it afresh after it was rotated. */
+  log: { file: string; reopen(): void };
   close(): Promise<void>;
 }
 
@@ -45,13 +47,11 @@ export async function openFactory(root: string, purpose: string): Promise<Factor
     import("pino"),
     import("../ledger/index.ts"),
   ]);
+  const logFile = path.join(stateDir, "logs", "nightshift.log");
+  const destination = pino.destination({ dest: logFile, sync: false, mkdir: true });
   const logger = pino(
     { base: { pid: process.pid }, level: process.env.NIGHTSHIFT_LOG_LEVEL ?? "info" },
-    pino.destination({
-      dest: path.join(stateDir, "logs", "nightshift.log"),
-      sync: false,
-      mkdir: true,
-    }),
+    destination,
   );
   const ledger = await openLedger(ledgerLocationFor(stateDir), purpose);
   return {
@@ -60,6 +60,7 @@ export async function openFactory(root: string, purpose: string): Promise<Factor
     stateDir,
     ledger,
     logger,
+    log: { file: logFile, reopen: () => destination.reopen() },
     async close() {
       await ledger.close();
       logger.flush();
@@ -90,7 +91,7 @@ export async function buildLine(
     import("../orders/index.ts"),
     import("../workspace/index.ts"),
   ]);
-  // issue-13a: [github]: labelled issues taken in while the line runs, pull-request output; made
+  // [github]: labelled issues taken in while the line runs, pull-request output; made
   // before anything is started, so that a missing token stops `run` with nothing to undo.
   const gh = config.github;
   const githubModule =
@@ -132,7 +133,7 @@ export async function buildLine(
       path.resolve(factory.stateDir, config.gates.holdout.dir),
     ),
   });
-  // issue-13a: with --forever, a dry queue is filled from [perpetual] sources.
+  // with --forever, a dry queue is filled from [perpetual] sources.
   const perpetual = config.perpetual;
   const finder =
     options.forever && perpetual.sources.length > 0
@@ -154,7 +155,7 @@ export async function buildLine(
       workspaces,
       drivers,
       gates,
-      // issue-13a: [github] output = "pull_request" proposes candidates instead of landing them.
+      // [github] output = "pull_request" proposes candidates instead of landing them.
       ...(github && gh.output === "pull_request"
         ? {
             mergeQueue: new PullRequestOutput(github, {
@@ -205,9 +206,54 @@ export async function buildLine(
       ...(config.scheduler.scopes === "separate"
         ? { scopes: { unscoped: config.scheduler.unscoped } }
         : {}),
+      watchdog: watchdogLimits(config),
+      circuitBreaker: {
+        enabled: config.circuit_breaker.enabled,
+        window: config.circuit_breaker.window,
+        failures: config.circuit_breaker.failures,
+        coolDownMs: config.circuit_breaker.cool_down_minutes * 60_000,
+      },
     },
   );
   return { line, gateway: models.gateway, close: models.close };
+}
+
+/** Keeps the transcripts and the log of a long-running line within [retention]. */
+export async function housekeeper(factory: Factory): Promise<Housekeeper> {
+  const { Housekeeper } = await import("../line/index.ts");
+  const r = factory.config.retention;
+  return new Housekeeper(
+    {
+      ...(factory.config.gateway.transcripts
+        ? { transcriptsDir: path.join(factory.stateDir, "transcripts") }
+        : {}),
+      logFile: factory.log.file,
+    },
+    {
+      keepTranscripts: r.keep_transcripts,
+      maxTranscriptsBytes: r.max_transcripts_mb * 1024 * 1024,
+      maxLogBytes: r.max_log_mb * 1024 * 1024,
+      keepLogs: r.keep_logs,
+      checkIntervalMs: r.check_minutes * 60_000,
+    },
+    factory.log.reopen,
+    factory.logger,
+  );
+}
+
+/** The [watchdog] section as the line's limits. */
+export function watchdogLimits(config: FactoryConfig): WatchdogLimits {
+  const w = config.watchdog;
+  return {
+    stallMs: w.stall_seconds * 1000,
+    loopRepeats: w.loop_repeats,
+    maxTokens: w.max_tokens_per_run,
+    maxUsd: w.max_usd_per_run,
+    maxOutputBytes: Math.round(w.max_output_mb * 1024 * 1024),
+    escapeLimit: w.escape_limit,
+    checkIntervalMs: w.check_seconds * 1000,
+    onMeltdown: w.on_meltdown,
+  };
 }
 
 /**

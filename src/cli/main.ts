@@ -198,6 +198,14 @@ export function buildProgram(): Command {
     });
 
   program
+    .command("resume")
+    .description("let a paused line (by its circuit breaker or a person) take work again")
+    .action(async () => {
+      const { resumeCommand } = await import("./commands/controls.ts");
+      print(await resumeCommand(dir()));
+    });
+
+  program
     .command("run")
     .description("work the queue with N concurrent runs; stop when it is empty")
     .option("--forever", "keep polling for new orders until interrupted")

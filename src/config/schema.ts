@@ -1,5 +1,5 @@
 import { z } from "zod";
-// issue-13a: the perpetual loop's sections.
+// the perpetual loop's sections.
 import {
   economicsSection,
   githubSection,
@@ -245,6 +245,56 @@ export const sandboxSection = z
   })
   .strict();
 
+export const watchdogSection = z
+  .object({
+    /** A run with no agent event (model reply, tool call, output) for this long is stalled. */
+    stall_seconds: z.number().positive().max(86_400).default(600),
+    /** This many identical tool calls in a row, or the same call failing this many times, is a loop. */
+    loop_repeats: z.number().int().min(2).max(1_000).default(6),
+    /** Tokens metered to one run beyond which it runs away (none: only the budget's limit). */
+    max_tokens_per_run: z.number().int().positive().optional(),
+    /** Cost metered to one run beyond which it runs away. */
+    max_usd_per_run: usd.optional(),
+    /** Agent output (messages, tool output) beyond which a run floods. */
+    max_output_mb: z.number().positive().max(10_240).default(32),
+    /** Blocked sandbox attempts at which a run is stopped. */
+    escape_limit: z.number().int().min(1).max(10_000).default(10),
+    /** How often a run's metered spend is read. */
+    check_seconds: z.number().positive().max(3_600).default(5),
+    /** "retry": a fresh run told what went wrong; "fail": the order goes to a person at once. */
+    on_meltdown: z.enum(["retry", "fail"]).default("retry"),
+  })
+  .strict();
+
+export const circuitBreakerSection = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** How many of the most recent runs are looked at. */
+    window: z.number().int().min(1).max(1_000).default(10),
+    /** Failed runs (for reasons outside their orders) among them that pause the line. */
+    failures: z.number().int().min(1).max(1_000).default(5),
+    /** After this long paused, one probe run is let through; 0: only `nightshift resume` resumes. */
+    cool_down_minutes: z
+      .number()
+      .min(0)
+      .max(7 * 24 * 60)
+      .default(15),
+  })
+  .strict();
+
+export const retentionSection = z
+  .object({
+    /** Transcript files (one per run) kept; the oldest go first. */
+    keep_transcripts: z.number().int().min(1).max(1_000_000).default(500),
+    max_transcripts_mb: z.number().int().min(1).default(1_024),
+    /** nightshift.log is rotated past this size; this many rotated logs are kept. */
+    max_log_mb: z.number().int().min(1).max(10_240).default(50),
+    keep_logs: z.number().int().min(0).max(1_000).default(5),
+    /** How often a long-running line applies these caps. */
+    check_minutes: z.number().positive().max(1_440).default(10),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     factory: factorySection.default(factorySection.parse({})),
@@ -261,15 +311,32 @@ export const configSchema = z
     gateway: gatewaySection.default(gatewaySection.parse({})),
     workspace: workspaceSection.default(workspaceSection.parse({})),
     sandbox: sandboxSection.default(sandboxSection.parse({})),
-    // issue-13a: the perpetual loop's sections (src/config/loop-sections.ts).
+    // The perpetual loop's sections (src/config/loop-sections.ts).
     scheduler: schedulerSection.default(schedulerSection.parse({})),
     planner: plannerSection.default(plannerSection.parse({})),
     perpetual: perpetualSection.default(perpetualSection.parse({})),
     economics: economicsSection.default(economicsSection.parse({})),
     github: githubSection.default(githubSection.parse({})),
+    watchdog: watchdogSection.default(watchdogSection.parse({})),
+    circuit_breaker: circuitBreakerSection.default(circuitBreakerSection.parse({})),
+    retention: retentionSection.default(retentionSection.parse({})),
   })
   .strict()
   .superRefine((config, ctx) => {
+    if (config.watchdog.stall_seconds <= config.agent.command_timeout_seconds) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["watchdog", "stall_seconds"],
+        message: `is ${config.watchdog.stall_seconds} but [agent] command_timeout_seconds is ${config.agent.command_timeout_seconds}: a command that runs until its timeout shows no activity and would count as a stall; make stall_seconds larger`,
+      });
+    }
+    if (config.circuit_breaker.failures > config.circuit_breaker.window) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["circuit_breaker", "failures"],
+        message: `is ${config.circuit_breaker.failures} but only the last ${config.circuit_breaker.window} runs are looked at (window): make failures at most window`,
+      });
+    }
     if (config.sandbox.backend === "none" && !config.sandbox.allow_unsandboxed) {
       ctx.addIssue({
         code: "custom",

@@ -169,6 +169,43 @@ defect_after = 3
 # Check that the walls hold before the line starts.
 self_test = true
 
+[watchdog]
+# Stops a run that melts down, raises a meltdown_<kind> defect with the evidence, and gives the
+# order a fresh run told what went wrong (on_meltdown = "retry") or hands it to a person ("fail").
+# No agent event (model reply, tool call, output) for this long: stalled.
+stall_seconds = 600
+# This many identical tool calls in a row, or the same call failing this many times: looping.
+loop_repeats = 6
+# Tokens or dollars metered to one run beyond which it runs away (unset: only [budget] applies).
+# max_tokens_per_run = 400000
+# max_usd_per_run = 5.0
+# Agent output (messages, tool output) beyond which a run floods.
+max_output_mb = 32
+# Blocked sandbox attempts at which a run is stopped.
+escape_limit = 10
+# How often a run's metered spend is read from the ledger.
+check_seconds = 5
+on_meltdown = "retry"
+
+[circuit_breaker]
+# When failures of the last window runs failed for reasons outside their orders (model provider
+# down, stalled runs, internal errors), the line pauses itself and says why (log, status,
+# ledger). \`nightshift resume\` resumes it; or, after cool_down_minutes, one probe run is let
+# through and the line resumes if it succeeds (0: only a person resumes).
+enabled = true
+window = 10
+failures = 5
+cool_down_minutes = 15
+
+[retention]
+# A line that runs for days keeps its disk bounded: gateway transcripts (one file per run) beyond
+# these caps go oldest first, and nightshift.log is rotated (kept worktrees: see [workspace]).
+keep_transcripts = 500
+max_transcripts_mb = 1024
+max_log_mb = 50
+keep_logs = 5
+check_minutes = 10
+
 [simulator]
 # Only used by a [providers.simulator] provider. "stand-in" answers every request by saying it is
 # simulated and changes nothing; "demo" plays the scripted patches of \`nightshift demo\`'s sample

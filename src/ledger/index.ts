@@ -9,6 +9,7 @@ export {
 export type { AgentChoice, Claim, ClaimOptions } from "./claims.ts";
 export type { NewWorkOrder } from "./intake.ts";
 export { Ledger, type LedgerTotals, type WakeupSource } from "./ledger.ts";
+export { LineStateRecords } from "./line-state.ts";
 export { Metering, type SpendTotals } from "./metering.ts";
 export { type LedgerLocation, ledgerLocationFor, openLedger } from "./open.ts";
 export { type OrderAction, OrderControls } from "./order-controls.ts";
@@ -19,6 +20,7 @@ export type {
   Defect,
   GateResult,
   HoldoutScenarioRow,
+  LineState,
   Merge,
   ModelRequest,
   ModelRequestDeadLetter,

@@ -15,6 +15,7 @@ export interface Database {
   model_request_dead_letters: ModelRequestDeadLettersTable;
   holdout_scenarios: HoldoutScenariosTable;
   baseline_checks: BaselineChecksTable;
+  line_state: LineStateTable;
 }
 
 /** "waiting": for a person's approval (see `nightshift approve`) before it is queued. */
@@ -228,3 +229,14 @@ export interface BaselineChecksTable {
 }
 
 export type BaselineCheck = Selectable<BaselineChecksTable>;
+
+/** The line's shared state (one row): paused, why, by whom, since when. */
+export interface LineStateTable {
+  id: Generated<number>;
+  paused: Generated<boolean>;
+  paused_reason: string | null;
+  paused_by: string | null;
+  paused_at: Date | null;
+}
+
+export type LineState = Selectable<LineStateTable>;

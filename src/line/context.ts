@@ -1,4 +1,5 @@
 import type { MergeQueue } from "../merge/index.ts";
+import type { CircuitBreaker } from "./circuit-breaker.ts";
 import type { LineParts, LineSettings } from "./parts.ts";
 import type { ProgressReporter } from "./progress.ts";
 
@@ -32,4 +33,6 @@ export interface LineContext {
   queue: MergeQueue;
   progress: ProgressReporter;
   halt: HaltSwitch;
+  /** Pauses the line (in the ledger) when most recent runs fail for reasons outside their orders. */
+  breaker: CircuitBreaker;
 }

@@ -2,8 +2,10 @@ import { execFile } from "node:child_process";
 import { feedbackFrom, type GateOutcome } from "../gates/index.ts";
 import type { RunEnding, WorkOrder } from "../ledger/index.ts";
 import type { Workspace } from "../workspace/index.ts";
+import { outsideTheOrder } from "./circuit-breaker.ts";
 import type { LineContext } from "./context.ts";
 import { type BudgetStop, describeModelFailure, type ModelFailure } from "./parts.ts";
+import { DEFAULT_WATCHDOG, type Meltdown } from "./watchdog.ts";
 
 /**
  * How a run ends, and what that means for its order: another attempt with feedback, a failure for
@@ -30,6 +32,21 @@ export class RunEndings {
     return { outcome: "retry", runStatus, reason, feedback };
   }
 
+  /**
+   * A run the watchdog stopped: the order gets a fresh run told what went wrong, or (with
+   * on_meltdown = "fail") goes to a person at once. The watchdog has already raised the defect.
+   */
+  meltdown(order: WorkOrder, meltdown: Meltdown): RunEnding {
+    const reason = `stopped by the watchdog: ${meltdown.summary}`;
+    const { onMeltdown } = this.ctx.settings.watchdog ?? DEFAULT_WATCHDOG;
+    const ending: RunEnding =
+      onMeltdown === "fail"
+        ? { outcome: "failed", runStatus: "failed", reason }
+        : this.retryOrFail(order, "failed", reason, meltdown.feedback);
+    // A stall is most often the model provider hanging, not the order's work.
+    return meltdown.kind === "stall" ? outsideTheOrder(ending) : ending;
+  }
+
   /** A budget refusal ends the run; the order's fate depends on which budget ran out. */
   budget(order: WorkOrder, stop: BudgetStop): RunEnding {
     const reason = `stopped by the gateway: ${stop.message}`;
@@ -47,7 +64,7 @@ export class RunEndings {
       case "total":
         // Not the order's fault: it waits for budget, and the line stops taking new work.
         this.ctx.halt.pull(stop.message);
-        return { outcome: "requeue", reason };
+        return outsideTheOrder({ outcome: "requeue", reason });
       default: {
         const unknownScope: never = stop.scope;
         throw new Error(`unknown budget scope ${unknownScope}`);
@@ -71,13 +88,15 @@ export class RunEndings {
       if (this.ctx.halt.pull(cause)) {
         this.ctx.parts.logger.error({ orderId: order.id, failure }, `no new runs start: ${cause}`);
       }
-      return { outcome: "requeue", reason };
+      return outsideTheOrder({ outcome: "requeue", reason });
     }
-    return this.retryOrFail(
-      order,
-      "failed",
-      reason,
-      `The previous attempt stopped because a model request failed: ${cause}. This was not caused by your work; start again.`,
+    return outsideTheOrder(
+      this.retryOrFail(
+        order,
+        "failed",
+        reason,
+        `The previous attempt stopped because a model request failed: ${cause}. This was not caused by your work; start again.`,
+      ),
     );
   }
 

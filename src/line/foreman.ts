@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import { describeError } from "../errors/index.ts";
 import type { Run, RunEnding, WorkOrder } from "../ledger/index.ts";
 import type { Workspace } from "../workspace/index.ts";
+import { outsideTheOrder } from "./circuit-breaker.ts";
 import type { LineContext } from "./context.ts";
 import type { RunEndings } from "./endings.ts";
 import type { MainGuard } from "./main-guard.ts";
@@ -59,11 +60,13 @@ export class Foreman {
       });
     } catch (error) {
       log.error({ err: error }, "run failed unexpectedly");
-      ending = this.endings.retryOrFail(
-        order,
-        "failed",
-        `internal error: ${describeError(error)}`,
-        describeError(error),
+      ending = outsideTheOrder(
+        this.endings.retryOrFail(
+          order,
+          "failed",
+          `internal error: ${describeError(error)}`,
+          describeError(error),
+        ),
       );
     } finally {
       clearInterval(heartbeat);
@@ -96,6 +99,7 @@ export class Foreman {
       }
       log.info({ outcome: ending.outcome, reason: ending.reason }, "run finished");
       if (after.status === "failed") await this.fileDefect(after, run.id);
+      await this.ctx.breaker.settled(run.id, ending);
       await this.ctx.progress.report(after, {
         runId: run.id,
         attempt: run.attempt,

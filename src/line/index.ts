@@ -4,6 +4,12 @@ export {
   type FactoryModelAccess,
 } from "./acceptance-draft.ts";
 export { BaselineKeeper, type BaselineVerdict, tellingLine } from "./baseline.ts";
+export {
+  type Allowance,
+  CircuitBreaker,
+  type CircuitBreakerSettings,
+  DEFAULT_CIRCUIT_BREAKER,
+} from "./circuit-breaker.ts";
 export { ledgerScenarios } from "./holdout-scenarios.ts";
 export { Line } from "./line.ts";
 export {
@@ -16,3 +22,11 @@ export {
   type ModelFailure,
 } from "./parts.ts";
 export type { LineProgress, ProgressListener } from "./progress.ts";
+export { Housekeeper, pruneOldest, type RetentionLimits, rotateFile } from "./retention.ts";
+export {
+  DEFAULT_WATCHDOG,
+  MELTDOWN_KINDS,
+  type Meltdown,
+  type MeltdownKind,
+  type WatchdogLimits,
+} from "./watchdog.ts";

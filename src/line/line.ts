@@ -1,5 +1,6 @@
 import { SerialMergeQueue } from "../merge/index.ts";
 import { Alarm } from "./alarm.ts";
+import { CircuitBreaker, DEFAULT_CIRCUIT_BREAKER } from "./circuit-breaker.ts";
 import { HaltSwitch, type LineContext } from "./context.ts";
 import { RunEndings } from "./endings.ts";
 import { Foreman } from "./foreman.ts";
@@ -33,6 +34,12 @@ export class Line {
       queue: parts.mergeQueue ?? new SerialMergeQueue(parts.workspaces, parts.gates),
       progress: new ProgressReporter(parts.ledger),
       halt: new HaltSwitch(),
+      breaker: new CircuitBreaker(
+        parts.ledger,
+        parts.logger,
+        parts.workerId,
+        settings.circuitBreaker ?? DEFAULT_CIRCUIT_BREAKER,
+      ),
     };
     const endings = new RunEndings(this.ctx);
     this.main = new MainGuard(this.ctx);
@@ -44,6 +51,11 @@ export class Line {
   /** Why the line stopped taking work before its queue was empty, if it did. */
   get haltedBecause(): string | undefined {
     return this.ctx.halt.reason;
+  }
+
+  /** Why the line is paused (by its circuit breaker or a person), if it is. */
+  pausedBecause(): Promise<string | undefined> {
+    return this.ctx.breaker.pausedBecause();
   }
 
   onProgress(listener: ProgressListener): void {
@@ -116,6 +128,9 @@ export class Line {
     }
     // Before the first claim and after every landing (a new main): main itself must pass.
     if (!this.ctx.halt.reason && !signal.aborted && !(await this.main.mainPasses(signal))) return;
+    // A paused line starts nothing, except one probe run once its cool-down is over.
+    const allowance = await this.ctx.breaker.allowance();
+    if (allowance === "none") return;
     while (
       this.ctx.active.size < this.ctx.settings.concurrency &&
       !signal.aborted &&
@@ -130,6 +145,10 @@ export class Line {
       });
       if (!claim) return;
       this.foreman.start(claim.order, claim.run, signal, this.work.fromClaim(claim));
+      if (allowance === "probe") {
+        this.ctx.breaker.probing(claim.run.id);
+        return;
+      }
     }
   }
 }

@@ -1,6 +1,7 @@
 import type { GateOutcome } from "../gates/index.ts";
 import type { RunEnding } from "../ledger/index.ts";
 import { BaselineKeeper } from "./baseline.ts";
+import { outsideTheOrder } from "./circuit-breaker.ts";
 import type { LineContext } from "./context.ts";
 
 /**
@@ -50,7 +51,7 @@ export class MainGuard {
     if (verdict.passed) return undefined;
     const cause = verdict.cause ?? "main fails the gates";
     this.halt(cause);
-    return { outcome: "requeue", reason: `not this order's fault: ${cause}` };
+    return outsideTheOrder({ outcome: "requeue", reason: `not this order's fault: ${cause}` });
   }
 
   private halt(cause: string): void {

@@ -5,6 +5,8 @@ import type { Ledger } from "../ledger/index.ts";
 import type { MergeQueue } from "../merge/index.ts";
 import type { SandboxBackend } from "../sandbox/index.ts";
 import type { Workspaces } from "../workspace/index.ts";
+import type { CircuitBreakerSettings } from "./circuit-breaker.ts";
+import type { WatchdogLimits } from "./watchdog.ts";
 
 export interface LineSettings {
   concurrency: number;
@@ -21,6 +23,10 @@ export interface LineSettings {
   testCommand: string;
   /** Claims hold back orders whose scope collides with a running one's. */
   scopes?: { unscoped: "parallel" | "exclusive" };
+  /** When the line pauses itself (default DEFAULT_CIRCUIT_BREAKER). */
+  circuitBreaker?: CircuitBreakerSettings;
+  /** When a run counts as melting down (default DEFAULT_WATCHDOG). */
+  watchdog?: WatchdogLimits;
 }
 
 /** Why the gateway refused a run's request: which budget ran out. */

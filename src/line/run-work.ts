@@ -11,6 +11,7 @@ import type { MainGuard } from "./main-guard.ts";
 import type { BudgetStop, ModelFailure } from "./parts.ts";
 import { RunRecorder } from "./run-recorder.ts";
 import { SandboxWatch } from "./sandbox-watch.ts";
+import { DEFAULT_WATCHDOG, type Meltdown, Watchdog } from "./watchdog.ts";
 
 const AUTHOR = { authorName: "nightshift agent", authorEmail: "agent@nightshift.invalid" };
 
@@ -87,6 +88,7 @@ export class RunWork {
       message: `${run.agent} agent working with ${run.model}`,
     });
     const result = await this.runAgent(claim, driver, workspace, signal);
+    if (result.meltdown) return this.endings.meltdown(order, result.meltdown);
     if (result.budget) return this.endings.budget(order, result.budget);
     if (result.failure && result.reason === "error") {
       return this.endings.modelFailure(order, result.failure, result.summary);
@@ -212,7 +214,13 @@ export class RunWork {
     driver: AgentDriver,
     workspace: Workspace,
     signal: AbortSignal,
-  ): Promise<AgentResult & { budget: BudgetStop | undefined; failure: ModelFailure | undefined }> {
+  ): Promise<
+    AgentResult & {
+      budget: BudgetStop | undefined;
+      failure: ModelFailure | undefined;
+      meltdown: Meltdown | undefined;
+    }
+  > {
     const { order, run } = claim;
     const recorder = new RunRecorder(this.ctx.parts.ledger, run.id);
     const prompt = buildPrompt({
@@ -226,10 +234,17 @@ export class RunWork {
       testCommand: this.ctx.settings.testCommand,
     });
     const endpoint = await this.ctx.parts.models.openRun({ runId: run.id, orderId: order.id });
-    const watch = new SandboxWatch(
+    const watchdog = new Watchdog(
       this.ctx.parts.ledger,
       { runId: run.id, orderId: order.id },
       recorder.record,
+      this.ctx.settings.watchdog ?? DEFAULT_WATCHDOG,
+      signal,
+    );
+    const watch = new SandboxWatch(
+      this.ctx.parts.ledger,
+      { runId: run.id, orderId: order.id },
+      watchdog.record,
       this.ctx.parts.sandboxDefectAfter ?? 3,
     );
     let sandbox: RunSandbox | undefined;
@@ -248,15 +263,17 @@ export class RunWork {
         commandTimeoutMs: this.ctx.settings.commandTimeoutMs,
         ...(sandbox ? { sandbox } : {}),
       };
-      result = await driver.run(task, watch.record, signal);
+      result = await driver.run(task, watch.record, watchdog.signal);
     } finally {
+      watchdog.stop();
       await sandbox?.dispose();
       ({ refusal: budget, failure } = await this.ctx.parts.models.closeRun(run.id));
+      await watchdog.close();
       await watch.settled();
     }
     recorder.record({ kind: "done", reason: result.reason, summary: result.summary });
     await recorder.flush();
-    return { ...result, budget, failure };
+    return { ...result, budget, failure, meltdown: watchdog.meltdown };
   }
 
   /** The run's sandbox over its worktree, with the gateway as its only way out. */

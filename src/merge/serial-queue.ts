@@ -3,7 +3,7 @@ import type { Workspace, Workspaces } from "../workspace/index.ts";
 
 export type LandingResult =
   | { status: "landed"; previousMain: string; commit: string }
-  /** issue-13a: opened as a pull request (merge/pull-request-output.ts); main did not move. */
+  /** opened as a pull request (merge/pull-request-output.ts); main did not move. */
   | { status: "proposed"; url: string; commit: string }
   | { status: "conflict"; conflicts: string[] }
   | { status: "rejected"; failed: GateOutcome };
@@ -23,7 +23,7 @@ export interface LandingHooks {
   onRound?(rounds: number): Promise<void>;
   /** Tests the candidate already took part in before a restart (default 0). */
   roundsSoFar?: number;
-  /** issue-13a: the order the candidate is for, for an output that describes it (a pull request). */
+  /** the order the candidate is for, for an output that describes it (a pull request). */
   order?: { id: number; title: string; spec: string; acceptance: string };
 }
 

@@ -90,7 +90,7 @@ function findTool(
   return tools.find((t) => pattern.test(t.function.name));
 }
 
-function escapeCall(request: ChatRequest, u: number): PolicyToolCall {
+export function escapeCall(request: ChatRequest, u: number): PolicyToolCall {
   const tools = request.tools ?? [];
   const reader = findTool(tools, READ_TOOLS, READ_TOOL);
   const runner = findTool(tools, COMMAND_TOOLS, COMMAND_TOOL);
@@ -112,7 +112,7 @@ function escapeCall(request: ChatRequest, u: number): PolicyToolCall {
 }
 
 /** The latest tool call the assistant made in this conversation, exactly as it was sent. */
-function latestToolCall(request: ChatRequest): PolicyToolCall | undefined {
+export function latestToolCall(request: ChatRequest): PolicyToolCall | undefined {
   for (let i = request.messages.length - 1; i >= 0; i--) {
     const message = request.messages[i];
     if (message?.role !== "assistant") continue;
@@ -144,7 +144,7 @@ function breakWrites(reply: PolicyReply): PolicyReply | undefined {
   return broke ? { ...reply, toolCalls } : undefined;
 }
 
-function hugeText(bytes: number): string {
+export function hugeText(bytes: number): string {
   return HUGE_LINE.repeat(Math.ceil(bytes / HUGE_LINE.length)).slice(0, bytes);
 }
 

@@ -37,6 +37,12 @@ export {
   type SimulatorFaults,
 } from "./faults.ts";
 export {
+  MELTDOWN_SCRIPTS,
+  type MeltdownOptions,
+  type MeltdownScript,
+  withMeltdowns,
+} from "./meltdowns.ts";
+export {
   conversationTurn,
   messagesText,
   type Policy,

@@ -51,6 +51,18 @@ export async function defectCloseCommand(
   }
 }
 
+/** `nightshift resume`: a paused line (its circuit breaker, or a person) takes work again. */
+export async function resumeCommand(root: string): Promise<string> {
+  const factory = await openFactory(root, "nightshift resume");
+  try {
+    const state = await factory.ledger.lineState.get();
+    if (!(await factory.ledger.lineState.resume())) return "the line is not paused";
+    return `the line resumes (it was paused by ${state.paused_by ?? "unknown"}: ${state.paused_reason ?? "no reason recorded"})`;
+  } finally {
+    await factory.close();
+  }
+}
+
 export async function findOrder(ledger: Ledger, ref: string): Promise<WorkOrder> {
   const id = numberOf(ref, "WO");
   const order =

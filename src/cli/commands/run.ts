@@ -1,5 +1,5 @@
 import { usesSimulator } from "../../config/index.ts";
-import { buildLine, type Factory, openFactory } from "../factory.ts";
+import { buildLine, type Factory, housekeeper, openFactory } from "../factory.ts";
 import { formatProgress, formatTotals } from "../output.ts";
 import { checkFactory, preflightError } from "../preflight.ts";
 import { writeSnapshot } from "./status.ts";
@@ -44,6 +44,8 @@ export async function runCommand(
       for (const text of simulatedBanner(factory.config.simulator.policy)) print(text);
     }
     const { line, close } = await buildLine(factory, { forever: options.forever ?? false });
+    const keeper = await housekeeper(factory);
+    keeper.start();
     try {
       line.onProgress((p) => {
         print(formatProgress(p));
@@ -52,14 +54,17 @@ export async function runCommand(
       snapshots.soon();
       await line.run({ forever: options.forever ?? false, signal: stop.signal });
     } finally {
+      await keeper.stop();
       await close();
     }
     if (line.haltedBecause) print(`stopped taking work: ${line.haltedBecause}`);
+    const paused = await line.pausedBecause();
+    if (paused) print(`the line is paused (\`nightshift resume\` resumes it): ${paused}`);
     await snapshots.now();
     const totals = await factory.ledger.totals();
     for (const text of formatTotals(totals, factory.config.agent.model, Date.now() - started))
       print(text);
-    return totals.orders.failed > 0 || line.haltedBecause ? 1 : 0;
+    return totals.orders.failed > 0 || line.haltedBecause || paused ? 1 : 0;
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);

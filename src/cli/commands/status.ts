@@ -27,6 +27,8 @@ interface StatusData {
   defects?: Defect[];
   /** Set when the latest check of main failed: why the line pauses and starts no run. */
   paused?: { commit: string; cause: string; at: string };
+  /** Set when the line is paused in the ledger (by its circuit breaker or a person). */
+  lineState?: { reason: string; by: string; at: string };
   /** Set when read from the snapshot a running line keeps. */
   snapshot?: { pid: number; at: string };
 }
@@ -61,12 +63,13 @@ export async function statusCommand(root: string, options: { json?: boolean }): 
 }
 
 export async function collectStatus(ledger: Ledger): Promise<StatusData> {
-  const [orders, runs, totals, defects, baseline] = await Promise.all([
+  const [orders, runs, totals, defects, baseline, state] = await Promise.all([
     ledger.listOrders(),
     ledger.listRuns(),
     ledger.totals(),
     ledger.listDefects({ status: "open" }),
     ledger.acceptance.latestBaseline(),
+    ledger.lineState.get(),
   ]);
   const rejections: Rejection[] = [];
   for (const run of runs.filter((r) => r.status === "rejected")) {
@@ -89,7 +92,22 @@ export async function collectStatus(ledger: Ledger): Promise<StatusData> {
           at: new Date(baseline.at).toISOString(),
         }
       : undefined;
-  return { orders, runs, totals, rejections, defects, ...(paused ? { paused } : {}) };
+  const lineState = state.paused
+    ? {
+        reason: state.paused_reason ?? "paused",
+        by: state.paused_by ?? "unknown",
+        at: (state.paused_at ?? new Date()).toISOString(),
+      }
+    : undefined;
+  return {
+    orders,
+    runs,
+    totals,
+    rejections,
+    defects,
+    ...(paused ? { paused } : {}),
+    ...(lineState ? { lineState } : {}),
+  };
 }
 
 export function renderStatus(
@@ -108,6 +126,12 @@ export function renderStatus(
     lines.push(
       `LINE PAUSED: main ${data.paused.commit.slice(0, 10)} itself fails the gates (checked ${data.paused.at}); no agent run starts and no order is charged until it passes:`,
       `  ${data.paused.cause}`,
+    );
+  }
+  if (data.lineState) {
+    lines.push(
+      `LINE PAUSED by ${data.lineState.by} since ${data.lineState.at}; no run starts until \`nightshift resume\`:`,
+      `  ${data.lineState.reason}`,
     );
   }
   lines.push("");
