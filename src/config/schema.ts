@@ -1,5 +1,5 @@
 import { z } from "zod";
-// the perpetual loop's sections.
+// The perpetual loop's sections.
 import {
   economicsSection,
   githubSection,

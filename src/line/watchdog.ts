@@ -3,7 +3,7 @@ import type { AgentEvent, AgentEventSink } from "../agents/index.ts";
 import type { Ledger } from "../ledger/index.ts";
 
 /** The ways a run melts down that the watchdog stops; each is raised as defect kind `meltdown_<kind>`. */
-export const MELTDOWN_KINDS = ["stall", "loop", "runaway", "flood", "escape"] as const;
+export const MELTDOWN_KINDS = ["stall", "loop", "runaway", "flood", "escape", "limit"] as const;
 export type MeltdownKind = (typeof MELTDOWN_KINDS)[number];
 
 export interface WatchdogLimits {
@@ -45,6 +45,8 @@ export interface Meltdown {
 }
 
 const RECENT_EVENTS = 12;
+/** Sandbox violations that are a limit the kernel enforced (the command was killed). */
+const SANDBOX_LIMITS = new Set(["process_limit", "memory_limit", "disk_limit", "cpu_limit"]);
 const MAX_SHOWN = 300;
 
 /**
@@ -109,6 +111,10 @@ export class Watchdog {
         this.outputBytes += Buffer.byteLength(event.text);
         break;
       case "sandbox_violation":
+        if (SANDBOX_LIMITS.has(event.violation)) {
+          this.onLimitHit(event.violation, event.detail, event.command);
+          break;
+        }
         this.violations += 1;
         if (this.violations >= this.limits.escapeLimit) {
           this.trip({
@@ -227,6 +233,20 @@ export class Watchdog {
         evidence: spend,
       });
     }
+  }
+
+  /**
+   * The kernel killed a command for one of the run's limits: the run ends with the limit named, as
+   * its next command would most likely hit it again.
+   */
+  private onLimitHit(violation: string, detail: string, command: string | undefined): void {
+    const limit = violation.replace("_limit", "");
+    this.trip({
+      kind: "limit",
+      summary: `run ${this.run.runId} hit its sandbox's ${limit} limit${command ? ` running \`${clip(command)}\`` : ""}: ${clip(detail)}`,
+      feedback: `The previous attempt was stopped because a command${command ? ` (\`${clip(command)}\`)` : ""} hit the sandbox's ${limit} limit: ${clip(detail)}. Use fewer resources: smaller files and outputs, fewer processes, less memory.`,
+      evidence: { violation, detail, ...(command ? { command } : {}) },
+    });
   }
 
   private trip(meltdown: Meltdown): void {

@@ -145,6 +145,24 @@ describe("the watchdog", () => {
     expect(await defects(walls.ledger)).toEqual([{ kind: "meltdown_escape", run: walls.runId }]);
   });
 
+  it("ends a run at its first limit hit, naming the limit and the command", async () => {
+    const t = await watched({ escapeLimit: 100 });
+    t.watchdog.record({
+      kind: "sandbox_violation",
+      violation: "disk_limit",
+      detail: "the worktree grew past 2 GiB",
+      command: "dd if=/dev/zero of=big bs=1M",
+    });
+    await t.watchdog.close();
+    expect(t.watchdog.signal.aborted).toBe(true);
+    expect(t.watchdog.meltdown).toMatchObject({
+      kind: "limit",
+      summary: expect.stringMatching(/disk limit running `dd if=\/dev\/zero/),
+      feedback: expect.stringContaining("disk limit"),
+    });
+    expect(await defects(t.ledger)).toEqual([{ kind: "meltdown_limit", run: t.runId }]);
+  });
+
   it("leaves a run the line stops alone: no meltdown, no defect", async () => {
     const t = await watched({ stallMs: 100 });
     t.line.abort();
