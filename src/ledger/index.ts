@@ -16,13 +16,16 @@ export {
   type SpendTotals,
   type WakeupSource,
 } from "./ledger.ts";
+export { LineSwitch } from "./line-state.ts";
 export { type LedgerLocation, ledgerLocationFor, openLedger } from "./open.ts";
-export { type OrderAction, OrderControls } from "./order-controls.ts";
+export { type OrderAction, OrderControls, recordControl } from "./order-controls.ts";
 export type {
   BaselineCheck,
+  ControlRecord,
   Defect,
   GateResult,
   HoldoutScenarioRow,
+  LineState,
   Merge,
   ModelRequest,
   ModelRequestDeadLetter,

@@ -1,6 +1,7 @@
 import { type Kysely, sql } from "kysely";
 import { isNightshiftError, NightshiftError } from "../errors/index.ts";
 import { AcceptanceRecords } from "./acceptance.ts";
+import { LineSwitch } from "./line-state.ts";
 import { OrderControls } from "./order-controls.ts";
 import type {
   Database,
@@ -152,6 +153,8 @@ export class Ledger {
   readonly controls: OrderControls;
   /** Hidden scenarios per order, and the checks of main itself. */
   readonly acceptance: AcceptanceRecords;
+  /** Whether the line takes new runs (pause/resume), for every worker sharing the ledger. */
+  readonly line: LineSwitch;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -160,6 +163,7 @@ export class Ledger {
   ) {
     this.controls = new OrderControls(db);
     this.acceptance = new AcceptanceRecords(db);
+    this.line = new LineSwitch(db);
   }
 
   close(): Promise<void> {

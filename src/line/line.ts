@@ -14,6 +14,7 @@ import type { RunSandbox, SandboxBackend } from "../sandbox/index.ts";
 import type { Workspace, Workspaces } from "../workspace/index.ts";
 import { Alarm } from "./alarm.ts";
 import { BaselineKeeper } from "./baseline.ts";
+import { pausedByPerson } from "./pause.ts";
 import type { LineProgress, ProgressListener } from "./progress.ts";
 import { RunRecorder } from "./run-recorder.ts";
 import { SandboxWatch } from "./sandbox-watch.ts";
@@ -225,6 +226,7 @@ export class Line {
     for (const order of await this.parts.ledger.failBlockedOrders()) {
       await this.report(order, { state: "failed", message: order.failure_reason ?? "blocked" });
     }
+    if (await pausedByPerson(this.parts.ledger, this.parts.logger)) return;
     // Before the first claim and after every landing (a new main): main itself must pass.
     if (!this.halted && !signal.aborted && !(await this.mainPasses(signal))) return;
     while (this.active.size < this.settings.concurrency && !signal.aborted && !this.halted) {

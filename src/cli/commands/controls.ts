@@ -1,3 +1,4 @@
+import os from "node:os";
 import { NightshiftError } from "../../errors/index.ts";
 import type { Ledger, OrderAction, WorkOrder } from "../../ledger/index.ts";
 import { openFactory } from "../factory.ts";
@@ -23,7 +24,12 @@ export async function orderControlCommand(
   const factory = await openFactory(root, `nightshift ${action}`);
   try {
     const order = await findOrder(factory.ledger, ref);
-    const moved = await factory.ledger.controls.apply(action, order.id, options.note ?? "");
+    const moved = await factory.ledger.controls.apply(
+      action,
+      order.id,
+      options.note ?? "",
+      cliActor(),
+    );
     return `WO-${moved.id} ${DONE[action]}: ${moved.title}`;
   } finally {
     await factory.close();
@@ -44,7 +50,7 @@ export async function defectCloseCommand(
   }
   const factory = await openFactory(root, "nightshift defect close");
   try {
-    const closed = await factory.ledger.controls.closeDefect(id, options.note ?? "");
+    const closed = await factory.ledger.controls.closeDefect(id, options.note ?? "", cliActor());
     return `D-${closed.id} closed: ${closed.summary}`;
   } finally {
     await factory.close();
@@ -69,4 +75,13 @@ export async function findOrder(ledger: Ledger, ref: string): Promise<WorkOrder>
 function numberOf(ref: string, prefix: string): number | undefined {
   const match = new RegExp(`^(?:${prefix}-?)?(\\d{1,9})$`, "i").exec(ref.trim());
   return match ? Number(match[1]) : undefined;
+}
+
+/** Who a control from the command line is recorded as: the user the CLI runs as. */
+export function cliActor(): string {
+  try {
+    return `cli:${os.userInfo().username}`;
+  } catch {
+    return "cli";
+  }
 }
