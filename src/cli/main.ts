@@ -169,9 +169,50 @@ export function buildProgram(): Command {
         integer(1, 64),
       ),
     )
+    .option("--no-console", "do not serve the web console")
+    .option("--console-host <host>", "the console's address (default 127.0.0.1)")
+    .addOption(
+      new Option(
+        "--console-port <n>",
+        "the console's port (default 4646, else any free one; 0: any free one)",
+      ).argParser(integer(0, 65_535)),
+    )
+    .option(
+      "--console-token <token>",
+      "the console's access token, required off loopback (default: NIGHTSHIFT_CONSOLE_TOKEN)",
+    )
     .action(async (options) => {
       const { runCommand } = await import("./commands/run.ts");
-      process.exitCode = await runCommand(dir(), options, print);
+      process.exitCode = await runCommand(
+        dir(),
+        {
+          ...options,
+          console:
+            options.console === false
+              ? false
+              : {
+                  ...(options.consoleHost ? { host: options.consoleHost } : {}),
+                  ...(options.consolePort !== undefined ? { port: options.consolePort } : {}),
+                  ...(options.consoleToken ? { token: options.consoleToken } : {}),
+                },
+        },
+        print,
+      );
+    });
+
+  program
+    .command("console")
+    .description("serve the supervisor's web console (and its HTTP API) until interrupted")
+    .option("--host <host>", "address to listen on (a non-loopback one needs a token)", "127.0.0.1")
+    .addOption(
+      new Option("--port <n>", "port (0 picks a free one)")
+        .argParser(integer(0, 65_535))
+        .default(4646),
+    )
+    .option("--token <token>", "access token (default: NIGHTSHIFT_CONSOLE_TOKEN)")
+    .action(async (options) => {
+      const { consoleCommand } = await import("./commands/console.ts");
+      await consoleCommand(dir(), options, print);
     });
 
   program

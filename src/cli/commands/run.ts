@@ -2,6 +2,7 @@ import { usesSimulator } from "../../config/index.ts";
 import { buildLine, type Factory, openFactory } from "../factory.ts";
 import { formatProgress, formatTotals } from "../output.ts";
 import { checkFactory, preflightError } from "../preflight.ts";
+import { type ConsoleFlags, serveConsole } from "./console.ts";
 import { writeSnapshot } from "./status.ts";
 
 const SNAPSHOT_EVERY_MS = 500;
@@ -21,7 +22,7 @@ function simulatedBanner(policy: "demo" | "stand-in"): string[] {
 
 export async function runCommand(
   root: string,
-  options: { forever?: boolean; concurrency?: number },
+  options: { forever?: boolean; concurrency?: number; console?: false | ConsoleFlags },
   print: (line: string) => void,
 ): Promise<number> {
   const factory = await openFactory(root, "nightshift run");
@@ -44,6 +45,11 @@ export async function runCommand(
       for (const text of simulatedBanner(factory.config.simulator.policy)) print(text);
     }
     const { line, close } = await buildLine(factory);
+    const consoleServer =
+      options.console === false
+        ? undefined
+        : await serveConsole(factory, options.console ?? {}, { fallBackToFreePort: true });
+    if (consoleServer) print(`console: ${consoleServer.url}`);
     try {
       line.onProgress((p) => {
         print(formatProgress(p));
@@ -52,6 +58,7 @@ export async function runCommand(
       snapshots.soon();
       await line.run({ forever: options.forever ?? false, signal: stop.signal });
     } finally {
+      await consoleServer?.close();
       await close();
     }
     if (line.haltedBecause) print(`stopped taking work: ${line.haltedBecause}`);
