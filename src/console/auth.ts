@@ -113,8 +113,8 @@ export function consoleGuard(options: { token?: string | undefined }): {
     middleware,
     acceptTokenLink(c) {
       const given = c.req.query("token");
-      if (!matches(given)) return false;
-      setCookie(c, TOKEN_COOKIE, given!, {
+      if (given === undefined || !matches(given)) return false;
+      setCookie(c, TOKEN_COOKIE, given, {
         httpOnly: true,
         sameSite: "Strict",
         path: "/",

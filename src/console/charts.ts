@@ -36,20 +36,20 @@ export async function charts(ledger: Ledger, limits: BudgetLimits, hours = 24): 
   const started = zeros();
   for (const run of runs) {
     const s = slot(run.started_at);
-    if (s >= 0) started[s]! += 1;
+    if (s >= 0) bump(started, s, 1);
     const e = slot(run.ended_at);
-    if (e >= 0 && run.status !== "running") ended[e]! += 1;
-    if (e >= 0 && run.status === "landed") landed[e]! += 1;
+    if (e >= 0 && run.status !== "running") bump(ended, e, 1);
+    if (e >= 0 && run.status === "landed") bump(landed, e, 1);
   }
   const spend = zeros();
   for (const row of spendRows.rows) {
     const s = slot(new Date(row.hour));
-    if (s >= 0) spend[s]! += Number(row.usd);
+    if (s >= 0) bump(spend, s, Number(row.usd));
   }
   const defectCount = zeros();
   for (const defect of defects) {
     const s = slot(defect.at);
-    if (s >= 0) defectCount[s]! += 1;
+    if (s >= 0) bump(defectCount, s, 1);
   }
   const firstRun = new Map<number, Date>();
   for (const run of runs) {
@@ -64,20 +64,24 @@ export async function charts(ledger: Ledger, limits: BudgetLimits, hours = 24): 
     const first = firstRun.get(order.id);
     const s = slot(first ?? null);
     if (first && s >= 0) {
-      waitSum[s]! += (first.getTime() - order.created_at.getTime()) / 1000;
-      waitN[s]! += 1;
+      bump(waitSum, s, (first.getTime() - order.created_at.getTime()) / 1000);
+      bump(waitN, s, 1);
     }
     if (order.status === "landed") {
       const l = slot(order.updated_at);
       if (l >= 0) {
-        landSum[l]! += (order.updated_at.getTime() - order.created_at.getTime()) / 1000;
-        landN[l]! += 1;
+        bump(landSum, l, (order.updated_at.getTime() - order.created_at.getTime()) / 1000);
+        bump(landN, l, 1);
       }
     }
   }
   const series = (values: number[]) =>
     values.map((v, i) => ({ t: new Date(start + i * HOUR).toISOString(), v: round(v) }));
-  const ratio = (a: number[], b: number[]) => a.map((x, i) => (b[i] ? x / b[i]! : 0));
+  const ratio = (a: number[], b: number[]) =>
+    a.map((x, i) => {
+      const d = b[i] ?? 0;
+      return d ? x / d : 0;
+    });
   const today = new Date(now).toISOString().slice(0, 10);
   const spentToday = await ledger.spend({ since: new Date(`${today}T00:00:00.000Z`) });
   return {
@@ -101,4 +105,8 @@ export async function charts(ledger: Ledger, limits: BudgetLimits, hours = 24): 
 
 function round(n: number): number {
   return Math.round(n * 1e6) / 1e6;
+}
+
+function bump(values: number[], at: number, by: number): void {
+  values[at] = (values[at] ?? 0) + by;
 }

@@ -123,8 +123,9 @@ export function openApiDocument(): Record<string, unknown> {
       required: true,
       schema: { type: "integer" },
     }));
-    paths[route.path] ??= {};
-    paths[route.path]![route.method] = {
+    const operations = paths[route.path] ?? {};
+    paths[route.path] = operations;
+    operations[route.method] = {
       summary: route.summary,
       ...(params.length > 0 ? { parameters: params } : {}),
       ...(route.body

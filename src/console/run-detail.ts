@@ -54,6 +54,7 @@ export async function runDetail(
       at: iso(g.at),
     })),
     transcript: transcript.map((t) => ({
+      requestId: t.requestId,
       at: t.at,
       protocol: t.protocol,
       model: t.model,

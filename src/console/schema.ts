@@ -209,6 +209,7 @@ export const RunDetail = z.object({
   gates: z.array(GateView),
   transcript: z.array(
     z.object({
+      requestId: z.string(),
       at: z.string(),
       protocol: z.string(),
       model: z.string(),

@@ -143,13 +143,14 @@ export function consoleApp(options: ConsoleOptions): Hono {
   app.post("/api/orders", async (c) => {
     const body = await parse(c, AddOrderBody);
     const [order] = await ledger.addOrders([{ ...body, source: "console" }]);
+    if (!order) throw new Error("the ledger added no order");
     await recordControl(ledger.db, {
       action: "add",
-      order_id: order!.id,
+      order_id: order.id,
       actor: actor(c),
-      details: { title: order!.title, needsApproval: body.needsApproval ?? false },
+      details: { title: order.title, needsApproval: body.needsApproval ?? false },
     });
-    return c.json({ id: order!.id, status: order!.status }, 201);
+    return c.json({ id: order.id, status: order.status }, 201);
   });
   app.post("/api/orders/:id/control", async (c) => {
     const body = await parse(c, OrderControlBody);
@@ -304,9 +305,9 @@ async function parse<T extends z.ZodType>(c: Context, schema: T): Promise<z.infe
   }
   const result = schema.safeParse(raw);
   if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const where = issue.path.length > 0 ? issue.path.join(".") : "body";
-    throw invalid(`${where}: ${issue.message}`);
+    const issue = result.error.issues[0];
+    const where = issue && issue.path.length > 0 ? issue.path.join(".") : "body";
+    throw invalid(`${where}: ${issue?.message ?? "does not match the schema"}`);
   }
   return result.data;
 }

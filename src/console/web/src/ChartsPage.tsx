@@ -81,10 +81,10 @@ function Chart(props: {
       <svg viewBox={`0 0 ${width} ${height + 16}`} role="img" aria-label={props.title}>
         {values.map((v, i) => {
           const h = max > 0 ? (v / max) * height : 0;
-          const point = props.series[i]!;
+          const t = props.series[i]?.t ?? String(i);
           return (
             <rect
-              key={point.t}
+              key={t}
               x={i * bar + 1}
               y={height - h}
               width={bar - 2}
@@ -92,7 +92,7 @@ function Chart(props: {
               fill={props.color}
             >
               <title>
-                {new Date(point.t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}:{" "}
+                {new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}:{" "}
                 {format(v)}
               </title>
             </rect>

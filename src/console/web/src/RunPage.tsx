@@ -65,7 +65,7 @@ export function RunPage({ id }: { id: number }) {
             <>
               <h3>Model exchanges (gateway)</h3>
               {detail.transcript.map((t, i) => (
-                <details key={`${t.at}-${i}`} className="exchange">
+                <details key={t.requestId} className="exchange">
                   <summary>
                     {i + 1}. {t.protocol} {t.model} · HTTP {t.status}
                     {t.error ? ` · ${t.error}` : ""}
@@ -80,9 +80,9 @@ export function RunPage({ id }: { id: number }) {
         <section className="panel">
           <h3>Gates</h3>
           {detail.gates.length === 0 && <p className="muted">no gate has run yet</p>}
-          {detail.gates.map((g, i) => (
+          {detail.gates.map((g) => (
             <details
-              key={`${g.gate}-${g.stage}-${i}`}
+              key={`${g.gate}-${g.stage}-${g.commit}-${g.at}`}
               className={`gate ${g.passed ? "pass" : "fail"}`}
               data-testid={`gate-${g.gate}`}
             >
@@ -98,7 +98,8 @@ export function RunPage({ id }: { id: number }) {
           <h3>History</h3>
           <ul className="history">
             {detail.transitions.map((t, i) => (
-              <li key={`${t.at}-${i}`}>
+              // biome-ignore lint/suspicious/noArrayIndexKey: the history only grows at its end
+              <li key={i}>
                 <time>{new Date(t.at).toLocaleTimeString()}</time> → {t.to}{" "}
                 {t.message && `· ${t.message}`}
               </li>
