@@ -201,6 +201,25 @@ export function buildProgram(): Command {
     });
 
   program
+    .command("watch")
+    .description("watch the line live in the terminal (one line per change when piped)")
+    .option("--url <url>", "read the console of the process that holds the ledger at this address")
+    .option("--plain", "one line per change, even on a terminal")
+    .action(async (options: { url?: string; plain?: boolean }) => {
+      const { watchCommand } = await import("./commands/watch.ts");
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once("SIGINT", onSignal);
+      process.once("SIGTERM", onSignal);
+      try {
+        await watchCommand(dir(), options, (text) => process.stdout.write(text), stop.signal);
+      } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+      }
+    });
+
+  program
     .command("console")
     .description("serve the supervisor's web console (and its HTTP API) until interrupted")
     .option("--host <host>", "address to listen on (a non-loopback one needs a token)", "127.0.0.1")

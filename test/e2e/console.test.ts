@@ -8,6 +8,7 @@ import type { LineView } from "../../src/console/schema.ts";
 import { demoOrders } from "../../src/sim/index.ts";
 import { launchChromium } from "../support/browser.ts";
 import { cliEnv } from "../support/cli.ts";
+import { dropSchema, freshSchemaName, POSTGRES_URL } from "../support/ledgers.ts";
 import { landedOrderTrailers, makeDemoRepo } from "../support/line.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/nightshift.js", import.meta.url));
@@ -96,6 +97,23 @@ describe("the supervisor's console on a real factory (simulator)", () => {
       "0",
     ]);
     expect(new URL(line.url).hostname).toBe("127.0.0.1");
+    const watch = spawn(
+      process.execPath,
+      [BIN, "watch", "--plain", "--url", line.url, "--dir", repo.dir],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: cliEnv,
+      },
+    );
+    let watched = "";
+    watch.stdout.on("data", (chunk) => {
+      watched += chunk;
+    });
+    const watchExited = new Promise((resolve) => watch.on("exit", resolve));
+    cleanups.push(async () => {
+      watch.kill("SIGKILL");
+      await watchExited;
+    });
     const chromium = await launchChromium();
     cleanups.push(chromium.close);
     const page = await chromium.browser.newPage();
@@ -185,6 +203,16 @@ describe("the supervisor's console on a real factory (simulator)", () => {
     await page.getByTestId("charts").locator("svg").first().waitFor({ timeout: LONG });
     await page.screenshot({ path: path.join(SHOTS, "charts.png"), fullPage: true });
 
+    // The terminal view followed the same line: one line per change.
+    await until(
+      async () => (/landed 2/.test(watched) ? true : undefined),
+      "watch to show 2 landed",
+    );
+    expect(watched).toMatch(/PAUSED by console:e2e \| waiting 0 · queued 1 · running 0/);
+    expect(watched).toMatch(/working \| .*landed 1/);
+    watch.kill("SIGTERM");
+    await watchExited;
+
     line.child.kill("SIGTERM");
     expect(await line.exited).toBe(0);
     expect(landedOrderTrailers(repo.dir)).toEqual(["WO-1", "WO-2"]);
@@ -218,4 +246,101 @@ describe("the supervisor's console on a real factory (simulator)", () => {
     guarded.child.kill("SIGTERM");
     expect(await guarded.exited).toBe(0);
   }, 900_000);
+});
+
+describe("the console on a PostgreSQL ledger", () => {
+  it("a console in another process pauses and resumes the worker; watch reads the same ledger", async () => {
+    const schema = freshSchemaName("console_e2e");
+    cleanups.push(() => dropSchema(schema));
+    const env = { NIGHTSHIFT_DATABASE_URL: POSTGRES_URL, NIGHTSHIFT_DATABASE_SCHEMA: schema };
+    const repo = await makeDemoRepo({ brokenRate: 0, giveUpRate: 0 });
+    cleanups.push(repo.cleanup);
+    const config = path.join(repo.dir, "nightshift.toml");
+    await writeFile(
+      config,
+      (await readFile(config, "utf8")).replace("poll_interval_ms = 2000", "poll_interval_ms = 200"),
+    );
+    // The console is its own process: it shares nothing with the worker but the ledger.
+    const consoleProcess = await startWithConsole(
+      ["console", "--dir", repo.dir, "--port", "0"],
+      env,
+    );
+    const call = async (pathname: string, body?: unknown) => {
+      const response = await fetch(new URL(pathname, consoleProcess.url), {
+        ...(body === undefined
+          ? {}
+          : {
+              method: "POST",
+              headers: {
+                "content-type": "application/json",
+                "x-nightshift-csrf": csrf,
+                "x-nightshift-actor": "pg",
+              },
+              body: JSON.stringify(body),
+            }),
+      });
+      return response.json();
+    };
+    const { csrf } = (await (await fetch(new URL("/api/session", consoleProcess.url))).json()) as {
+      csrf: string;
+    };
+    await call("/api/line/pause", { note: "before the shift" });
+    const worker = await startWithConsole(
+      ["run", "--forever", "--dir", repo.dir, "--console-port", "0"],
+      env,
+    );
+    const watch = spawn(process.execPath, [BIN, "watch", "--plain", "--dir", repo.dir], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...cliEnv, ...env },
+    });
+    let watched = "";
+    watch.stdout.on("data", (chunk) => {
+      watched += chunk;
+    });
+    const watchExited = new Promise((resolve) => watch.on("exit", resolve));
+    cleanups.push(async () => {
+      watch.kill("SIGKILL");
+      await watchExited;
+    });
+
+    const [first] = demoOrders;
+    const added = (await call("/api/orders", { title: first!.title, spec: first!.spec })) as {
+      id: number;
+    };
+    const addedAt = Date.now();
+    const paused = await until(async () => {
+      const view = (await call("/api/line")) as LineView;
+      const seen = view.paused.seenAt ? Date.parse(view.paused.seenAt) : 0;
+      return seen > addedAt + 500 ? view : undefined;
+    }, "the worker to skip a claim round while paused");
+    expect(paused.orders.find((o) => o.id === added.id)).toMatchObject({
+      status: "queued",
+      lastRunId: null,
+    });
+
+    await call("/api/line/resume");
+    const landed = await until(async () => {
+      const view = (await call("/api/line")) as LineView;
+      return view.counts.landed === 1 ? view : undefined;
+    }, "the order to land after resume");
+    expect(landed.runs[0]?.workerId).toBeTruthy();
+    // The worker's own console reads the same ledger, so it shows the same line.
+    const fromWorker = (await (await fetch(new URL("/api/line", worker.url))).json()) as LineView;
+    expect(fromWorker.orders.map((o) => o.status)).toEqual(["landed"]);
+    expect(fromWorker.controls.map((c) => `${c.action} ${c.actor}`).reverse()).toEqual([
+      "pause console:pg",
+      "add console:pg",
+      "resume console:pg",
+    ]);
+    await until(
+      async () => (/landed 1/.test(watched) ? true : undefined),
+      "watch to show the landing",
+    );
+    expect(watched).toMatch(/PAUSED by console:pg/);
+
+    worker.child.kill("SIGTERM");
+    expect(await worker.exited).toBe(0);
+    consoleProcess.child.kill("SIGTERM");
+    expect(await consoleProcess.exited).toBe(0);
+  }, 600_000);
 });
