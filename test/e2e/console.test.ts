@@ -318,11 +318,18 @@ describe("the console on a PostgreSQL ledger", () => {
       lastRunId: null,
     });
 
-    await call("/api/line/resume");
+    await until(
+      async () => (/PAUSED by console:pg/.test(watched) ? true : undefined),
+      "watch to show the pause",
+    );
+    await call("/api/line/resume", {});
+    let latest: LineView | undefined;
     const landed = await until(async () => {
-      const view = (await call("/api/line")) as LineView;
-      return view.counts.landed === 1 ? view : undefined;
-    }, "the order to land after resume");
+      latest = (await call("/api/line")) as LineView;
+      return latest.counts.landed === 1 ? latest : undefined;
+    }, "the order to land after resume").catch((error: Error) => {
+      throw new Error(`${error.message}: ${JSON.stringify(latest?.runs)}\n${worker.output()}`);
+    });
     expect(landed.runs[0]?.workerId).toBeTruthy();
     // The worker's own console reads the same ledger, so it shows the same line.
     const fromWorker = (await (await fetch(new URL("/api/line", worker.url))).json()) as LineView;
@@ -336,7 +343,6 @@ describe("the console on a PostgreSQL ledger", () => {
       async () => (/landed 1/.test(watched) ? true : undefined),
       "watch to show the landing",
     );
-    expect(watched).toMatch(/PAUSED by console:pg/);
 
     worker.child.kill("SIGTERM");
     expect(await worker.exited).toBe(0);
