@@ -148,6 +148,19 @@ export function buildProgram(): Command {
         print(await orderControlCommand(dir(), action, order, options));
       });
   }
+  for (const [action, description] of [
+    ["pause", "pause the line: no worker sharing the ledger starts a new run"],
+    ["resume", "resume a paused line"],
+  ] as const) {
+    program
+      .command(action)
+      .description(description)
+      .option("-n, --note <text>", "why (kept in the ledger)")
+      .action(async (options: { note?: string }) => {
+        const { lineSwitchCommand } = await import("./commands/controls.ts");
+        print(await lineSwitchCommand(dir(), action, options));
+      });
+  }
   program
     .command("defect")
     .description("act on defects")

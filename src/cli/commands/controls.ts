@@ -85,3 +85,20 @@ export function cliActor(): string {
     return "cli";
   }
 }
+
+/** `nightshift pause|resume`: the line's switch, in the ledger, for every worker sharing it. */
+export async function lineSwitchCommand(
+  root: string,
+  action: "pause" | "resume",
+  options: { note?: string },
+): Promise<string> {
+  const factory = await openFactory(root, `nightshift ${action}`);
+  try {
+    const state = await factory.ledger.line[action](cliActor(), options.note ?? "");
+    return state.paused
+      ? "the line is paused: no worker starts a new run until `nightshift resume` (runs in flight carry on)"
+      : "the line is working: workers claim runs again";
+  } finally {
+    await factory.close();
+  }
+}
