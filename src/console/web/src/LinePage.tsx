@@ -204,6 +204,27 @@ function OrderCard({ order, act }: { order: Order; act: (p: Promise<unknown>) =>
             ▲
           </button>
         )}
+        {["waiting", "queued", "running", "failed"].includes(order.status) && (
+          <button
+            type="button"
+            title="tokens one run of this order may spend"
+            onClick={() => {
+              const answer = window.prompt(
+                "Token budget per run (empty: the factory's)",
+                order.budgetTokens ? String(order.budgetTokens) : "",
+              );
+              if (answer === null) return;
+              const budgetTokens = answer.trim() === "" ? null : Number(answer);
+              if (budgetTokens !== null && !Number.isInteger(budgetTokens)) {
+                act(Promise.reject(new Error(`"${answer}" is not a whole number of tokens`)));
+                return;
+              }
+              act(post(`/api/orders/${order.id}/amend`, { budgetTokens }));
+            }}
+          >
+            budget{order.budgetTokens ? ` ${order.budgetTokens.toLocaleString()}` : ""}
+          </button>
+        )}
       </footer>
     </article>
   );
