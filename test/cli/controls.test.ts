@@ -122,6 +122,23 @@ describe("a person's controls from the CLI", () => {
     });
   });
 
+  it("run refuses to serve its console off loopback without a token, and starts nothing", async () => {
+    const before = await withLedger(repo, (ledger) => ledger.listOrders());
+    const refused = await runCli(repo, ["run", "--console-host", "0.0.0.0"], {
+      env: { NIGHTSHIFT_CONSOLE_TOKEN: "" },
+    });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("not a loopback address, and no access token is set");
+    expect(refused.stderr).toContain("fix: set NIGHTSHIFT_CONSOLE_TOKEN");
+    const short = await runCli(repo, ["run", "--console-token", "short"]);
+    expect(short.code).toBe(2);
+    expect(short.stderr).toContain("shorter than 16 characters");
+    await withLedger(repo, async (ledger) => {
+      expect(await ledger.listOrders()).toEqual(before);
+      expect(await ledger.listRuns()).toEqual([]);
+    });
+  });
+
   it("defect close closes an open defect once", async () => {
     await withLedger(repo, (ledger) =>
       ledger.raiseDefect({

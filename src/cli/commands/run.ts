@@ -44,12 +44,21 @@ export async function runCommand(
     if (usesSimulator(factory.config)) {
       for (const text of simulatedBanner(factory.config.simulator.policy)) print(text);
     }
-    const { line, close } = await buildLine(factory);
+    // Before the line is built: a console that cannot start (a token missing off loopback)
+    // leaves nothing running behind it.
     const consoleServer =
       options.console === false
         ? undefined
         : await serveConsole(factory, options.console ?? {}, { fallBackToFreePort: true });
     if (consoleServer) print(`console: ${consoleServer.url}`);
+    let built: Awaited<ReturnType<typeof buildLine>>;
+    try {
+      built = await buildLine(factory);
+    } catch (error) {
+      await consoleServer?.close();
+      throw error;
+    }
+    const { line, close } = built;
     try {
       line.onProgress((p) => {
         print(formatProgress(p));
