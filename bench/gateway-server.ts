@@ -94,7 +94,7 @@ if (role === "sim") {
   process.on("SIGTERM", async () => {
     await gateway.closeRun(claim!.run.id);
     await gateway.close();
-    const rows = await ledger.listModelRequests();
+    const rows = await ledger.metering.listModelRequests();
     process.stderr.write(`${JSON.stringify({ metered: rows.length })}\n`);
     await ledger.close();
     await rm(stateDir, { recursive: true, force: true });

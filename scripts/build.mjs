@@ -56,6 +56,8 @@ try {
   } catch (error) {
     // With --noCheck tsc fails only when it cannot emit (a syntax error, a broken tsconfig).
     console.error(`nightshift build: tsc failed (exit ${error.status ?? error.signal})`);
+    // process.exit skips the finally below: a half-written scratch folder would be left behind.
+    rmSync(scratch, { recursive: true, force: true });
     process.exit(1);
   }
   copyAssets(path.join(root, "src"), scratch);

@@ -21,7 +21,7 @@ import {
   upstreamHeaders,
   upstreamURL,
 } from "../gateway/index.ts";
-import type { Ledger } from "../ledger/index.ts";
+import type { Metering } from "../ledger/index.ts";
 import { safeJson, wireProtocolNamed } from "../protocols/index.ts";
 import { driverSettings, type Factory } from "./factory.ts";
 import { providerKey, type StartedProviders, startProviders } from "./models.ts";
@@ -52,7 +52,7 @@ export interface PreflightInput {
   /** Starts the providers (the simulator, if configured) for the test requests. */
   startProviders(): Promise<StartedProviders>;
   /** Where the test requests are metered (no run: they belong to the factory). */
-  ledger: Pick<Ledger, "recordModelRequests">;
+  ledger: Pick<Metering, "recordModelRequests">;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -388,6 +388,6 @@ export async function checkFactory(factory: Factory): Promise<Check[]> {
       return found?.version ? `${found.version} at ${found.file}` : "built in";
     },
     startProviders: () => startProviders(factory),
-    ledger: factory.ledger,
+    ledger: factory.ledger.metering,
   });
 }

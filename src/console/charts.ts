@@ -29,7 +29,7 @@ export async function charts(ledger: Ledger, limits: BudgetLimits, hours = 24): 
     sql<{ hour: Date; usd: number }>`
       select date_trunc('hour', at) as hour, sum(cost_usd)::float8 as usd from model_requests
       where at >= ${new Date(start)} group by 1`.execute(ledger.db),
-    ledger.spend({}),
+    ledger.metering.spend({}),
   ]);
   const landed = zeros();
   const ended = zeros();
@@ -83,7 +83,7 @@ export async function charts(ledger: Ledger, limits: BudgetLimits, hours = 24): 
       return d ? x / d : 0;
     });
   const today = new Date(now).toISOString().slice(0, 10);
-  const spentToday = await ledger.spend({ since: new Date(`${today}T00:00:00.000Z`) });
+  const spentToday = await ledger.metering.spend({ since: new Date(`${today}T00:00:00.000Z`) });
   return {
     hours,
     landedPerHour: series(landed),

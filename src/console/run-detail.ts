@@ -33,7 +33,7 @@ export async function runDetail(
       runEvents(ledger, runId, "0"),
       ledger.listGateResults(runId),
       ledger.listTransitions(run.order_id),
-      ledger.listModelRequests(runId),
+      ledger.metering.listModelRequests(runId),
       new Transcripts(path.join(where.stateDir, "transcripts")).read(runId).catch(() => []),
       runDiff(where.repo, run),
     ]);

@@ -1,4 +1,4 @@
-import type { BudgetAccount, BudgetHold, BudgetVerdict, Ledger } from "../ledger/index.ts";
+import type { BudgetAccount, BudgetBook, BudgetHold, BudgetVerdict } from "../ledger/index.ts";
 import { budgetAccountKeys } from "../ledger/index.ts";
 import type { Grant } from "./keys.ts";
 
@@ -92,7 +92,7 @@ export class Budgets {
 
   constructor(
     readonly limits: BudgetLimits,
-    private readonly ledger: Pick<Ledger, "reserveBudgets" | "budgetAccounts">,
+    private readonly ledger: Pick<BudgetBook, "reserveBudgets" | "budgetAccounts">,
     private readonly options: BudgetOptions = {},
   ) {
     this.ttlMs = options.reservationTtlMs ?? 3_600_000;

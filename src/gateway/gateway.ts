@@ -136,7 +136,7 @@ export class Gateway {
   private readonly draining = new Set<Promise<void>>();
 
   constructor(private readonly options: GatewayOptions) {
-    this.budgets = new Budgets(options.limits, options.ledger, {
+    this.budgets = new Budgets(options.limits, options.ledger.budgets, {
       ...(options.reservationTtlMs ? { reservationTtlMs: options.reservationTtlMs } : {}),
       ...(options.exclusiveLedger ? { exclusive: true } : {}),
     });
@@ -144,7 +144,7 @@ export class Gateway {
     // to be written, so rows are written in larger batches: a ledger transaction costs about the
     // same for one row as for a hundred. Shared budgets (PostgreSQL) release a reservation only
     // when its row is written, so there the meter writes sooner.
-    this.meter = new Meter(options.ledger, options.logger, {
+    this.meter = new Meter(options.ledger.metering, options.logger, {
       ...(options.exclusiveLedger ? { flushIntervalMs: 100 } : {}),
       ...options.meter,
     });
@@ -168,7 +168,7 @@ export class Gateway {
     server.keepAliveTimeout = 30_000;
     // Reservations of a gateway that died are released once they expire; any gateway sweeps.
     this.sweeper = setInterval(() => {
-      this.options.ledger
+      this.options.ledger.budgets
         .releaseExpiredReservations()
         .catch((error: unknown) =>
           this.options.logger.warn({ err: error }, "cannot release expired budget reservations"),

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { NightshiftError } from "../errors/index.ts";
-import type { Ledger, NewModelRequest } from "../ledger/index.ts";
+import type { Metering, NewModelRequest } from "../ledger/index.ts";
 
 export interface MeterOptions {
   flushIntervalMs?: number;
@@ -14,7 +14,7 @@ export interface MeterOptions {
   maxRetryDelayMs?: number;
 }
 
-type MeterLedger = Pick<Ledger, "recordModelRequests" | "deadLetterModelRequest">;
+type MeterLedger = Pick<Metering, "recordModelRequests" | "deadLetterModelRequest">;
 
 /**
  * Writes metered requests to the ledger in batches, off the request path.

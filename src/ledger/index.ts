@@ -1,24 +1,20 @@
 export { AcceptanceRecords, type ScenarioOwner } from "./acceptance.ts";
 export {
-  type AdoptOptions,
-  type AgentChoice,
   type BudgetAccount,
+  BudgetBook,
   type BudgetHold,
   type BudgetVerdict,
   budgetAccountKeys,
-  type Claim,
-  type ExpiredLease,
-  Ledger,
-  type LedgerTotals,
-  type NewWorkOrder,
-  type RunEnding,
-  type RunFacts,
-  type SpendTotals,
-  type WakeupSource,
-} from "./ledger.ts";
+} from "./budgets.ts";
+export type { AgentChoice, Claim, ClaimOptions } from "./claims.ts";
+export type { NewWorkOrder } from "./intake.ts";
+export { Ledger, type LedgerTotals, type WakeupSource } from "./ledger.ts";
 export { LineSwitch } from "./line-state.ts";
+export { Metering, type SpendTotals } from "./metering.ts";
 export { type LedgerLocation, ledgerLocationFor, openLedger } from "./open.ts";
 export { type OrderAction, OrderControls, recordControl } from "./order-controls.ts";
+export { type AdoptOptions, type ExpiredLease, RunRecovery } from "./recovery.ts";
+export type { RunEnding, RunFacts } from "./runs.ts";
 export type {
   BaselineCheck,
   ControlRecord,

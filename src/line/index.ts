@@ -5,14 +5,14 @@ export {
 } from "./acceptance-draft.ts";
 export { BaselineKeeper, type BaselineVerdict, tellingLine } from "./baseline.ts";
 export { ledgerScenarios } from "./holdout-scenarios.ts";
+export { Line } from "./line.ts";
 export {
   type AgentDrivers,
   type BudgetStop,
   describeModelFailure,
-  Line,
   type LineParts,
   type LineSettings,
   type ModelAccess,
   type ModelFailure,
-} from "./line.ts";
+} from "./parts.ts";
 export type { LineProgress, ProgressListener } from "./progress.ts";

@@ -27,7 +27,7 @@ export class Timekeeper {
   async tick(): Promise<number> {
     const { ledger, workerId, logger, takeBack } = this.parts;
     try {
-      const expired = await ledger.expiredLeases(workerId);
+      const expired = await ledger.recovery.expiredLeases(workerId);
       if (expired.length === 0) return 0;
       logger.warn(
         {

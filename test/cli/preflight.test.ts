@@ -201,7 +201,7 @@ prices_file = "prices.json"
       });
       try {
         // Earlier cases' refused test requests (401) are in the ledger too, metered at zero.
-        const rows = (await ledger.listModelRequests()).filter(
+        const rows = (await ledger.metering.listModelRequests()).filter(
           (r) => r.run_id === null && r.status === 200,
         );
         expect(

@@ -163,7 +163,7 @@ describe("the acceptance writer drafts an order's hidden scenarios for a person 
     expect(messagesText(writerRequests[0]!, ["system"])).toContain(HOLDOUT_COMMAND);
 
     // Metered like any request: one row, no run, charged to the order.
-    const metered = await t.ledger.listModelRequests();
+    const metered = await t.ledger.metering.listModelRequests();
     expect(metered.map((r) => [r.run_id, r.order_id, r.model, r.status])).toEqual([
       [null, order.id, "sim-demo", 200],
     ]);
@@ -237,7 +237,7 @@ describe("the acceptance writer drafts an order's hidden scenarios for a person 
       expect((error as Error).message).toMatch(/nothing was stored$/);
       expect(await t.ledger.acceptance.listScenarios(order.id)).toEqual([]);
       expect((await t.ledger.getOrder(order.id))?.status).toBe("queued");
-      const metered = await t.ledger.listModelRequests();
+      const metered = await t.ledger.metering.listModelRequests();
       expect(metered.length).toBeGreaterThan(0);
       expect(
         metered.every((r) => r.run_id === null && r.order_id === order.id && r.status === 200),
@@ -265,6 +265,6 @@ describe("the acceptance writer drafts an order's hidden scenarios for a person 
       expect((error as Error).message).toMatch(message);
     }
     expect(writerRequests).toEqual([]);
-    expect(await t.ledger.listModelRequests()).toEqual([]);
+    expect(await t.ledger.metering.listModelRequests()).toEqual([]);
   });
 });

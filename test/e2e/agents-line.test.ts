@@ -161,7 +161,7 @@ describe("the line with Claude Code as its agent", () => {
     expect(events.filter((e) => e.kind.startsWith("sandbox_"))).toEqual([]);
 
     // Metered once per request the simulator served, on this run.
-    const rows = await ledger.listModelRequests(run!.id);
+    const rows = await ledger.metering.listModelRequests(run!.id);
     expect(rows).toHaveLength(sim.stats.requests);
     expect(rows.reduce((s, r) => s + r.input_tokens, 0)).toBe(sim.stats.promptTokens);
     expect(rows.reduce((s, r) => s + r.output_tokens, 0)).toBe(sim.stats.completionTokens);

@@ -52,7 +52,7 @@ async function withLedger<T>(repo: string, fn: (ledger: Ledger) => Promise<T>): 
 /** Model requests so far, per order. */
 async function requestsPerOrder(ledger: Ledger): Promise<Map<number, number>> {
   const counts = new Map<number, number>();
-  for (const request of await ledger.listModelRequests()) {
+  for (const request of await ledger.metering.listModelRequests()) {
     if (request.order_id !== null) {
       counts.set(request.order_id, (counts.get(request.order_id) ?? 0) + 1);
     }

@@ -86,7 +86,7 @@ describe("a user's repository on a real provider (a fake of Anthropic's API)", (
         dataDir: path.join(repo, ".nightshift", "ledger"),
       });
       try {
-        const rows = await ledger.listModelRequests();
+        const rows = await ledger.metering.listModelRequests();
         expect(rows.length).toBe(anthropic.reported.requests);
         expect(rows.reduce((sum, r) => sum + r.input_tokens, 0)).toBe(
           anthropic.reported.inputTokens,

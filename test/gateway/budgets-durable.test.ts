@@ -110,7 +110,7 @@ describe.each(ledgerBackends)("run budgets in the ledger on $name", ({ location 
     expect(admitted.at(-1)).toBe(0);
     expect(admitted.length).toBeGreaterThan(3);
     await gateway.closeRun(runId);
-    const rows = (await ledger.listModelRequests(runId)).filter((r) => r.status === 200);
+    const rows = (await ledger.metering.listModelRequests(runId)).filter((r) => r.status === 200);
     const spent = rows.reduce((s, r) => s + r.input_tokens + r.output_tokens, 0);
     const largest = Math.max(...rows.map((r) => r.input_tokens + r.output_tokens));
     // Metering exact: the ledger holds what the provider billed.
@@ -119,7 +119,7 @@ describe.each(ledgerBackends)("run budgets in the ledger on $name", ({ location 
     expect(spent).toBeLessThanOrEqual(LIMIT + largest);
     // And the budget is used, not refused while most of it is unspent.
     expect(spent).toBeGreaterThan(LIMIT / 2);
-    const refused = (await ledger.listModelRequests(runId)).find((r) => r.status === 403);
+    const refused = (await ledger.metering.listModelRequests(runId)).find((r) => r.status === 403);
     expect(refused?.error).toMatch(/\[budget\] max_tokens_per_run/);
   });
 
@@ -142,7 +142,7 @@ describe.each(ledgerBackends)("run budgets in the ledger on $name", ({ location 
     }
     await a.closeRun(runId);
     await b.closeRun(runId);
-    const rows = (await ledger.listModelRequests(runId)).filter((r) => r.status === 200);
+    const rows = (await ledger.metering.listModelRequests(runId)).filter((r) => r.status === 200);
     const spent = rows.reduce((s, r) => s + r.input_tokens + r.output_tokens, 0);
     const largest = Math.max(...rows.map((r) => r.input_tokens + r.output_tokens));
     expect(spent).toBe(fake.reported.inputTokens + fake.reported.outputTokens);

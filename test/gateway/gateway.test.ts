@@ -142,7 +142,7 @@ describe("the gateway", () => {
       }),
     );
     for (const run of runs) await gateway.closeRun(run.run.id);
-    const rows = await ledger.listModelRequests();
+    const rows = await ledger.metering.listModelRequests();
     expect(rows).toHaveLength(runs.length * perRun);
     expect(new Set(rows.map((r) => r.request_id)).size).toBe(rows.length);
     expect(rows.every((r) => r.status === 200 && !r.usage_estimated)).toBe(true);
@@ -249,7 +249,7 @@ describe("budgets", () => {
     );
     const { refusal } = await gateway.closeRun(run!.run.id);
     expect(refusal?.scope).toBe("run");
-    const rows = await ledger.listModelRequests(run!.run.id);
+    const rows = await ledger.metering.listModelRequests(run!.run.id);
     const spent = rows.reduce((s, r) => s + r.cost_usd, 0);
     const largest = Math.max(...rows.map((r) => r.cost_usd));
     expect(spent).toBeLessThanOrEqual(0.002);
@@ -273,7 +273,7 @@ describe("budgets", () => {
     expect(accepted).toBeGreaterThan(0);
     expect(accepted).toBeLessThan(60);
     await gateway.closeRun(run!.run.id);
-    const spent = await ledger.spend({ orderId: run!.order.id });
+    const spent = await ledger.metering.spend({ orderId: run!.order.id });
     expect(spent.costUsd).toBeLessThanOrEqual(0.003);
     expect(sim.stats.requests).toBe(accepted);
   });
@@ -289,7 +289,7 @@ describe("budgets", () => {
       });
     }
     await gateway.closeRun(run!.run.id);
-    const spentBefore = (await ledger.spend({})).costUsd;
+    const spentBefore = (await ledger.metering.spend({})).costUsd;
     // A new gateway on the same ledger, with a total budget just above what was spent.
     await gateway.close();
     gateway = new Gateway({
@@ -361,7 +361,7 @@ describe("failing closed and upstream trouble", () => {
     await expect(attempt).rejects.toMatchObject({ status: 500 });
     expect(calls).toBe(3);
     await gateway.closeRun(run!.run.id);
-    const [row] = await ledger.listModelRequests(run!.run.id);
+    const [row] = await ledger.metering.listModelRequests(run!.run.id);
     expect(row).toMatchObject({ status: 500, attempts: 3, input_tokens: 0, cost_usd: 0 });
     expect(row!.error).toContain("upstream is on fire");
   });
@@ -382,7 +382,7 @@ describe("failing closed and upstream trouble", () => {
     });
     expect(reply.choices[0]?.message.content).toBe("fine");
     await gateway.closeRun(run!.run.id);
-    const [row] = await ledger.listModelRequests(run!.run.id);
+    const [row] = await ledger.metering.listModelRequests(run!.run.id);
     expect(row).toMatchObject({ status: 200, attempts: 2 });
   });
 
@@ -402,7 +402,7 @@ describe("failing closed and upstream trouble", () => {
       })(),
     ).rejects.toThrow();
     await gateway.closeRun(run!.run.id);
-    const rows = await ledger.listModelRequests(run!.run.id);
+    const rows = await ledger.metering.listModelRequests(run!.run.id);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ status: 200, stream: true, usage_estimated: true });
     expect(rows[0]!.error).toMatch(/stalled for 300 ms/);
@@ -425,7 +425,7 @@ describe("failing closed and upstream trouble", () => {
       })(),
     ).rejects.toThrow();
     await gateway.closeRun(run!.run.id);
-    const rows = await ledger.listModelRequests(run!.run.id);
+    const rows = await ledger.metering.listModelRequests(run!.run.id);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ stream: true, usage_estimated: true });
   });

@@ -98,23 +98,23 @@ describe.each(ledgerBackends)("the meter on $name", ({ location }) => {
     try {
       await own.addOrders([{ title: "o" }]);
       const claim = await own.claimNext({ workerId: "w", leaseMs: 60_000, agent: "t", model: "m" });
-      const meter = new Meter(own, silent);
+      const meter = new Meter(own.metering, silent);
       meter.record(row("good-1", claim!.run.id, claim!.order.id));
       // A run that is not in the ledger: its foreign key fails, forever.
       meter.record(row("poison", 424_242, claim!.order.id));
       meter.record(row("good-2", claim!.run.id, claim!.order.id));
       await meter.flush();
       expect(meter.healthy).toBe(true);
-      expect((await own.listModelRequests()).map((r) => r.request_id)).toEqual([
+      expect((await own.metering.listModelRequests()).map((r) => r.request_id)).toEqual([
         "good-1",
         "good-2",
       ]);
-      const [letter] = await own.listDeadLetters();
+      const [letter] = await own.metering.listDeadLetters();
       expect(letter).toMatchObject({ request_id: "poison" });
       expect(letter!.reason).toMatch(/foreign key|violates/);
       meter.record(row("good-3", claim!.run.id, claim!.order.id));
       await meter.close();
-      expect(await own.listModelRequests()).toHaveLength(3);
+      expect(await own.metering.listModelRequests()).toHaveLength(3);
     } finally {
       await dispose();
     }
@@ -126,14 +126,18 @@ describe("failing closed", () => {
     const real = await openLedger({ kind: "memory" });
     let down = false;
     const unavailable = () => Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:5432"));
-    // The ledger as the gateway sees it: every write fails while `down`, like a server that stopped.
-    const flaky = new Proxy(real, {
-      get(target, name, receiver) {
-        const value = Reflect.get(target, name, receiver);
-        if (typeof value !== "function") return value;
-        return (...args: unknown[]) => (down ? unavailable() : value.apply(target, args));
-      },
-    });
+    // The ledger as the gateway sees it: every call (its metering and budgets too) fails while
+    // `down`, like a server that stopped.
+    const failWhileDown = <T extends object>(part: T): T =>
+      new Proxy(part, {
+        get(target, name, receiver) {
+          const value: unknown = Reflect.get(target, name, receiver);
+          if (name === "metering" || name === "budgets") return failWhileDown(value as object);
+          if (typeof value !== "function") return value;
+          return (...args: unknown[]) => (down ? unavailable() : value.apply(target, args));
+        },
+      });
+    const flaky = failWhileDown(real);
     const { runId, orderId } = await start({ ledger: flaky });
     const access = await gateway!.openRun({ runId, orderId });
     const client = new OpenAI({ baseURL: access.baseURL, apiKey: access.apiKey, maxRetries: 0 });
@@ -158,9 +162,9 @@ describe("failing closed", () => {
     );
     await gateway!.closeRun(runId);
     expect(gateway!.meter.healthy).toBe(true);
-    expect((await real.listModelRequests(runId)).filter((r) => r.status === 200)).toHaveLength(
-      sim!.stats.requests,
-    );
+    expect(
+      (await real.metering.listModelRequests(runId)).filter((r) => r.status === 200),
+    ).toHaveLength(sim!.stats.requests);
   });
 
   it("closes within its deadline when the ledger is down, losing nothing silently", async () => {
@@ -207,11 +211,11 @@ describe("a client that goes away", () => {
     await vi.waitFor(
       async () => {
         await gateway!.meter.flush();
-        expect(await ledger!.listModelRequests(runId)).toHaveLength(1);
+        expect(await ledger!.metering.listModelRequests(runId)).toHaveLength(1);
       },
       { timeout: 10_000, interval: 20 },
     );
-    const [metered] = await ledger!.listModelRequests(runId);
+    const [metered] = await ledger!.metering.listModelRequests(runId);
     expect(metered).toMatchObject({
       status: 200,
       usage_estimated: false,
@@ -252,11 +256,11 @@ describe("a client that goes away", () => {
     await vi.waitFor(
       async () => {
         await gateway!.meter.flush();
-        expect(await ledger!.listModelRequests(runId)).toHaveLength(1);
+        expect(await ledger!.metering.listModelRequests(runId)).toHaveLength(1);
       },
       { timeout: 10_000, interval: 20 },
     );
-    const [metered] = await ledger!.listModelRequests(runId);
+    const [metered] = await ledger!.metering.listModelRequests(runId);
     expect(metered).toMatchObject({
       status: 200,
       stream: true,

@@ -57,7 +57,7 @@ afterAll(async () => {
 /** The gateway's metering for everything so far must equal what the simulator itself counted. */
 async function expectMeteredExactly() {
   await gateway.meter.flush();
-  const rows = (await ledger.listModelRequests(runId)).filter((r) => r.status === 200);
+  const rows = (await ledger.metering.listModelRequests(runId)).filter((r) => r.status === 200);
   expect(rows.reduce((s, r) => s + r.input_tokens, 0)).toBe(sim.stats.promptTokens);
   expect(rows.reduce((s, r) => s + r.output_tokens, 0)).toBe(sim.stats.completionTokens);
   expect(rows.every((r) => !r.usage_estimated)).toBe(true);

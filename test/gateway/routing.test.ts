@@ -170,7 +170,7 @@ describe("routing by model across providers", () => {
     expect(router.requests[0]?.body.model).toBe("openai/gpt-5");
     expect(router.requests[0]?.path).toBe("/api/v1/chat/completions");
     await gateway.closeRun(runId);
-    const [row] = await ledger.listModelRequests(runId);
+    const [row] = await ledger.metering.listModelRequests(runId);
     expect(row).toMatchObject({ input_tokens: 321, output_tokens: 7, status: 200 });
     // Priced by the name the price table knows: the agent's "gpt-5".
     expect(row?.cost_usd).toBeCloseTo((321 * 1.25 + 7 * 10) / 1_000_000, 12);
@@ -254,7 +254,7 @@ describe("translation where the provider lacks the agent's protocol", () => {
     expect(sent.stream_options).toEqual({ include_usage: true });
 
     await gateway.closeRun(runId);
-    const rows = await ledger.listModelRequests(runId);
+    const rows = await ledger.metering.listModelRequests(runId);
     expect(rows.map((r) => [r.protocol, r.status, r.input_tokens, r.output_tokens])).toEqual([
       ["anthropic-messages", 200, 200, 40],
     ]);
@@ -331,7 +331,7 @@ describe("requests the gateway refuses before any provider sees them", () => {
     expect(anthropic.requests).toEqual([]);
     const { failure } = await gateway.closeRun(runId);
     expect(failure).toMatchObject({ status: 404, from: "gateway", blocking: true });
-    const rows = await ledger.listModelRequests(runId);
+    const rows = await ledger.metering.listModelRequests(runId);
     expect(rows.map((r) => [r.status, r.input_tokens])).toEqual([[404, 0]]);
     expect(rows[0]?.error).toContain("no configured provider");
   });

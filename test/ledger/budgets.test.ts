@@ -49,7 +49,7 @@ describe.each(ledgerBackends)("budgets and metering in the ledger on $name", ({ 
   });
 
   it("admits requests in order only while spent + reserved + their own amount fit the limit", async () => {
-    const verdicts = await ledger.reserveBudgets([
+    const verdicts = await ledger.budgets.reserveBudgets([
       hold("a", 40, 100),
       hold("b", 40, 100),
       hold("c", 40, 100),
@@ -64,16 +64,16 @@ describe.each(ledgerBackends)("budgets and metering in the ledger on $name", ({ 
       limit: 100,
       requested: 40,
     });
-    const [account] = [...(await ledger.budgetAccounts([`run:${runId}`])).values()];
+    const [account] = [...(await ledger.budgets.budgetAccounts([`run:${runId}`])).values()];
     expect(account).toMatchObject({ spentTokens: 0, reservedTokens: 100 });
   });
 
   it("turns a reservation into spend when its row is metered, on run, order, day and total", async () => {
-    await ledger.reserveBudgets([hold("a", 40, 100)]);
-    await ledger.recordModelRequests([row("a", 25)]);
+    await ledger.budgets.reserveBudgets([hold("a", 40, 100)]);
+    await ledger.metering.recordModelRequests([row("a", 25)]);
     // Retried batch: counted once.
-    await ledger.recordModelRequests([row("a", 25)]);
-    const accounts = await ledger.budgetAccounts([
+    await ledger.metering.recordModelRequests([row("a", 25)]);
+    const accounts = await ledger.budgets.budgetAccounts([
       `run:${runId}`,
       `order:${orderId}`,
       `day:${DAY}`,
@@ -83,36 +83,39 @@ describe.each(ledgerBackends)("budgets and metering in the ledger on $name", ({ 
       expect(account).toMatchObject({ spentTokens: 25, reservedTokens: 0, reservedUsd: 0 });
       expect(account.spentUsd).toBeCloseTo(0.025, 10);
     }
-    const verdicts = await ledger.reserveBudgets([hold("b", 80, 100)]);
+    const verdicts = await ledger.budgets.reserveBudgets([hold("b", 80, 100)]);
     expect(verdicts[0]).toMatchObject({ admitted: false, spent: 25 });
   });
 
   it("serialises reservations from concurrent callers: never more admitted than the limit holds", async () => {
     const results = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => ledger.reserveBudgets([hold(`r${i}`, 10, 95)])),
+      Array.from({ length: 40 }, (_, i) => ledger.budgets.reserveBudgets([hold(`r${i}`, 10, 95)])),
     );
     expect(results.filter(([v]) => v?.admitted).length).toBe(9);
   });
 
   it("releases reservations that expire unmetered", async () => {
-    await ledger.reserveBudgets([hold("gone", 90, 100, 1)]);
-    expect((await ledger.reserveBudgets([hold("next", 20, 100)]))[0]?.admitted).toBe(false);
-    expect(await ledger.releaseExpiredReservations(new Date(Date.now() + 10_000))).toBe(1);
-    expect((await ledger.reserveBudgets([hold("next", 20, 100)]))[0]?.admitted).toBe(true);
+    await ledger.budgets.reserveBudgets([hold("gone", 90, 100, 1)]);
+    expect((await ledger.budgets.reserveBudgets([hold("next", 20, 100)]))[0]?.admitted).toBe(false);
+    expect(await ledger.budgets.releaseExpiredReservations(new Date(Date.now() + 10_000))).toBe(1);
+    expect((await ledger.budgets.reserveBudgets([hold("next", 20, 100)]))[0]?.admitted).toBe(true);
   });
 
   it("keeps a row it cannot write as a dead letter with the reason, and releases its reservation", async () => {
-    await ledger.reserveBudgets([hold("bad", 90, 100)]);
-    await expect(ledger.recordModelRequests([row("bad", 5, 999_999)])).rejects.toThrow();
-    await ledger.deadLetterModelRequest(row("bad", 5, 999_999), "run 999999 is not in the ledger");
-    const letters = await ledger.listDeadLetters();
+    await ledger.budgets.reserveBudgets([hold("bad", 90, 100)]);
+    await expect(ledger.metering.recordModelRequests([row("bad", 5, 999_999)])).rejects.toThrow();
+    await ledger.metering.deadLetterModelRequest(
+      row("bad", 5, 999_999),
+      "run 999999 is not in the ledger",
+    );
+    const letters = await ledger.metering.listDeadLetters();
     expect(letters).toHaveLength(1);
     expect(letters[0]).toMatchObject({
       request_id: "bad",
       reason: "run 999999 is not in the ledger",
     });
     expect(letters[0]!.row).toMatchObject({ run_id: 999_999 });
-    const [account] = [...(await ledger.budgetAccounts([`run:${runId}`])).values()];
+    const [account] = [...(await ledger.budgets.budgetAccounts([`run:${runId}`])).values()];
     expect(account).toMatchObject({ reservedTokens: 0 });
   });
 

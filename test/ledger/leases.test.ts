@@ -47,14 +47,14 @@ describe.each(ledgerBackends)("leases and wake-ups on $name", ({ location }) => 
     const dead = await ledger.claimNext(claimAs("dead"));
     await ledger.claimNext(claimAs("live"));
     const mine = await ledger.claimNext(claimAs("me"));
-    expect(await ledger.expiredLeases("me")).toEqual([]);
+    expect(await ledger.recovery.expiredLeases("me")).toEqual([]);
 
     await expireLeasesOf(ledger, "dead");
     await expireLeasesOf(ledger, "me");
-    const expired = await ledger.expiredLeases("me");
+    const expired = await ledger.recovery.expiredLeases("me");
     expect(expired.map((r) => [r.id, r.worker_id])).toEqual([[dead!.run.id, "dead"]]);
 
-    const recovered = await ledger.recoverRuns({
+    const recovered = await ledger.recovery.recoverRuns({
       all: false,
       exceptWorker: "me",
       hasLanded: async () => false,
@@ -64,7 +64,7 @@ describe.each(ledgerBackends)("leases and wake-ups on $name", ({ location }) => 
     // Queued again without losing the attempt.
     const order = await ledger.getOrder(dead!.order.id);
     expect([order?.status, order?.attempts]).toEqual(["queued", 0]);
-    expect(await ledger.expiredLeases("me")).toEqual([]);
+    expect(await ledger.recovery.expiredLeases("me")).toEqual([]);
   });
 
   it("lets many workers recover at once: each run is taken back exactly once", async () => {
@@ -77,7 +77,7 @@ describe.each(ledgerBackends)("leases and wake-ups on $name", ({ location }) => 
 
     const results = await Promise.all(
       Array.from({ length: 4 }, (_, i) =>
-        ledger.recoverRuns({
+        ledger.recovery.recoverRuns({
           all: false,
           exceptWorker: `live-${i}`,
           hasLanded: async (commit) => commit === "c".repeat(40),
@@ -115,7 +115,11 @@ describe.each(ledgerBackends)("leases and wake-ups on $name", ({ location }) => 
     const { subscribed, wakeup } = nextWakeup(ledger);
     const unsubscribe = await subscribed;
     try {
-      await ledger.recoverRuns({ all: false, exceptWorker: "me", hasLanded: async () => false });
+      await ledger.recovery.recoverRuns({
+        all: false,
+        exceptWorker: "me",
+        hasLanded: async () => false,
+      });
       await wakeup;
     } finally {
       await unsubscribe();

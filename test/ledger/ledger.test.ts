@@ -223,7 +223,7 @@ describe.each(ledgerBackends)("the ledger on $name", ({ location }) => {
       base_commit: "a".repeat(40),
       merge_commit: "e".repeat(40),
     });
-    const recovered = await ledger.recoverRuns({
+    const recovered = await ledger.recovery.recoverRuns({
       all: false,
       hasLanded: async (commit) => commit === "e".repeat(40),
     });
@@ -261,7 +261,7 @@ describe.each(ledgerBackends)("the ledger on $name", ({ location }) => {
     await ledger.db.updateTable("runs").set({ adoptions: 3 }).where("id", "=", tired!.id).execute();
 
     const asked: number[] = [];
-    const recovered = await ledger.recoverRuns({
+    const recovered = await ledger.recovery.recoverRuns({
       all: false,
       hasLanded: async () => false,
       adopt: {
@@ -301,9 +301,13 @@ describe.each(ledgerBackends)("the ledger on $name", ({ location }) => {
     // The lease is the new worker's now: the dead one cannot renew it, a later recovery leaves it.
     expect(await ledger.heartbeat(first!.id, "w1", 60_000)).toBe(false);
     expect(await ledger.heartbeat(first!.id, "w2", 60_000)).toBe(true);
-    expect(await ledger.recoverRuns({ all: false, hasLanded: async () => false })).toEqual([]);
+    expect(await ledger.recovery.recoverRuns({ all: false, hasLanded: async () => false })).toEqual(
+      [],
+    );
     // A second adopter racing on the stale row it read loses.
-    expect(await ledger.adoptRun(first!, { workerId: "w3", leaseMs: 60_000 })).toBeUndefined();
+    expect(
+      await ledger.recovery.adoptRun(first!, { workerId: "w3", leaseMs: 60_000 }),
+    ).toBeUndefined();
     const transitions = await ledger.listTransitions(first!.order_id);
     expect(transitions.at(-1)?.message).toMatch(/adopted by worker w2 after worker w1 stopped/);
     // The adopted run then ends through the normal path.
@@ -320,16 +324,16 @@ describe.each(ledgerBackends)("the ledger on $name", ({ location }) => {
     await ledger.addOrders([{ title: "lost candidate" }]);
     const claim = await ledger.claimNext({ ...claimOptions, leaseMs: -1 });
     await ledger.setRunPhase(claim!.run.id, "merging", { candidate_commit: "c".repeat(40) });
-    const [recovered] = await ledger.recoverRuns({
+    const [recovered] = await ledger.recovery.recoverRuns({
       all: true,
       hasLanded: async () => false,
       adopt: { workerId: "w2", leaseMs: 60_000, maxAdoptions: 3, canResume: async () => true },
     });
     expect(recovered?.outcome).toBe("adopted");
-    const abandoned = await ledger.abandon(claim!.run.id, "worktree gone");
+    const abandoned = await ledger.recovery.abandon(claim!.run.id, "worktree gone");
     expect(abandoned?.status).toBe("abandoned");
     expect(abandoned?.outcome_reason).toBe("worktree gone; order queued again");
-    expect(await ledger.abandon(claim!.run.id, "again")).toBeUndefined();
+    expect(await ledger.recovery.abandon(claim!.run.id, "again")).toBeUndefined();
     const [order] = await ledger.listOrders();
     expect([order?.status, order?.attempts]).toEqual(["queued", 0]);
   });
@@ -337,10 +341,15 @@ describe.each(ledgerBackends)("the ledger on $name", ({ location }) => {
   it("leaves runs with a live lease alone unless told the worker is gone", async () => {
     await ledger.addOrders([{ title: "live" }]);
     const claim = await ledger.claimNext(claimOptions);
-    expect(await ledger.recoverRuns({ all: false, hasLanded: async () => false })).toEqual([]);
+    expect(await ledger.recovery.recoverRuns({ all: false, hasLanded: async () => false })).toEqual(
+      [],
+    );
     expect(await ledger.heartbeat(claim!.run.id, "w1", 60_000)).toBe(true);
     expect(await ledger.heartbeat(claim!.run.id, "someone else", 60_000)).toBe(false);
-    const recovered = await ledger.recoverRuns({ all: true, hasLanded: async () => false });
+    const recovered = await ledger.recovery.recoverRuns({
+      all: true,
+      hasLanded: async () => false,
+    });
     expect(recovered).toHaveLength(1);
     expect(await ledger.heartbeat(claim!.run.id, "w1", 60_000)).toBe(false);
   });
@@ -371,10 +380,17 @@ describe.each(ledgerBackends)("the ledger on $name", ({ location }) => {
       attempts: 1,
       error: null,
     });
-    await ledger.recordModelRequests([metered("a", 100, 20, 0.5), metered("b", 50, 5, 0.25)]);
+    await ledger.metering.recordModelRequests([
+      metered("a", 100, 20, 0.5),
+      metered("b", 50, 5, 0.25),
+    ]);
     // A batch retried after an unknown outcome is not counted twice.
-    await ledger.recordModelRequests([metered("b", 50, 5, 0.25)]);
-    expect(await ledger.spend({ runId })).toEqual({ costUsd: 0.75, tokens: 175, requests: 2 });
+    await ledger.metering.recordModelRequests([metered("b", 50, 5, 0.25)]);
+    expect(await ledger.metering.spend({ runId })).toEqual({
+      costUsd: 0.75,
+      tokens: 175,
+      requests: 2,
+    });
     const events = await ledger.listEvents(runId);
     expect(events.map((e) => [e.seq, e.kind])).toEqual([
       [1, "message"],

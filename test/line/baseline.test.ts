@@ -54,7 +54,7 @@ describe("the line's check of main itself", () => {
     expect(t.line.haltedBecause).toContain("no order is charged");
     expect(requests).toEqual([]);
     expect(await t.ledger.listRuns()).toEqual([]);
-    expect(await t.ledger.listModelRequests()).toEqual([]);
+    expect(await t.ledger.metering.listModelRequests()).toEqual([]);
     expect(await t.ledger.listDefects()).toEqual([]);
     const orders = await t.ledger.listOrders();
     expect(orders.map((o) => [o.status, o.attempts])).toEqual([

@@ -244,7 +244,7 @@ describe("the line", () => {
     expect(ofSecond.map((r) => r.status)).toEqual(["rejected", "landed"]);
     expect(ofSecond[0]?.outcome_reason).toMatch(/test gate failed .* after rebasing onto main/);
     // The only model requests were the second order's new run.
-    const requests = await t.ledger.listModelRequests();
+    const requests = await t.ledger.metering.listModelRequests();
     expect(requests.length).toBeGreaterThan(0);
     expect(new Set(requests.map((r) => r.run_id))).toEqual(new Set([ofSecond[1]?.id]));
     // In the queue's order.
@@ -333,7 +333,7 @@ describe("the line", () => {
     for (const run of runs) {
       expect(run.cost_usd).toBeGreaterThan(0);
       expect(run.cost_usd).toBeLessThanOrEqual(0.08);
-      const requests = await t.ledger.listModelRequests(run.id);
+      const requests = await t.ledger.metering.listModelRequests(run.id);
       // Some requests went through before the budget (with what is reserved for a reply) ran out.
       expect(requests.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(2);
       expect(requests.filter((r) => r.status === 403)).toHaveLength(1);
@@ -394,7 +394,7 @@ describe("each order's agent", () => {
     expect([plainRun?.agent, plainRun?.model]).toEqual(["builtin", "sim-demo"]);
     // The gateway metered each run's requests under the model it asked for.
     const models = async (runId: number) =>
-      new Set((await t.ledger.listModelRequests(runId)).map((r) => r.model));
+      new Set((await t.ledger.metering.listModelRequests(runId)).map((r) => r.model));
     expect(await models(ownRun!.id)).toEqual(new Set(["sim-fast"]));
     expect(await models(plainRun!.id)).toEqual(new Set(["sim-demo"]));
     expect(t.progress.find((p) => p.orderId === own!.id && p.state === "agent")?.message).toBe(

@@ -132,7 +132,7 @@ describe.each(ledgerBackends)("a live line on $name", ({ location }) => {
     expect(adopted.map((r) => [r.id, r.status, r.adoptions, r.worker_id])).toEqual([
       [inQueue.id, "landed", 1, "live-worker"],
     ]);
-    const requests = await t.ledger.listModelRequests();
+    const requests = await t.ledger.metering.listModelRequests();
     expect(requests.filter((r) => r.order_id === queued.id)).toEqual([]);
     // The run with its agent was abandoned and its order run again, the lost attempt not counted.
     const redone = runs.filter((r) => r.order_id === waiting.id);

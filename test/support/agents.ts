@@ -190,7 +190,7 @@ export async function runDriver(
 
 /** The run's metering next to the simulator's own count of what it served. */
 export async function metering(bench: GatewayBench, runId: number) {
-  const rows = await bench.ledger.listModelRequests(runId);
+  const rows = await bench.ledger.metering.listModelRequests(runId);
   return {
     rows,
     requests: rows.length,

@@ -1,0 +1,149 @@
+import { sql } from "kysely";
+import type { Run, WorkOrder } from "./schema.ts";
+import { type Db, recordTransition } from "./transitions.ts";
+
+/** An agent driver and the model it runs with: what a run needs working before it starts. */
+export interface AgentChoice {
+  driver: string;
+  model: string;
+}
+
+export interface Claim {
+  order: WorkOrder;
+  run: Run;
+}
+
+/**
+ * Takes the most urgent queued order whose dependencies have all landed and opens a run on it
+ * under a lease. `skip locked` lets several workers claim at once without waiting on each other.
+ * The run records the driver and model it uses: the order's own, else `agent` and `model`.
+ */
+export interface ClaimOptions {
+  workerId: string;
+  leaseMs: number;
+  /** The driver for an order that names none. */
+  agent: string;
+  /** The model for an order that names none. */
+  model: string;
+}
+
+export async function claimNext(db: Db, options: ClaimOptions): Promise<Claim | null> {
+  return db.transaction().execute(async (tx) => {
+    const picked = await sql<{ id: number }>`
+      select o.id from work_orders o
+      where o.status = 'queued'
+        and not exists (
+          select 1 from jsonb_array_elements_text(o.depends_on) as dep(key)
+          where not exists (
+            select 1 from work_orders d where d.key = dep.key and d.status = 'landed'))
+      order by o.priority desc, o.id
+      limit 1
+      for update skip locked`.execute(tx);
+    const id = picked.rows[0]?.id;
+    if (id === undefined) return null;
+    const order = await tx
+      .updateTable("work_orders")
+      .set((eb) => ({
+        status: "running",
+        attempts: eb("attempts", "+", 1),
+        updated_at: new Date(),
+      }))
+      .where("id", "=", id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const run = await tx
+      .insertInto("runs")
+      .values({
+        order_id: id,
+        attempt: order.attempts,
+        agent: order.driver ?? options.agent,
+        model: order.model ?? options.model,
+        worker_id: options.workerId,
+        lease_expires_at: new Date(Date.now() + options.leaseMs),
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await recordTransition(tx, {
+      order_id: id,
+      entity: "order",
+      from_status: "queued",
+      to_status: "running",
+      message: `attempt ${order.attempts}`,
+    });
+    await recordTransition(tx, {
+      order_id: id,
+      run_id: run.id,
+      entity: "run",
+      to_status: "running",
+    });
+    return { order, run };
+  });
+}
+
+/**
+ * Every distinct driver and model that orders still to run (queued, or running and so requeued
+ * on a restart) will use, an order naming none taking `defaults`: what a check before the line
+ * starts must prove working, so that no order finds out by burning its attempts.
+ */
+export async function pendingAgentChoices(db: Db, defaults: AgentChoice): Promise<AgentChoice[]> {
+  const rows = await db
+    .selectFrom("work_orders")
+    .select((eb) => [
+      eb.fn.coalesce("driver", eb.val(defaults.driver)).as("driver"),
+      eb.fn.coalesce("model", eb.val(defaults.model)).as("model"),
+    ])
+    .where("status", "in", ["queued", "running"])
+    .distinct()
+    .orderBy("driver")
+    .orderBy("model")
+    .execute();
+  return rows.map((r) => ({ driver: r.driver, model: r.model }));
+}
+
+/** Orders that can never start because a dependency failed or was cancelled become failed. */
+export async function failBlockedOrders(db: Db): Promise<WorkOrder[]> {
+  return db.transaction().execute(async (tx) => {
+    const blocked = await sql<{ id: number; dep: string }>`
+      select o.id, d.key as dep from work_orders o
+      join work_orders d on o.depends_on ? d.key
+      where o.status = 'queued' and d.status in ('failed', 'cancelled')`.execute(tx);
+    const failed: WorkOrder[] = [];
+    for (const { id, dep } of blocked.rows) {
+      const reason = `dependency "${dep}" did not land`;
+      const order = await tx
+        .updateTable("work_orders")
+        .set({ status: "failed", failure_reason: reason, updated_at: new Date() })
+        .where("id", "=", id)
+        .where("status", "=", "queued")
+        .returningAll()
+        .executeTakeFirst();
+      if (!order) continue;
+      await recordTransition(tx, {
+        order_id: id,
+        entity: "order",
+        from_status: "queued",
+        to_status: "failed",
+        message: reason,
+      });
+      failed.push(order);
+    }
+    return failed;
+  });
+}
+
+/** Renews a run's lease; false when the lease was lost (the run was taken back meanwhile). */
+export async function heartbeat(
+  db: Db,
+  runId: number,
+  workerId: string,
+  leaseMs: number,
+): Promise<boolean> {
+  const result = await db
+    .updateTable("runs")
+    .set({ lease_expires_at: new Date(Date.now() + leaseMs) })
+    .where("id", "=", runId)
+    .where("worker_id", "=", workerId)
+    .where("status", "=", "running")
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
