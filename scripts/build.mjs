@@ -4,7 +4,9 @@
 // that refused to emit would make `npm ci` fail on a work in progress. Files that are not
 // TypeScript (SQL migrations, the price table, the sandbox supervisor) are copied beside the code
 // that reads them. The new build is made in a scratch folder and swapped in whole, and its stamp
-// (bin/built.js) is written last, so bin/nightshift.js never runs a half-written dist/.
+// (bin/built.js) is written last, so bin/nightshift.js never runs a half-written dist/. The
+// console's web UI (src/console/web, React) is built by Vite into dist/console/web, so the npm
+// tarball carries it and an installed nightshift needs neither Vite nor React.
 //
 //   node scripts/build.mjs             build
 //   node scripts/build.mjs --if-stale  build only when dist/ is older than src/
@@ -25,6 +27,7 @@ import { STAMP, whyNotBuilt } from "../bin/built.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const dist = path.join(root, "dist");
+const CONSOLE_UI = path.join(root, "src", "console", "web");
 
 if (process.argv.includes("--if-stale") && whyNotBuilt(root) === undefined) process.exit(0);
 
@@ -58,6 +61,7 @@ try {
     process.exit(1);
   }
   copyAssets(path.join(root, "src"), scratch);
+  await buildConsoleUi(path.join(scratch, "console", "web"));
   const stamp = path.join(scratch, STAMP);
   writeFileSync(stamp, `${JSON.stringify({ started: started.toISOString() })}\n`);
   // Any source saved while tsc ran is newer than this, so the next call sees the build as stale.
@@ -74,9 +78,31 @@ try {
   rmSync(scratch, { recursive: true, force: true });
 }
 
+async function buildConsoleUi(outDir) {
+  const [{ build }, { default: react }] = await Promise.all([
+    import("vite"),
+    import("@vitejs/plugin-react"),
+  ]);
+  try {
+    await build({
+      root: CONSOLE_UI,
+      base: "./",
+      configFile: false,
+      logLevel: "warn",
+      plugins: [react()],
+      build: { outDir, emptyOutDir: true, chunkSizeWarningLimit: 1024 },
+    });
+  } catch (error) {
+    console.error(`nightshift build: the console's UI did not build: ${error.message}`);
+    process.exit(1);
+  }
+}
+
 function copyAssets(from, to) {
   for (const entry of readdirSync(from, { withFileTypes: true })) {
     const source = path.join(from, entry.name);
+    // The UI's sources are Vite's input, not files the server reads.
+    if (source === CONSOLE_UI) continue;
     const target = path.join(to, entry.name);
     if (entry.isDirectory()) {
       copyAssets(source, target);

@@ -185,6 +185,19 @@ export function buildProgram(): Command {
         print(await orderControlCommand(dir(), action, order, options));
       });
   }
+  for (const [action, description] of [
+    ["pause", "pause the line: no worker sharing the ledger starts a new run"],
+    ["resume", "let a paused line (by its circuit breaker or a person) take work again"],
+  ] as const) {
+    program
+      .command(action)
+      .description(description)
+      .option("-n, --note <text>", "why (kept in the ledger)")
+      .action(async (options: { note?: string }) => {
+        const { lineSwitchCommand } = await import("./commands/controls.ts");
+        print(await lineSwitchCommand(dir(), action, options));
+      });
+  }
   program
     .command("defect")
     .description("act on defects")
@@ -198,14 +211,6 @@ export function buildProgram(): Command {
     });
 
   program
-    .command("resume")
-    .description("let a paused line (by its circuit breaker or a person) take work again")
-    .action(async () => {
-      const { resumeCommand } = await import("./commands/controls.ts");
-      print(await resumeCommand(dir()));
-    });
-
-  program
     .command("run")
     .description("work the queue with N concurrent runs; stop when it is empty")
     .option("--forever", "keep polling for new orders until interrupted")
@@ -214,9 +219,69 @@ export function buildProgram(): Command {
         integer(1, 64),
       ),
     )
+    .option("--no-console", "do not serve the web console")
+    .option("--console-host <host>", "the console's address (default 127.0.0.1)")
+    .addOption(
+      new Option(
+        "--console-port <n>",
+        "the console's port (default 4646, else any free one; 0: any free one)",
+      ).argParser(integer(0, 65_535)),
+    )
+    .option(
+      "--console-token <token>",
+      "the console's access token, required off loopback (default: NIGHTSHIFT_CONSOLE_TOKEN)",
+    )
     .action(async (options) => {
       const { runCommand } = await import("./commands/run.ts");
-      process.exitCode = await runCommand(dir(), options, print);
+      process.exitCode = await runCommand(
+        dir(),
+        {
+          ...options,
+          console:
+            options.console === false
+              ? false
+              : {
+                  ...(options.consoleHost ? { host: options.consoleHost } : {}),
+                  ...(options.consolePort !== undefined ? { port: options.consolePort } : {}),
+                  ...(options.consoleToken ? { token: options.consoleToken } : {}),
+                },
+        },
+        print,
+      );
+    });
+
+  program
+    .command("watch")
+    .description("watch the line live in the terminal (one line per change when piped)")
+    .option("--url <url>", "read the console of the process that holds the ledger at this address")
+    .option("--plain", "one line per change, even on a terminal")
+    .action(async (options: { url?: string; plain?: boolean }) => {
+      const { watchCommand } = await import("./commands/watch.ts");
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once("SIGINT", onSignal);
+      process.once("SIGTERM", onSignal);
+      try {
+        await watchCommand(dir(), options, (text) => process.stdout.write(text), stop.signal);
+      } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+      }
+    });
+
+  program
+    .command("console")
+    .description("serve the supervisor's web console (and its HTTP API) until interrupted")
+    .option("--host <host>", "address to listen on (a non-loopback one needs a token)", "127.0.0.1")
+    .addOption(
+      new Option("--port <n>", "port (0 picks a free one)")
+        .argParser(integer(0, 65_535))
+        .default(4646),
+    )
+    .option("--token <token>", "access token (default: NIGHTSHIFT_CONSOLE_TOKEN)")
+    .action(async (options) => {
+      const { consoleCommand } = await import("./commands/console.ts");
+      await consoleCommand(dir(), options, print);
     });
 
   program

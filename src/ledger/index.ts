@@ -9,14 +9,15 @@ export {
 export type { AgentChoice, Claim, ClaimOptions } from "./claims.ts";
 export type { NewWorkOrder } from "./intake.ts";
 export { Ledger, type LedgerTotals, type WakeupSource } from "./ledger.ts";
-export { LineStateRecords } from "./line-state.ts";
+export { LineSwitch } from "./line-state.ts";
 export { Metering, type SpendTotals } from "./metering.ts";
 export { type LedgerLocation, ledgerLocationFor, openLedger } from "./open.ts";
-export { type OrderAction, OrderControls } from "./order-controls.ts";
+export { type OrderAction, OrderControls, recordControl } from "./order-controls.ts";
 export { type AdoptOptions, type ExpiredLease, RunRecovery } from "./recovery.ts";
 export type { RunEnding, RunFacts } from "./runs.ts";
 export type {
   BaselineCheck,
+  ControlRecord,
   Defect,
   GateResult,
   HoldoutScenarioRow,

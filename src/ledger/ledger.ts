@@ -11,7 +11,7 @@ import {
   pendingAgentChoices,
 } from "./claims.ts";
 import { addOrders, cancelOrder, type NewWorkOrder } from "./intake.ts";
-import { LineStateRecords } from "./line-state.ts";
+import { LineSwitch } from "./line-state.ts";
 import { Metering } from "./metering.ts";
 import { OrderControls } from "./order-controls.ts";
 import { RunRecovery } from "./recovery.ts";
@@ -71,8 +71,8 @@ export class Ledger {
   readonly metering: Metering;
   /** Budget accounts and reservations. */
   readonly budgets: BudgetBook;
-  /** Whether the line is paused, and why. */
-  readonly lineState: LineStateRecords;
+  /** Whether the line takes new runs (pause/resume), for every worker sharing the ledger. */
+  readonly line: LineSwitch;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -84,7 +84,7 @@ export class Ledger {
     this.recovery = new RunRecovery(db);
     this.metering = new Metering(db);
     this.budgets = new BudgetBook(db);
-    this.lineState = new LineStateRecords(db);
+    this.line = new LineSwitch(db);
   }
 
   close(): Promise<void> {

@@ -16,6 +16,7 @@ export interface Database {
   holdout_scenarios: HoldoutScenariosTable;
   baseline_checks: BaselineChecksTable;
   line_state: LineStateTable;
+  controls: ControlsTable;
 }
 
 /** "waiting": for a person's approval (see `nightshift approve`) before it is queued. */
@@ -230,13 +231,27 @@ export interface BaselineChecksTable {
 
 export type BaselineCheck = Selectable<BaselineChecksTable>;
 
-/** The line's shared state (one row): paused, why, by whom, since when. */
+/** The one row saying whether the line takes new runs (see 0009_console.sql). */
 export interface LineStateTable {
-  id: Generated<number>;
-  paused: Generated<boolean>;
-  paused_reason: string | null;
-  paused_by: string | null;
-  paused_at: Date | null;
+  id: ColumnType<number, never, never>;
+  paused: boolean;
+  reason: string;
+  changed_by: string;
+  changed_at: ColumnType<Date, never, Date>;
+  seen_at: Date | null;
 }
 
 export type LineState = Selectable<LineStateTable>;
+
+export interface ControlsTable {
+  id: Generated<string>;
+  action: string;
+  order_id: number | null;
+  run_id: number | null;
+  actor: string;
+  note: Generated<string>;
+  details: Json<unknown>;
+  at: CreatedAt;
+}
+
+export type ControlRecord = Selectable<ControlsTable>;

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { Ledger, RunEnding } from "../ledger/index.ts";
+import type { Ledger, LineState, RunEnding } from "../ledger/index.ts";
 
 export interface CircuitBreakerSettings {
   enabled: boolean;
@@ -55,23 +55,29 @@ export class CircuitBreaker {
     private readonly settings: CircuitBreakerSettings,
   ) {}
 
+  /** Who the breaker's pauses are recorded as (see isBreakerPause). */
+  private get actor(): string {
+    return `${BREAKER_ACTOR} (${this.workerId})`;
+  }
+
   /** Whether the line may start runs now: all it has room for, one probe run, or none. */
   async allowance(): Promise<Allowance> {
-    const state = await this.ledger.lineState.get();
+    const state = await this.ledger.line.state();
     if (!state.paused) {
       this.probeRun = undefined;
       return "all";
     }
-    if (this.probeRun !== undefined || this.settings.coolDownMs <= 0 || !state.paused_at) {
+    // A person's pause holds until a person resumes; only the breaker's own pause is probed.
+    if (!isBreakerPause(state) || this.probeRun !== undefined || this.settings.coolDownMs <= 0) {
       return "none";
     }
-    return Date.now() - state.paused_at.getTime() >= this.settings.coolDownMs ? "probe" : "none";
+    return Date.now() - state.changed_at.getTime() >= this.settings.coolDownMs ? "probe" : "none";
   }
 
   /** Why the line is paused, if it is. */
   async pausedBecause(): Promise<string | undefined> {
-    const state = await this.ledger.lineState.get();
-    return state.paused ? (state.paused_reason ?? "paused") : undefined;
+    const state = await this.ledger.line.state();
+    return state.paused ? state.reason || `paused by ${state.changed_by}` : undefined;
   }
 
   probing(runId: number): void {
@@ -94,7 +100,7 @@ export class CircuitBreaker {
     if (failed < this.settings.failures) return;
     const reason = `${failed} of the last ${this.recent.length} runs failed for reasons outside their orders (latest: ${ending.reason})`;
     this.recent.length = 0;
-    if (await this.ledger.lineState.pause(reason, `circuit breaker (${this.workerId})`)) {
+    if (await this.ledger.line.pauseUnlessPaused(this.actor, reason)) {
       this.logger.error(
         { reason, coolDownMs: this.settings.coolDownMs },
         "the line pauses itself: `nightshift resume` resumes it",
@@ -105,17 +111,22 @@ export class CircuitBreaker {
   private async probed(runId: number, ending: RunEnding, outside: boolean): Promise<void> {
     if (outside) {
       const reason = `the probe run ${runId} failed as well: ${ending.reason}`;
-      await this.ledger.lineState.pause(reason, `circuit breaker (${this.workerId})`, {
-        restart: true,
-      });
+      await this.ledger.line.pauseUnlessPaused(this.actor, reason, { restart: true });
       this.logger.error({ runId, reason }, "the line stays paused");
       return;
     }
-    if (await this.ledger.lineState.resume()) {
+    if (await this.ledger.line.resumeIfPaused(this.actor, `probe run ${runId} ended well`)) {
       this.logger.info(
         { runId, outcome: ending.outcome },
         "the probe run ended well: the line resumes",
       );
     }
   }
+}
+
+const BREAKER_ACTOR = "circuit breaker";
+
+/** Whether the line's pause is the circuit breaker's own (which a probe run may lift), not a person's. */
+export function isBreakerPause(state: Pick<LineState, "paused" | "changed_by">): boolean {
+  return state.paused && state.changed_by.startsWith(BREAKER_ACTOR);
 }

@@ -6,6 +6,7 @@ import { RunEndings } from "./endings.ts";
 import { Foreman } from "./foreman.ts";
 import { MainGuard } from "./main-guard.ts";
 import type { LineParts, LineSettings } from "./parts.ts";
+import { pausedByPerson } from "./pause.ts";
 import { type ProgressListener, ProgressReporter } from "./progress.ts";
 import { Recovery } from "./recovery.ts";
 import { RunWork } from "./run-work.ts";
@@ -126,6 +127,7 @@ export class Line {
         message: order.failure_reason ?? "blocked",
       });
     }
+    if (await pausedByPerson(this.ctx.parts.ledger, this.ctx.parts.logger)) return;
     // Before the first claim and after every landing (a new main): main itself must pass.
     if (!this.ctx.halt.reason && !signal.aborted && !(await this.main.mainPasses(signal))) return;
     // A paused line starts nothing, except one probe run once its cool-down is over.

@@ -21,7 +21,17 @@ describe("bin/nightshift.js with dist/ built", () => {
     const result = await cli(await temps.make("nightshift-cwd-"), ["--help"]);
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
-    for (const command of ["init", "add", "run", "doctor", "status", "demo", "sim"]) {
+    for (const command of [
+      "init",
+      "add",
+      "run",
+      "doctor",
+      "status",
+      "demo",
+      "sim",
+      "console",
+      "watch",
+    ]) {
       expect(result.stdout).toContain(command);
     }
   });
@@ -54,6 +64,10 @@ describe("bin/nightshift.js with dist/ built", () => {
     expect(listed).toContain("dist/gateway/prices.json");
     expect(listed).toContain("dist/sandbox/supervisor.mjs");
     expect(listed).toContain("dist/ledger/migrations/0001_line.sql");
+    // The console's UI, built by Vite; its sources are not shipped.
+    expect(listed).toContain("dist/console/web/index.html");
+    expect(listed).toMatch(/dist\/console\/web\/assets\/index-[\w-]+\.js/);
+    expect(listed).not.toContain(".tsx");
   });
 
   it("runs the sources through tsx, and says so, when dist/ is missing or older than src/", async () => {

@@ -1,4 +1,5 @@
 import { mkdir, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openLedger } from "../../src/ledger/index.ts";
@@ -9,6 +10,7 @@ import { makeRepo as makeRepoIn, cli as runCli, TempDirs } from "../support/cli.
 
 const temps = new TempDirs();
 const cli = (cwd: string, ...args: string[]) => runCli(cwd, args);
+const actor = `cli:${os.userInfo().username}`;
 
 afterAll(() => temps.removeAll());
 
@@ -67,12 +69,19 @@ describe("a person's controls from the CLI", () => {
     expect(retried.stdout).toContain("WO-1 queued again with a fresh set of attempts");
     await withLedger(repo, async (ledger) => {
       const moves = (await ledger.listTransitions())
-        .filter((t) => t.message.includes("by a person"))
+        .filter((t) => t.message.includes(`by ${actor}`))
         .map((t) => [t.order_id, t.from_status, t.to_status, t.message]);
       expect(moves).toEqual([
-        [2, "waiting", "queued", "approve by a person: checked the spec"],
-        [1, "queued", "cancelled", "cancel by a person: not now"],
-        [1, "cancelled", "queued", "retry by a person"],
+        [2, "waiting", "queued", `approve by ${actor}: checked the spec`],
+        [1, "queued", "cancelled", `cancel by ${actor}: not now`],
+        [1, "cancelled", "queued", `retry by ${actor}`],
+      ]);
+      // The same controls the console uses, recorded with who used them.
+      const controls = (await ledger.controls.history()).reverse();
+      expect(controls.map((c) => [c.action, c.order_id, c.actor, c.note])).toEqual([
+        ["approve", 2, actor, "checked the spec"],
+        ["cancel", 1, actor, "not now"],
+        ["retry", 1, actor, ""],
       ]);
     });
   });
@@ -93,6 +102,41 @@ describe("a person's controls from the CLI", () => {
     const missing = await cli(repo, "requeue");
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("missing required argument 'order'");
+  });
+
+  it("pause and resume switch the line in the ledger, recorded with who did it", async () => {
+    const paused = await cli(repo, "pause", "--note", "deploy freeze");
+    expect(paused.stderr).toBe("");
+    expect(paused.stdout).toContain("the line is paused");
+    await withLedger(repo, async (ledger) => {
+      expect(await ledger.line.state()).toMatchObject({
+        paused: true,
+        changed_by: actor,
+        reason: "deploy freeze",
+      });
+    });
+    expect((await cli(repo, "resume")).stdout).toContain("the line is working");
+    await withLedger(repo, async (ledger) => {
+      expect((await ledger.line.state()).paused).toBe(false);
+      expect((await ledger.controls.history(2)).map((c) => c.action)).toEqual(["resume", "pause"]);
+    });
+  });
+
+  it("run refuses to serve its console off loopback without a token, and starts nothing", async () => {
+    const before = await withLedger(repo, (ledger) => ledger.listOrders());
+    const refused = await runCli(repo, ["run", "--console-host", "0.0.0.0"], {
+      env: { NIGHTSHIFT_CONSOLE_TOKEN: "" },
+    });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("not a loopback address, and no access token is set");
+    expect(refused.stderr).toContain("fix: set NIGHTSHIFT_CONSOLE_TOKEN");
+    const short = await runCli(repo, ["run", "--console-token", "short"]);
+    expect(short.code).toBe(2);
+    expect(short.stderr).toContain("shorter than 16 characters");
+    await withLedger(repo, async (ledger) => {
+      expect(await ledger.listOrders()).toEqual(before);
+      expect(await ledger.listRuns()).toEqual([]);
+    });
   });
 
   it("defect close closes an open defect once", async () => {

@@ -37,6 +37,7 @@ describe("npm install -g of the npm pack tarball", () => {
       expect.arrayContaining(["bin", "dist", "package.json"]),
     );
     expect(await readdir(installed)).not.toContain("src");
+    expect(await readdir(path.join(installed, "dist", "console", "web"))).toContain("index.html");
 
     const nightshift = path.join(prefix, "bin", "nightshift");
     const repo = await makeRepo(temps);

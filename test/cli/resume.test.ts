@@ -21,9 +21,9 @@ describe("a paused line from the CLI", () => {
       dataDir: path.join(repo, ".nightshift", "ledger"),
     });
     try {
-      await ledger.lineState.pause(
-        "5 of the last 10 runs failed for reasons outside their orders",
+      await ledger.line.pauseUnlessPaused(
         "circuit breaker (host:1)",
+        "5 of the last 10 runs failed for reasons outside their orders",
       );
     } finally {
       await ledger.close();
@@ -38,7 +38,7 @@ describe("a paused line from the CLI", () => {
     const resumed = await cli(repo, "resume");
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toBe(
-      "the line resumes (it was paused by circuit breaker (host:1): 5 of the last 10 runs failed for reasons outside their orders)\n",
+      "the line resumes (it was paused by circuit breaker (host:1): 5 of the last 10 runs failed for reasons outside their orders); workers claim runs again\n",
     );
     expect((await cli(repo, "resume")).stdout).toBe("the line is not paused\n");
     expect((await cli(repo, "status")).stdout).not.toMatch(/PAUSED/);

@@ -144,8 +144,8 @@ describe("meltdowns on the line", () => {
     const paused = await t.line.pausedBecause();
     expect(paused).toMatch(/^2 of the last 2 runs failed for reasons outside their orders/);
     expect(paused).toMatch(/model provider failed \(503\)/);
-    const state = await t.ledger.lineState.get();
-    expect(state.paused_by).toMatch(/^circuit breaker/);
+    const state = await t.ledger.line.state();
+    expect(state.changed_by).toMatch(/^circuit breaker/);
     const statuses = async () =>
       (await Promise.all(orders.map((o) => t.ledger.getOrder(o.id)))).map((o) => o?.status);
     // Two orders burnt their attempt; the line stopped before burning the others.
@@ -154,7 +154,7 @@ describe("meltdowns on the line", () => {
     outage = false;
     await t.line.run();
     expect(await statuses()).toEqual(["failed", "failed", "queued", "queued"]);
-    expect(await t.ledger.lineState.resume()).toBe(true);
+    expect(await t.ledger.line.resumeIfPaused("cli:test")).toBe(true);
     await t.line.run();
     expect(await statuses()).toEqual(["failed", "failed", "landed", "landed"]);
     expect(await t.line.pausedBecause()).toBeUndefined();

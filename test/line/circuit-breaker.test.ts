@@ -58,19 +58,19 @@ describe("the circuit breaker", () => {
     expect(await b.allowance()).toBe("all");
     await b.settled(7, outage());
 
-    const state = await ledger.lineState.get();
+    const state = await ledger.line.state();
     expect(state.paused).toBe(true);
-    expect(state.paused_reason).toMatch(
+    expect(state.reason).toMatch(
       /^3 of the last 4 runs failed for reasons outside their orders \(latest: the model provider failed \(503\)/,
     );
-    expect(state.paused_by).toBe("circuit breaker (w1)");
+    expect(state.changed_by).toBe("circuit breaker (w1)");
     expect(await b.allowance()).toBe("none");
-    expect(await b.pausedBecause()).toBe(state.paused_reason);
+    expect(await b.pausedBecause()).toBe(state.reason);
 
     // Without a cool-down only a person resumes it.
-    expect(await ledger.lineState.resume()).toBe(true);
+    expect(await ledger.line.resumeIfPaused("cli:test")).toBe(true);
     expect(await b.allowance()).toBe("all");
-    expect(await ledger.lineState.resume()).toBe(false);
+    expect(await ledger.line.resumeIfPaused("cli:test")).toBe(false);
   });
 
   it("lets one probe run through after the cool-down; it resumes the line or pauses it again", async () => {
@@ -78,16 +78,16 @@ describe("the circuit breaker", () => {
     await b.settled(1, outage());
     expect(await b.allowance()).toBe("none");
     const anHourAgo = () =>
-      sql`update line_state set paused_at = now() - interval '1 hour'`.execute(ledger.db);
+      sql`update line_state set changed_at = now() - interval '1 hour'`.execute(ledger.db);
     await anHourAgo();
     expect(await b.allowance()).toBe("probe");
     b.probing(2);
     expect(await b.allowance()).toBe("none");
 
     await b.settled(2, outage());
-    const again = await ledger.lineState.get();
+    const again = await ledger.line.state();
     expect(again.paused).toBe(true);
-    expect(again.paused_reason).toMatch(/^the probe run 2 failed as well/);
+    expect(again.reason).toMatch(/^the probe run 2 failed as well/);
     expect(await b.allowance()).toBe("none");
 
     await anHourAgo();
@@ -95,7 +95,7 @@ describe("the circuit breaker", () => {
     b.probing(3);
     // A failure of the order's own still shows the outside cause is gone.
     await b.settled(3, rejected());
-    expect((await ledger.lineState.get()).paused).toBe(false);
+    expect((await ledger.line.state()).paused).toBe(false);
     expect(await b.allowance()).toBe("all");
   });
 
@@ -103,8 +103,8 @@ describe("the circuit breaker", () => {
     const { ledger, breaker: b } = await breaker({ enabled: false });
     for (let i = 1; i <= 5; i++) await b.settled(i, outage());
     expect(await b.allowance()).toBe("all");
-    expect(await ledger.lineState.pause("maintenance", "alice")).toBe(true);
-    expect(await ledger.lineState.pause("again", "bob")).toBe(false);
+    expect(await ledger.line.pauseUnlessPaused("cli:alice", "maintenance")).toBe(true);
+    expect(await ledger.line.pauseUnlessPaused("cli:bob", "again")).toBe(false);
     expect(await b.pausedBecause()).toBe("maintenance");
     expect(await b.allowance()).toBe("none");
   });

@@ -1,3 +1,4 @@
+import os from "node:os";
 import { NightshiftError } from "../../errors/index.ts";
 import type { Ledger, OrderAction, WorkOrder } from "../../ledger/index.ts";
 import { openFactory } from "../factory.ts";
@@ -23,7 +24,12 @@ export async function orderControlCommand(
   const factory = await openFactory(root, `nightshift ${action}`);
   try {
     const order = await findOrder(factory.ledger, ref);
-    const moved = await factory.ledger.controls.apply(action, order.id, options.note ?? "");
+    const moved = await factory.ledger.controls.apply(
+      action,
+      order.id,
+      options.note ?? "",
+      cliActor(),
+    );
     return `WO-${moved.id} ${DONE[action]}: ${moved.title}`;
   } finally {
     await factory.close();
@@ -44,20 +50,8 @@ export async function defectCloseCommand(
   }
   const factory = await openFactory(root, "nightshift defect close");
   try {
-    const closed = await factory.ledger.controls.closeDefect(id, options.note ?? "");
+    const closed = await factory.ledger.controls.closeDefect(id, options.note ?? "", cliActor());
     return `D-${closed.id} closed: ${closed.summary}`;
-  } finally {
-    await factory.close();
-  }
-}
-
-/** `nightshift resume`: a paused line (its circuit breaker, or a person) takes work again. */
-export async function resumeCommand(root: string): Promise<string> {
-  const factory = await openFactory(root, "nightshift resume");
-  try {
-    const state = await factory.ledger.lineState.get();
-    if (!(await factory.ledger.lineState.resume())) return "the line is not paused";
-    return `the line resumes (it was paused by ${state.paused_by ?? "unknown"}: ${state.paused_reason ?? "no reason recorded"})`;
   } finally {
     await factory.close();
   }
@@ -81,4 +75,33 @@ export async function findOrder(ledger: Ledger, ref: string): Promise<WorkOrder>
 function numberOf(ref: string, prefix: string): number | undefined {
   const match = new RegExp(`^(?:${prefix}-?)?(\\d{1,9})$`, "i").exec(ref.trim());
   return match ? Number(match[1]) : undefined;
+}
+
+/** Who a control from the command line is recorded as: the user the CLI runs as. */
+export function cliActor(): string {
+  try {
+    return `cli:${os.userInfo().username}`;
+  } catch {
+    return "cli";
+  }
+}
+
+/** `nightshift pause|resume`: the line's switch, in the ledger, for every worker sharing it. */
+export async function lineSwitchCommand(
+  root: string,
+  action: "pause" | "resume",
+  options: { note?: string },
+): Promise<string> {
+  const factory = await openFactory(root, `nightshift ${action}`);
+  try {
+    const before = await factory.ledger.line.state();
+    if (action === "resume" && !before.paused) return "the line is not paused";
+    const state = await factory.ledger.line[action](cliActor(), options.note ?? "");
+    if (state.paused) {
+      return "the line is paused: no worker starts a new run until `nightshift resume` (runs in flight carry on)";
+    }
+    return `the line resumes (it was paused by ${before.changed_by || "unknown"}: ${before.reason || "no reason recorded"}); workers claim runs again`;
+  } finally {
+    await factory.close();
+  }
 }

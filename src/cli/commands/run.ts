@@ -2,6 +2,7 @@ import { usesSimulator } from "../../config/index.ts";
 import { buildLine, type Factory, housekeeper, openFactory } from "../factory.ts";
 import { formatProgress, formatTotals } from "../output.ts";
 import { checkFactory, preflightError } from "../preflight.ts";
+import { type ConsoleFlags, serveConsole } from "./console.ts";
 import { writeSnapshot } from "./status.ts";
 
 const SNAPSHOT_EVERY_MS = 500;
@@ -21,7 +22,7 @@ function simulatedBanner(policy: "demo" | "stand-in"): string[] {
 
 export async function runCommand(
   root: string,
-  options: { forever?: boolean; concurrency?: number },
+  options: { forever?: boolean; concurrency?: number; console?: false | ConsoleFlags },
   print: (line: string) => void,
 ): Promise<number> {
   const factory = await openFactory(root, "nightshift run");
@@ -43,7 +44,21 @@ export async function runCommand(
     if (usesSimulator(factory.config)) {
       for (const text of simulatedBanner(factory.config.simulator.policy)) print(text);
     }
-    const { line, close } = await buildLine(factory, { forever: options.forever ?? false });
+    // Before the line is built: a console that cannot start (a token missing off loopback)
+    // leaves nothing running behind it.
+    const consoleServer =
+      options.console === false
+        ? undefined
+        : await serveConsole(factory, options.console ?? {}, { fallBackToFreePort: true });
+    if (consoleServer) print(`console: ${consoleServer.url}`);
+    let built: Awaited<ReturnType<typeof buildLine>>;
+    try {
+      built = await buildLine(factory, { forever: options.forever ?? false });
+    } catch (error) {
+      await consoleServer?.close();
+      throw error;
+    }
+    const { line, close } = built;
     const keeper = await housekeeper(factory);
     keeper.start();
     try {
@@ -55,6 +70,7 @@ export async function runCommand(
       await line.run({ forever: options.forever ?? false, signal: stop.signal });
     } finally {
       await keeper.stop();
+      await consoleServer?.close();
       await close();
     }
     if (line.haltedBecause) print(`stopped taking work: ${line.haltedBecause}`);

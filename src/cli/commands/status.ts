@@ -69,7 +69,7 @@ export async function collectStatus(ledger: Ledger): Promise<StatusData> {
     ledger.totals(),
     ledger.listDefects({ status: "open" }),
     ledger.acceptance.latestBaseline(),
-    ledger.lineState.get(),
+    ledger.line.state(),
   ]);
   const rejections: Rejection[] = [];
   for (const run of runs.filter((r) => r.status === "rejected")) {
@@ -94,9 +94,9 @@ export async function collectStatus(ledger: Ledger): Promise<StatusData> {
       : undefined;
   const lineState = state.paused
     ? {
-        reason: state.paused_reason ?? "paused",
-        by: state.paused_by ?? "unknown",
-        at: (state.paused_at ?? new Date()).toISOString(),
+        reason: state.reason || "no reason given",
+        by: state.changed_by || "unknown",
+        at: state.changed_at.toISOString(),
       }
     : undefined;
   return {
