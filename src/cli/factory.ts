@@ -77,8 +77,8 @@ export async function buildLine(
   const { config, ledger, logger } = factory;
   const [
     { createRatchet },
-    { Line, ledgerScenarios },
-    { SpeculativeMergeQueue },
+    { Line, LeaderMergeQueue, ledgerScenarios },
+    { SerialMergeQueue, SpeculativeMergeQueue },
     { Inbox },
     { Workspaces },
   ] = await Promise.all([
@@ -101,6 +101,7 @@ export async function buildLine(
     rootDir: path.join(factory.stateDir, "worktrees"),
     keepFailed: config.workspace.keep_failed,
     maxFailedBytes: config.workspace.max_failed_mb * 1024 * 1024,
+    ...(config.scale.remote ? { remote: config.scale.remote } : {}),
   });
   const gates = createRatchet(config.gates, {
     stateDir: factory.stateDir,
@@ -111,23 +112,35 @@ export async function buildLine(
       path.resolve(factory.stateDir, config.gates.holdout.dir),
     ),
   });
+  const workerId = `${os.hostname()}:${process.pid}`;
+  const shared = ledgerLocationFor(factory.stateDir).kind === "postgres";
+  const queue =
+    config.merge.queue === "speculative"
+      ? new SpeculativeMergeQueue(workspaces, gates, {
+          maxBatch: config.merge.max_batch,
+          depth: config.merge.depth,
+          maxRounds: config.merge.max_rounds,
+          scratchDir: path.join(factory.stateDir, "queue"),
+          onDecision: (decision) => logger.info({ decision }, "merge queue"),
+        })
+      : new SerialMergeQueue(workspaces, gates);
   const line = new Line(
     {
       ledger,
       workspaces,
       drivers,
       gates,
-      ...(config.merge.queue === "speculative"
-        ? {
-            mergeQueue: new SpeculativeMergeQueue(workspaces, gates, {
-              maxBatch: config.merge.max_batch,
-              depth: config.merge.depth,
-              maxRounds: config.merge.max_rounds,
-              scratchDir: path.join(factory.stateDir, "queue"),
-              onDecision: (decision) => logger.info({ decision }, "merge queue"),
-            }),
-          }
-        : {}),
+      // Workers sharing a ledger land one leader at a time; an embedded ledger has one worker,
+      // which is its own leader.
+      mergeQueue: shared
+        ? new LeaderMergeQueue(queue, {
+            roster: ledger.workers,
+            workerId,
+            leaseMs: config.line.lease_seconds * 1000,
+            pollMs: config.line.poll_interval_ms,
+            logger,
+          })
+        : queue,
       sandbox,
       sandboxDefectAfter: config.sandbox.defect_after,
       models: models.gateway,
@@ -138,8 +151,8 @@ export async function buildLine(
           logger.info({ orders: added.map((o) => o.id) }, "took in orders from the inbox");
         for (const r of rejected) logger.error(r, "refused an inbox file");
       },
-      workerId: `${os.hostname()}:${process.pid}`,
-      soleWorker: ledgerLocationFor(factory.stateDir).kind !== "postgres",
+      workerId,
+      soleWorker: !shared,
     },
     {
       concurrency: config.line.concurrency,

@@ -29,5 +29,8 @@ export type {
   RunStatus,
   ScenarioStatus,
   Transition,
+  WorkerRow,
+  WorkerState,
   WorkOrder,
 } from "./schema.ts";
+export { type WorkerView, WorkerRoster } from "./workers.ts";

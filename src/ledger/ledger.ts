@@ -24,6 +24,7 @@ import {
   setRunFacts,
   setRunPhase,
 } from "./runs.ts";
+import { WorkerRoster } from "./workers.ts";
 import type {
   Database,
   Defect,
@@ -70,6 +71,8 @@ export class Ledger {
   readonly metering: Metering;
   /** Budget accounts and reservations. */
   readonly budgets: BudgetBook;
+  /** The workers sharing the ledger, with their heartbeats, and the single merge leader. */
+  readonly workers: WorkerRoster;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -81,6 +84,7 @@ export class Ledger {
     this.recovery = new RunRecovery(db);
     this.metering = new Metering(db);
     this.budgets = new BudgetBook(db);
+    this.workers = new WorkerRoster(db);
   }
 
   close(): Promise<void> {

@@ -15,6 +15,8 @@ export interface Database {
   model_request_dead_letters: ModelRequestDeadLettersTable;
   holdout_scenarios: HoldoutScenariosTable;
   baseline_checks: BaselineChecksTable;
+  workers: WorkersTable;
+  merge_leader: MergeLeaderTable;
 }
 
 /** "waiting": for a person's approval (see `nightshift approve`) before it is queued. */
@@ -218,3 +220,25 @@ export interface BaselineChecksTable {
 }
 
 export type BaselineCheck = Selectable<BaselineChecksTable>;
+
+export type WorkerState = "working" | "draining" | "stopped";
+
+export interface WorkersTable {
+  id: string;
+  host: string;
+  pid: number;
+  concurrency: number;
+  state: Generated<WorkerState>;
+  started_at: CreatedAt;
+  heartbeat_at: ColumnType<Date, Date | undefined, Date>;
+  stopped_at: ColumnType<Date | null, never, Date | null>;
+}
+
+export type WorkerRow = Selectable<WorkersTable>;
+
+export interface MergeLeaderTable {
+  singleton: Generated<boolean>;
+  worker_id: string;
+  lease_expires_at: Date;
+  since: Generated<Date>;
+}

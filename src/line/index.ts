@@ -6,6 +6,7 @@ export {
 export { BaselineKeeper, type BaselineVerdict, tellingLine } from "./baseline.ts";
 export { ledgerScenarios } from "./holdout-scenarios.ts";
 export { Line } from "./line.ts";
+export { LeaderMergeQueue } from "./merge-leader.ts";
 export {
   type AgentDrivers,
   type BudgetStop,

@@ -5,6 +5,7 @@ import { RunEndings } from "./endings.ts";
 import { Foreman } from "./foreman.ts";
 import { MainGuard } from "./main-guard.ts";
 import type { LineParts, LineSettings } from "./parts.ts";
+import { Presence } from "./presence.ts";
 import { type ProgressListener, ProgressReporter } from "./progress.ts";
 import { Recovery } from "./recovery.ts";
 import { RunWork } from "./run-work.ts";
@@ -41,6 +42,11 @@ export class Line {
     this.recovery = new Recovery(this.ctx, this.foreman, this.work);
   }
 
+  /** The id this line's runs and leases carry in the ledger. */
+  get workerId(): string {
+    return this.ctx.parts.workerId;
+  }
+
   /** Why the line stopped taking work before its queue was empty, if it did. */
   get haltedBecause(): string | undefined {
     return this.ctx.halt.reason;
@@ -52,11 +58,23 @@ export class Line {
 
   /**
    * Works the queue until it is empty (or, with `forever`, until `signal` aborts). On abort, runs
-   * in flight are cancelled and their orders go back to the queue.
+   * in flight are cancelled and their orders go back to the queue. `drain` stops the claiming
+   * only: the line returns once its runs in flight have ended (or `signal` cuts them short).
    */
-  async run(options: { forever?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+  async run(
+    options: { forever?: boolean; signal?: AbortSignal; drain?: AbortSignal } = {},
+  ): Promise<void> {
     const signal = options.signal ?? new AbortController().signal;
+    const drain = options.drain ?? new AbortController().signal;
     await this.ctx.parts.workspaces.assertSafeToLand();
+    const presence = new Presence({
+      ledger: this.ctx.parts.ledger,
+      workerId: this.ctx.parts.workerId,
+      concurrency: this.ctx.settings.concurrency,
+      logger: this.ctx.parts.logger,
+    });
+    await presence.register();
+    const draining = aborted(drain).then(() => presence.draining());
     const unsubscribe = await this.listen();
     try {
       await this.recovery.recover(signal);
@@ -69,8 +87,10 @@ export class Line {
       const stopped = aborted(signal);
       let claim = true;
       while (!signal.aborted) {
-        await timekeeper.tick();
-        if (claim || this.ctx.active.size === 0) await this.fillSlots(signal);
+        await Promise.all([timekeeper.tick(), presence.beat()]);
+        if (drain.aborted) {
+          if (this.ctx.active.size === 0) break;
+        } else if (claim || this.ctx.active.size === 0) await this.fillSlots(signal);
         if (this.ctx.active.size === 0) {
           if (!options.forever || this.ctx.halt.reason) break;
           this.ctx.parts.logger.debug("idle: waiting for a wake-up or the next poll");
@@ -83,6 +103,7 @@ export class Line {
         const woke = await this.alarm.wait(this.ctx.settings.pollIntervalMs, [
           ...this.ctx.active.values(),
           stopped,
+          ...(drain.aborted ? [] : [aborted(drain)]),
         ]);
         claim = woke === "settled";
       }
@@ -90,6 +111,8 @@ export class Line {
       if (signal.aborted) await this.recovery.recover(undefined, { park: true });
     } finally {
       await unsubscribe();
+      if (drain.aborted) await draining;
+      await presence.stopped();
     }
   }
 
