@@ -33,4 +33,4 @@ export type {
   WorkerState,
   WorkOrder,
 } from "./schema.ts";
-export { type WorkerView, WorkerRoster } from "./workers.ts";
+export { WorkerRoster, type WorkerView } from "./workers.ts";

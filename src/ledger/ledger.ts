@@ -24,7 +24,6 @@ import {
   setRunFacts,
   setRunPhase,
 } from "./runs.ts";
-import { WorkerRoster } from "./workers.ts";
 import type {
   Database,
   Defect,
@@ -36,6 +35,7 @@ import type {
   Transition,
   WorkOrder,
 } from "./schema.ts";
+import { WorkerRoster } from "./workers.ts";
 
 /**
  * Tells a waiting worker that an order may have become claimable (see 0008_wakeups.sql); resolves

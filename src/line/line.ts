@@ -74,7 +74,8 @@ export class Line {
       logger: this.ctx.parts.logger,
     });
     await presence.register();
-    const draining = aborted(drain).then(() => presence.draining());
+    const drained = aborted(drain);
+    const draining = drained.then(() => presence.draining());
     const unsubscribe = await this.listen();
     try {
       await this.recovery.recover(signal);
@@ -103,7 +104,7 @@ export class Line {
         const woke = await this.alarm.wait(this.ctx.settings.pollIntervalMs, [
           ...this.ctx.active.values(),
           stopped,
-          ...(drain.aborted ? [] : [aborted(drain)]),
+          ...(drain.aborted ? [] : [drained]),
         ]);
         claim = woke === "settled";
       }

@@ -34,7 +34,11 @@ export class LeaderMergeQueue implements MergeQueue {
     },
   ) {}
 
-  async land(workspace: Workspace, hooks: LandingHooks, signal?: AbortSignal): Promise<LandingResult> {
+  async land(
+    workspace: Workspace,
+    hooks: LandingHooks,
+    signal?: AbortSignal,
+  ): Promise<LandingResult> {
     this.inFlight += 1;
     try {
       await this.becomeLeader(signal);

@@ -66,13 +66,23 @@ export class RemoteMain {
 
   /** Puts a run's candidate on the remote, where any host's merge leader can fetch it. */
   async publish(runId: string, commit: string): Promise<void> {
-    await this.git(["push", "--quiet", "--no-verify", "--force", this.remote, `${commit}:${CANDIDATE_PREFIX}${runId}`]);
+    await this.git([
+      "push",
+      "--quiet",
+      "--no-verify",
+      "--force",
+      this.remote,
+      `${commit}:${CANDIDATE_PREFIX}${runId}`,
+    ]);
   }
 
   /** Fetches a run's candidate published by another host; false when the remote has none. */
   async fetchCandidate(runId: string): Promise<boolean> {
     const ref = `${CANDIDATE_PREFIX}${runId}`;
-    const fetched = await this.git(["fetch", "--quiet", "--no-tags", this.remote, `+${ref}:${ref}`], [1, 128]);
+    const fetched = await this.git(
+      ["fetch", "--quiet", "--no-tags", this.remote, `+${ref}:${ref}`],
+      [1, 128],
+    );
     return fetched.exitCode === 0;
   }
 
