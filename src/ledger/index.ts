@@ -33,4 +33,5 @@ export type {
   WorkerState,
   WorkOrder,
 } from "./schema.ts";
+export { isTransientLedgerError } from "./transient.ts";
 export { WorkerRoster, type WorkerView } from "./workers.ts";

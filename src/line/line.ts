@@ -1,3 +1,4 @@
+import { isTransientLedgerError } from "../ledger/index.ts";
 import { SerialMergeQueue } from "../merge/index.ts";
 import { Alarm } from "./alarm.ts";
 import { HaltSwitch, type LineContext } from "./context.ts";
@@ -91,7 +92,7 @@ export class Line {
         await Promise.all([timekeeper.tick(), presence.beat()]);
         if (drain.aborted) {
           if (this.ctx.active.size === 0) break;
-        } else if (claim || this.ctx.active.size === 0) await this.fillSlots(signal);
+        } else if (claim || this.ctx.active.size === 0) await this.claimRound(signal);
         if (this.ctx.active.size === 0) {
           if (!options.forever || this.ctx.halt.reason) break;
           this.ctx.parts.logger.debug("idle: waiting for a wake-up or the next poll");
@@ -127,6 +128,22 @@ export class Line {
     } catch (error) {
       logger.warn({ err: error }, "no wake-ups from the ledger; finding work by polling");
       return async () => {};
+    }
+  }
+
+  /**
+   * A claim round; a lost database connection ends the round, not the line (the pool reconnects,
+   * and the next turn claims again), so a worker rides out a failover or a dropped session.
+   */
+  private async claimRound(signal: AbortSignal): Promise<void> {
+    try {
+      await this.fillSlots(signal);
+    } catch (error) {
+      if (!isTransientLedgerError(error)) throw error;
+      this.ctx.parts.logger.warn(
+        { err: error },
+        "lost the ledger's connection while claiming; trying again",
+      );
     }
   }
 

@@ -97,12 +97,22 @@ function startWorker(dir: string, env: NodeJS.ProcessEnv, appName: string): Work
   return { child, output: () => output, exit };
 }
 
-/** A safety net for a wedged process, not a speed check: a busy machine needs minutes. */
-async function until<T>(what: string, check: () => Promise<T | undefined>, log: () => string) {
+/**
+ * Waits for `check` while `alive` workers live. A safety net for a wedged process, not a speed
+ * check: a busy machine needs minutes.
+ */
+async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  alive: Worker[],
+  log: () => string,
+) {
   const deadline = Date.now() + 900_000;
   for (;;) {
     const value = await check();
     if (value !== undefined) return value;
+    const dead = alive.find((w) => w.child.exitCode !== null || w.child.signalCode !== null);
+    if (dead) throw new Error(`a worker exited before ${what}; output:\n${log()}`);
     if (Date.now() > deadline) throw new Error(`never saw ${what}; output:\n${log()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -149,6 +159,7 @@ describe("workers on several hosts sharing PostgreSQL and a git remote", () => {
         );
         return mine.length > 0 ? mine : undefined;
       },
+      [a, b],
       () => a.output() + b.output(),
     );
     a.child.kill("SIGKILL");
@@ -158,6 +169,7 @@ describe("workers on several hosts sharing PostgreSQL and a git remote", () => {
     await until(
       "worker B connected",
       async () => ((await terminateBackends(`${schema}_b`)) > 0 ? true : undefined),
+      [b],
       b.output,
     );
 

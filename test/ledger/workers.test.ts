@@ -1,11 +1,19 @@
 import { sql } from "kysely";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type Ledger, openLedger } from "../../src/ledger/index.ts";
-import { dropSchema, freshSchemaName, ledgerBackends, openTestLedger, POSTGRES_URL } from "../support/ledgers.ts";
+import {
+  dropSchema,
+  freshSchemaName,
+  ledgerBackends,
+  openTestLedger,
+  POSTGRES_URL,
+} from "../support/ledgers.ts";
 
 /** What a leader killed a while ago leaves behind: a lease that ran out. */
 async function expireLeader(ledger: Ledger) {
-  await sql`update merge_leader set lease_expires_at = now() - interval '1 second'`.execute(ledger.db);
+  await sql`update merge_leader set lease_expires_at = now() - interval '1 second'`.execute(
+    ledger.db,
+  );
 }
 
 describe.each(ledgerBackends)("the worker roster on $name", ({ location }) => {

@@ -79,7 +79,10 @@ describe("main on a shared git remote", () => {
   it("lands every good candidate of two racing leaders exactly once, linear and green at every commit", async () => {
     const { clones, remote } = await sharedRemote(2);
     // "The tests": no file may say BROKEN.
-    const gate = createCommandGate({ name: "test", command: "! grep -rq BROKEN --exclude-dir=.git ." });
+    const gate = createCommandGate({
+      name: "test",
+      command: "! grep -rq BROKEN --exclude-dir=.git .",
+    });
     const landings: Promise<{ runId: string; status: string }>[] = [];
     for (const [host, workspaces] of clones.entries()) {
       // Each host believes it leads: the remote's compare-and-swap alone keeps main straight.
@@ -87,7 +90,12 @@ describe("main on a shared git remote", () => {
       for (let i = 0; i < 4; i++) {
         const runId = `${host}${i}`;
         const broken = host === 1 && i % 2 === 1;
-        const { ws } = await candidate(workspaces, runId, `f-${runId}.txt`, broken ? "BROKEN\n" : "ok\n");
+        const { ws } = await candidate(
+          workspaces,
+          runId,
+          `f-${runId}.txt`,
+          broken ? "BROKEN\n" : "ok\n",
+        );
         await workspaces.publish(ws, await headOf(ws));
         landings.push(
           queue
@@ -97,9 +105,17 @@ describe("main on a shared git remote", () => {
       }
     }
     const results = await Promise.all(landings);
-    const landed = results.filter((r) => r.status === "landed").map((r) => r.runId).sort();
+    const landed = results
+      .filter((r) => r.status === "landed")
+      .map((r) => r.runId)
+      .sort();
     expect(landed).toEqual(["00", "01", "02", "03", "10", "12"]);
-    expect(results.filter((r) => r.status === "rejected").map((r) => r.runId).sort()).toEqual(["11", "13"]);
+    expect(
+      results
+        .filter((r) => r.status === "rejected")
+        .map((r) => r.runId)
+        .sort(),
+    ).toEqual(["11", "13"]);
 
     const history = sh(remote, "rev-list", "--first-parent", "--reverse", "main").split("\n");
     const messages = history.map((c) => sh(remote, "log", "-1", "--format=%s", c));
