@@ -176,6 +176,7 @@ describe("workers on several hosts sharing PostgreSQL and a git remote", () => {
     const orders = await until(
       "every order settled",
       () => allSettled(ledger),
+      [b],
       () => b.output(),
     );
     // B took A's runs back: each ended, none is left running under the dead worker.
@@ -226,6 +227,7 @@ describe("workers on several hosts sharing PostgreSQL and a git remote", () => {
     await until(
       "worker A back",
       async () => (/taking orders/.test(again.output()) ? true : undefined),
+      [again],
       again.output,
     );
     again.child.kill("SIGTERM");
