@@ -80,8 +80,8 @@ export async function buildLine(
   const { config, ledger, logger } = factory;
   const [
     { createRatchet },
-    { Line, ledgerScenarios },
-    { PullRequestOutput, SpeculativeMergeQueue },
+    { Line, LeaderMergeQueue, ledgerScenarios },
+    { PullRequestOutput, SerialMergeQueue, SpeculativeMergeQueue },
     { Inbox, WorkFinder },
     { Workspaces },
   ] = await Promise.all([
@@ -123,6 +123,7 @@ export async function buildLine(
     rootDir: path.join(factory.stateDir, "worktrees"),
     keepFailed: config.workspace.keep_failed,
     maxFailedBytes: config.workspace.max_failed_mb * 1024 * 1024,
+    ...(config.scale.remote ? { remote: config.scale.remote } : {}),
   });
   const gates = createRatchet(config.gates, {
     stateDir: factory.stateDir,
@@ -133,7 +134,7 @@ export async function buildLine(
       path.resolve(factory.stateDir, config.gates.holdout.dir),
     ),
   });
-  // with --forever, a dry queue is filled from [perpetual] sources.
+  // With --forever, a dry queue is filled from [perpetual] sources.
   const perpetual = config.perpetual;
   const finder =
     options.forever && perpetual.sources.length > 0
@@ -149,31 +150,39 @@ export async function buildLine(
           },
         )
       : undefined;
+  const workerId = `${os.hostname()}:${process.pid}`;
+  const shared = ledgerLocationFor(factory.stateDir).kind === "postgres";
+  const queue =
+    config.merge.queue === "speculative"
+      ? new SpeculativeMergeQueue(workspaces, gates, {
+          maxBatch: config.merge.max_batch,
+          depth: config.merge.depth,
+          maxRounds: config.merge.max_rounds,
+          scratchDir: path.join(factory.stateDir, "queue"),
+          onDecision: (decision) => logger.info({ decision }, "merge queue"),
+        })
+      : new SerialMergeQueue(workspaces, gates);
   const line = new Line(
     {
       ledger,
       workspaces,
       drivers,
       gates,
-      // [github] output = "pull_request" proposes candidates instead of landing them.
-      ...(github && gh.output === "pull_request"
-        ? {
-            mergeQueue: new PullRequestOutput(github, {
-              remote: gh.remote,
-              base: config.factory.branch,
-            }),
-          }
-        : config.merge.queue === "speculative"
-          ? {
-              mergeQueue: new SpeculativeMergeQueue(workspaces, gates, {
-                maxBatch: config.merge.max_batch,
-                depth: config.merge.depth,
-                maxRounds: config.merge.max_rounds,
-                scratchDir: path.join(factory.stateDir, "queue"),
-                onDecision: (decision) => logger.info({ decision }, "merge queue"),
-              }),
-            }
-          : {}),
+      // [github] output = "pull_request" proposes candidates instead of landing them; workers
+      // sharing a ledger land one leader at a time; an embedded ledger has one worker, which is
+      // its own leader.
+      mergeQueue:
+        github && gh.output === "pull_request"
+          ? new PullRequestOutput(github, { remote: gh.remote, base: config.factory.branch })
+          : shared
+            ? new LeaderMergeQueue(queue, {
+                roster: ledger.workers,
+                workerId,
+                leaseMs: config.line.lease_seconds * 1000,
+                pollMs: config.line.poll_interval_ms,
+                logger,
+              })
+            : queue,
       sandbox,
       sandboxDefectAfter: config.sandbox.defect_after,
       models: models.gateway,
@@ -189,8 +198,8 @@ export async function buildLine(
           ?.findWork()
           .catch((error: unknown) => logger.warn({ err: error }, "finding work failed"));
       },
-      workerId: `${os.hostname()}:${process.pid}`,
-      soleWorker: ledgerLocationFor(factory.stateDir).kind !== "postgres",
+      workerId,
+      soleWorker: !shared,
     },
     {
       concurrency: config.line.concurrency,

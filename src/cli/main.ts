@@ -285,6 +285,27 @@ export function buildProgram(): Command {
     });
 
   program
+    .command("worker")
+    .description(
+      "take orders from the (shared) ledger until stopped; SIGTERM drains: no new claims, runs finish or go back to the queue",
+    )
+    .addOption(
+      new Option("-c, --concurrency <n>", "runs at once (overrides nightshift.toml)").argParser(
+        integer(1, 64),
+      ),
+    )
+    .addOption(
+      new Option(
+        "--drain-seconds <n>",
+        "on SIGTERM, how long runs may finish before they go back to the queue (overrides [scale] drain_seconds)",
+      ).argParser(integer(0, 86_400)),
+    )
+    .action(async (options) => {
+      const { workerCommand } = await import("./commands/worker.ts");
+      process.exitCode = await workerCommand(dir(), options, print);
+    });
+
+  program
     .command("doctor")
     .description(
       "check that the line can start: providers, keys, prices, agent CLIs, one cheap request per provider",

@@ -295,6 +295,25 @@ export const retentionSection = z
   })
   .strict();
 
+export const scaleSection = z
+  .object({
+    /**
+     * The shared git remote (a name from `git remote`) main lives on when workers on several hosts
+     * share a PostgreSQL ledger: candidates are pushed there and main moves only by a push that
+     * names the tip it expects. Unset: main is the local branch (one host).
+     */
+    remote: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
+        'must be the name of a git remote of the repository (see `git remote`), e.g. "origin"',
+      )
+      .optional(),
+    /** On SIGTERM a worker stops claiming and lets its runs finish for this long, then hands them back. */
+    drain_seconds: z.number().int().min(0).max(86_400).default(120),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     factory: factorySection.default(factorySection.parse({})),
@@ -320,6 +339,7 @@ export const configSchema = z
     watchdog: watchdogSection.default(watchdogSection.parse({})),
     circuit_breaker: circuitBreakerSection.default(circuitBreakerSection.parse({})),
     retention: retentionSection.default(retentionSection.parse({})),
+    scale: scaleSection.default(scaleSection.parse({})),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -32,6 +32,10 @@ export type {
   RunStatus,
   ScenarioStatus,
   Transition,
+  WorkerRow,
+  WorkerState,
   WorkOrder,
 } from "./schema.ts";
 export { type TimeSpent, timeSpent } from "./time-spent.ts";
+export { isTransientLedgerError } from "./transient.ts";
+export { WorkerRoster, type WorkerView } from "./workers.ts";

@@ -36,6 +36,7 @@ import type {
   Transition,
   WorkOrder,
 } from "./schema.ts";
+import { WorkerRoster } from "./workers.ts";
 
 /**
  * Tells a waiting worker that an order may have become claimable (see 0008_wakeups.sql); resolves
@@ -73,6 +74,8 @@ export class Ledger {
   readonly budgets: BudgetBook;
   /** Whether the line takes new runs (pause/resume), for every worker sharing the ledger. */
   readonly line: LineSwitch;
+  /** The workers sharing the ledger, with their heartbeats, and the single merge leader. */
+  readonly workers: WorkerRoster;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -85,6 +88,7 @@ export class Ledger {
     this.metering = new Metering(db);
     this.budgets = new BudgetBook(db);
     this.line = new LineSwitch(db);
+    this.workers = new WorkerRoster(db);
   }
 
   close(): Promise<void> {

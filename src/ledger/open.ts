@@ -53,6 +53,13 @@ async function openPostgres(url: string, schema?: string): Promise<Ledger> {
     max: 10,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
   });
+  // A connection the server dropped (a restart, pg_terminate_backend, a network cut) is an
+  // 'error' event, on the pool while the connection is idle and on the connection itself while it
+  // is checked out (inside a transaction, between its statements): unheard, either kills the
+  // process. The pool replaces a broken connection; a query that was running on it fails and is
+  // reported by whoever made it.
+  pool.on("error", () => undefined);
+  pool.on("connect", (client) => client.on("error", () => undefined));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {
     if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(db);

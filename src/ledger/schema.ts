@@ -17,6 +17,8 @@ export interface Database {
   baseline_checks: BaselineChecksTable;
   line_state: LineStateTable;
   controls: ControlsTable;
+  workers: WorkersTable;
+  merge_leader: MergeLeaderTable;
 }
 
 /** "waiting": for a person's approval (see `nightshift approve`) before it is queued. */
@@ -231,7 +233,7 @@ export interface BaselineChecksTable {
 
 export type BaselineCheck = Selectable<BaselineChecksTable>;
 
-/** The one row saying whether the line takes new runs (see 0009_console.sql). */
+/** The one row saying whether the line takes new runs (see 0010_console.sql). */
 export interface LineStateTable {
   id: ColumnType<number, never, never>;
   paused: boolean;
@@ -255,3 +257,24 @@ export interface ControlsTable {
 }
 
 export type ControlRecord = Selectable<ControlsTable>;
+export type WorkerState = "working" | "draining" | "stopped";
+
+export interface WorkersTable {
+  id: string;
+  host: string;
+  pid: number;
+  concurrency: number;
+  state: Generated<WorkerState>;
+  started_at: CreatedAt;
+  heartbeat_at: ColumnType<Date, Date | undefined, Date>;
+  stopped_at: ColumnType<Date | null, never, Date | null>;
+}
+
+export type WorkerRow = Selectable<WorkersTable>;
+
+export interface MergeLeaderTable {
+  singleton: Generated<boolean>;
+  worker_id: string;
+  lease_expires_at: Date;
+  since: Generated<Date>;
+}

@@ -12,6 +12,7 @@ export {
 } from "./circuit-breaker.ts";
 export { ledgerScenarios } from "./holdout-scenarios.ts";
 export { Line } from "./line.ts";
+export { LeaderMergeQueue } from "./merge-leader.ts";
 export {
   type AgentDrivers,
   type BudgetStop,

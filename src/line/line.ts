@@ -1,3 +1,4 @@
+import { isTransientLedgerError } from "../ledger/index.ts";
 import { SerialMergeQueue } from "../merge/index.ts";
 import { Alarm } from "./alarm.ts";
 import { CircuitBreaker, DEFAULT_CIRCUIT_BREAKER } from "./circuit-breaker.ts";
@@ -7,6 +8,7 @@ import { Foreman } from "./foreman.ts";
 import { MainGuard } from "./main-guard.ts";
 import type { LineParts, LineSettings } from "./parts.ts";
 import { pausedByPerson } from "./pause.ts";
+import { Presence } from "./presence.ts";
 import { type ProgressListener, ProgressReporter } from "./progress.ts";
 import { Recovery } from "./recovery.ts";
 import { RunWork } from "./run-work.ts";
@@ -49,6 +51,11 @@ export class Line {
     this.recovery = new Recovery(this.ctx, this.foreman, this.work);
   }
 
+  /** The id this line's runs and leases carry in the ledger. */
+  get workerId(): string {
+    return this.ctx.parts.workerId;
+  }
+
   /** Why the line stopped taking work before its queue was empty, if it did. */
   get haltedBecause(): string | undefined {
     return this.ctx.halt.reason;
@@ -65,11 +72,24 @@ export class Line {
 
   /**
    * Works the queue until it is empty (or, with `forever`, until `signal` aborts). On abort, runs
-   * in flight are cancelled and their orders go back to the queue.
+   * in flight are cancelled and their orders go back to the queue. `drain` stops the claiming
+   * only: the line returns once its runs in flight have ended (or `signal` cuts them short).
    */
-  async run(options: { forever?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+  async run(
+    options: { forever?: boolean; signal?: AbortSignal; drain?: AbortSignal } = {},
+  ): Promise<void> {
     const signal = options.signal ?? new AbortController().signal;
+    const drain = options.drain ?? new AbortController().signal;
     await this.ctx.parts.workspaces.assertSafeToLand();
+    const presence = new Presence({
+      ledger: this.ctx.parts.ledger,
+      workerId: this.ctx.parts.workerId,
+      concurrency: this.ctx.settings.concurrency,
+      logger: this.ctx.parts.logger,
+    });
+    await presence.register();
+    const drained = aborted(drain);
+    const draining = drained.then(() => presence.draining());
     const unsubscribe = await this.listen();
     try {
       await this.recovery.recover(signal);
@@ -82,8 +102,10 @@ export class Line {
       const stopped = aborted(signal);
       let claim = true;
       while (!signal.aborted) {
-        await timekeeper.tick();
-        if (claim || this.ctx.active.size === 0) await this.fillSlots(signal);
+        await Promise.all([timekeeper.tick(), presence.beat()]);
+        if (drain.aborted) {
+          if (this.ctx.active.size === 0) break;
+        } else if (claim || this.ctx.active.size === 0) await this.claimRound(signal);
         if (this.ctx.active.size === 0) {
           if (!options.forever || this.ctx.halt.reason) break;
           this.ctx.parts.logger.debug("idle: waiting for a wake-up or the next poll");
@@ -96,6 +118,7 @@ export class Line {
         const woke = await this.alarm.wait(this.ctx.settings.pollIntervalMs, [
           ...this.ctx.active.values(),
           stopped,
+          ...(drain.aborted ? [] : [drained]),
         ]);
         claim = woke === "settled";
       }
@@ -103,6 +126,8 @@ export class Line {
       if (signal.aborted) await this.recovery.recover(undefined, { park: true });
     } finally {
       await unsubscribe();
+      if (drain.aborted) await draining;
+      await presence.stopped();
     }
   }
 
@@ -116,6 +141,22 @@ export class Line {
     } catch (error) {
       logger.warn({ err: error }, "no wake-ups from the ledger; finding work by polling");
       return async () => {};
+    }
+  }
+
+  /**
+   * A claim round; a lost database connection ends the round, not the line (the pool reconnects,
+   * and the next turn claims again), so a worker rides out a failover or a dropped session.
+   */
+  private async claimRound(signal: AbortSignal): Promise<void> {
+    try {
+      await this.fillSlots(signal);
+    } catch (error) {
+      if (!isTransientLedgerError(error)) throw error;
+      this.ctx.parts.logger.warn(
+        { err: error },
+        "lost the ledger's connection while claiming; trying again",
+      );
     }
   }
 

@@ -148,6 +148,8 @@ export class RunWork {
       return blame ?? this.endings.rejected(order, failed, workspace);
     }
 
+    // On a shared remote, the candidate must outlive this host: whoever takes the run over lands it.
+    await this.ctx.parts.workspaces.publish(workspace, candidate);
     await ledger.setRunPhase(run.id, "merging");
     await this.ctx.progress.report(order, {
       runId: run.id,

@@ -11,7 +11,8 @@ export type WorkspaceErrorCode =
   | "branch_checked_out"
   | "not_fast_forward"
   | "invalid_run_id"
-  | "commit_not_found";
+  | "commit_not_found"
+  | "remote_unreachable";
 
 export class WorkspaceError extends NightshiftError {
   declare readonly code: WorkspaceErrorCode;

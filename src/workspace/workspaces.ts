@@ -4,6 +4,7 @@ import { diskUsage, removeTree } from "./disk.ts";
 import { GitError, WorkspaceError } from "./errors.ts";
 import { git, splitZ } from "./git.ts";
 import { assertValidRunId, canonical, isInside } from "./paths.ts";
+import { RemoteMain } from "./remote-main.ts";
 
 export interface WorkspacesOptions {
   repoPath: string;
@@ -17,6 +18,11 @@ export interface WorkspacesOptions {
   maxFailedBytes?: number;
   /** Committer for rewrites (rebase); authors of commits are never changed. */
   committer?: { name: string; email: string };
+  /**
+   * A shared git remote main lives on (`[scale] remote`): read from there and moved only by a
+   * compare-and-swap push. Unset: main is the repository's own branch.
+   */
+  remote?: string;
 }
 
 /**
@@ -65,6 +71,8 @@ export class Workspaces {
   readonly keepFailed: number;
   readonly maxFailedBytes: number;
   private readonly committer: { name: string; email: string };
+  /** Main on the shared remote, when there is one. */
+  private readonly shared: RemoteMain | undefined;
   private repoChecked = false;
   private excludeChecked = false;
   /** Serialises structural changes (worktree add/remove, branch deletion) made by this process. */
@@ -77,10 +85,14 @@ export class Workspaces {
     this.keepFailed = options.keepFailed ?? 10;
     this.maxFailedBytes = options.maxFailedBytes ?? 1024 ** 3;
     this.committer = options.committer ?? DEFAULT_COMMITTER;
+    this.shared = options.remote
+      ? new RemoteMain(this.repoPath, options.remote, this.branch)
+      : undefined;
   }
 
   async mainTip(): Promise<string> {
     await this.assertRepo();
+    if (this.shared) return this.shared.tip();
     const ref = `refs/heads/${this.branch}`;
     const result = await this.git(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`], [1]);
     if (result.exitCode !== 0) {
@@ -99,6 +111,11 @@ export class Workspaces {
    */
   async assertSafeToLand(): Promise<void> {
     await this.assertRepo();
+    // On a shared remote nobody's checkout is moved: the local branch is left alone.
+    if (this.shared) {
+      await this.shared.tip();
+      return;
+    }
     await this.assertBranchHasCommits();
     const ours = await canonical(this.rootDir);
     const ref = `refs/heads/${this.branch}`;
@@ -155,7 +172,11 @@ export class Workspaces {
     assertValidRunId(runId);
     await this.ensureExcluded();
     return this.serialized(async () => {
-      const found = await this.git(["cat-file", "-e", `${candidate}^{commit}`], [1, 128]);
+      let found = await this.git(["cat-file", "-e", `${candidate}^{commit}`], [1, 128]);
+      // A candidate from another host: its worker published it on the shared remote.
+      if (found.exitCode !== 0 && (await this.shared?.fetchCandidate(runId))) {
+        found = await this.git(["cat-file", "-e", `${candidate}^{commit}`], [1, 128]);
+      }
       if (found.exitCode !== 0) return undefined;
       const tip = await this.mainTip();
       const head = await this.resolveCommit(candidate);
@@ -222,6 +243,7 @@ export class Workspaces {
         "rebase the candidate onto the current main tip (rebaseOntoMain) and land the rebased commit",
       );
     }
+    if (this.shared) return this.shared.compareAndSwap(old, target);
     const ref = `refs/heads/${this.branch}`;
     try {
       await this.git(["update-ref", "-m", "nightshift: land", ref, target, old]);
@@ -233,7 +255,16 @@ export class Workspaces {
     }
   }
 
+  /**
+   * Makes a gate-passed candidate reachable by every host (on a shared remote), so that whichever
+   * worker takes the run over after this one dies can land it. Nothing to do on one host.
+   */
+  async publish(ws: Workspace, commit: string): Promise<void> {
+    await this.shared?.publish(ws.runId, commit);
+  }
+
   async release(ws: Workspace, options: { keep: boolean }): Promise<{ evicted: string[] }> {
+    await this.shared?.forget(ws.runId);
     if (!options.keep) {
       await this.serialized(() => this.removeRun(ws.runId));
       return { evicted: [] };

@@ -7,7 +7,7 @@ import { writeSnapshot } from "./status.ts";
 
 const SNAPSHOT_EVERY_MS = 500;
 
-function simulatedBanner(policy: "demo" | "stand-in"): string[] {
+export function simulatedBanner(policy: "demo" | "stand-in"): string[] {
   return [
     "=".repeat(78),
     "SIMULATED MODEL: a configured provider is nightshift's bundled model simulator, not a real",
@@ -90,7 +90,7 @@ export async function runCommand(
 }
 
 /** Keeps `status` useful while this process holds the ledger: a snapshot at most twice a second. */
-function snapshotter(factory: Factory) {
+export function snapshotter(factory: Factory) {
   let timer: NodeJS.Timeout | undefined;
   let writing: Promise<void> = Promise.resolve();
   const now = () => {

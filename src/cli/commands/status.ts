@@ -1,7 +1,14 @@
 import { readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { isNightshiftError } from "../../errors/index.ts";
-import type { Defect, Ledger, LedgerTotals, Run, WorkOrder } from "../../ledger/index.ts";
+import type {
+  Defect,
+  Ledger,
+  LedgerTotals,
+  Run,
+  WorkerView,
+  WorkOrder,
+} from "../../ledger/index.ts";
 import { ledgerLocationFor } from "../../ledger/location.ts";
 import { locateFactory, openFactory } from "../factory.ts";
 import { formatTotals } from "../output.ts";
@@ -29,6 +36,10 @@ interface StatusData {
   paused?: { commit: string; cause: string; at: string };
   /** Set when the line is paused in the ledger (by its circuit breaker or a person). */
   lineState?: { reason: string; by: string; at: string };
+  /** Every worker that registered with the ledger, newest first (see `nightshift worker`). */
+  workers?: WorkerView[];
+  /** The worker that leads the merge queue now, when one holds the lease. */
+  mergeLeader?: string;
   /** Set when read from the snapshot a running line keeps. */
   snapshot?: { pid: number; at: string };
 }
@@ -63,13 +74,15 @@ export async function statusCommand(root: string, options: { json?: boolean }): 
 }
 
 export async function collectStatus(ledger: Ledger): Promise<StatusData> {
-  const [orders, runs, totals, defects, baseline, state] = await Promise.all([
+  const [orders, runs, totals, defects, baseline, state, workers, leader] = await Promise.all([
     ledger.listOrders(),
     ledger.listRuns(),
     ledger.totals(),
     ledger.listDefects({ status: "open" }),
     ledger.acceptance.latestBaseline(),
     ledger.line.state(),
+    ledger.workers.list(),
+    ledger.workers.leader(),
   ]);
   const rejections: Rejection[] = [];
   for (const run of runs.filter((r) => r.status === "rejected")) {
@@ -107,6 +120,8 @@ export async function collectStatus(ledger: Ledger): Promise<StatusData> {
     defects,
     ...(paused ? { paused } : {}),
     ...(lineState ? { lineState } : {}),
+    workers,
+    ...(leader ? { mergeLeader: leader.workerId } : {}),
   };
 }
 
@@ -176,8 +191,34 @@ export function renderStatus(
     lines.push("", `open defects (${defects.length}):`);
     for (const d of defects) lines.push(`  D-${d.id}  ${d.kind.padEnd(16)} ${d.summary}`);
   }
+  lines.push(...renderWorkers(data));
   lines.push("", ...formatTotals(totals, agent.model));
   return lines.join("\n");
+}
+
+/** Workers still registered as live, or stopped within the last hour; the rest is history. */
+const STOPPED_SHOWN_SECONDS = 3_600;
+
+function renderWorkers(data: StatusData): string[] {
+  const shown = (data.workers ?? []).filter(
+    (w) => w.state !== "stopped" || w.silentSeconds < STOPPED_SHOWN_SECONDS,
+  );
+  if (shown.length === 0) return [];
+  const lines = ["", `workers (${shown.length}):`];
+  for (const w of shown) {
+    const leads = data.mergeLeader === w.id ? "  merge leader" : "";
+    lines.push(
+      `  ${w.host.padEnd(20)} pid ${String(w.pid).padEnd(8)} ${w.state.padEnd(9)} ` +
+        `${w.runs}/${w.concurrency} runs  heartbeat ${formatAgo(w.silentSeconds)} ago${leads}`,
+    );
+  }
+  return lines;
+}
+
+function formatAgo(seconds: number): string {
+  if (seconds < 120) return `${Math.max(0, Math.round(seconds))}s`;
+  if (seconds < 7_200) return `${Math.round(seconds / 60)}m`;
+  return `${Math.round(seconds / 3_600)}h`;
 }
 
 const SNAPSHOT = "status.json";
