@@ -115,7 +115,10 @@ describe("a person's controls from the CLI", () => {
         reason: "deploy freeze",
       });
     });
-    expect((await cli(repo, "resume")).stdout).toContain("the line is working");
+    expect((await cli(repo, "resume")).stdout).toBe(
+      `the line resumes (it was paused by ${actor}: deploy freeze); workers claim runs again\n`,
+    );
+    expect((await cli(repo, "resume")).stdout).toBe("the line is not paused\n");
     await withLedger(repo, async (ledger) => {
       expect((await ledger.line.state()).paused).toBe(false);
       expect((await ledger.controls.history(2)).map((c) => c.action)).toEqual(["resume", "pause"]);
