@@ -1,4 +1,5 @@
 import { usesSimulator } from "../../config/index.ts";
+import type { Line } from "../../line/index.ts";
 import { buildLine, type Factory, housekeeper, openFactory } from "../factory.ts";
 import { formatProgress, formatTotals } from "../output.ts";
 import { checkFactory, preflightError } from "../preflight.ts";
@@ -39,40 +40,15 @@ export async function runCommand(
   process.once("SIGTERM", onSignal);
   const snapshots = snapshotter(factory);
   try {
-    const refusal = preflightError(await checkFactory(factory));
-    if (refusal) throw refusal;
-    if (usesSimulator(factory.config)) {
-      for (const text of simulatedBanner(factory.config.simulator.policy)) print(text);
-    }
-    // Before the line is built: a console that cannot start (a token missing off loopback)
-    // leaves nothing running behind it.
-    const consoleServer =
-      options.console === false
-        ? undefined
-        : await serveConsole(factory, options.console ?? {}, { fallBackToFreePort: true });
-    if (consoleServer) print(`console: ${consoleServer.url}`);
-    let built: Awaited<ReturnType<typeof buildLine>>;
-    try {
-      built = await buildLine(factory, { forever: options.forever ?? false });
-    } catch (error) {
-      await consoleServer?.close();
-      throw error;
-    }
-    const { line, close } = built;
-    const keeper = await housekeeper(factory);
-    keeper.start();
-    try {
-      line.onProgress((p) => {
-        print(formatProgress(p));
-        snapshots.soon();
-      });
-      snapshots.soon();
-      await line.run({ forever: options.forever ?? false, signal: stop.signal });
-    } finally {
-      await keeper.stop();
-      await consoleServer?.close();
-      await close();
-    }
+    const line = await workLine(
+      factory,
+      {
+        forever: options.forever ?? false,
+        signal: stop.signal,
+        console: options.console ?? {},
+      },
+      { print, snapshots },
+    );
     if (line.haltedBecause) print(`stopped taking work: ${line.haltedBecause}`);
     const paused = await line.pausedBecause();
     if (paused) print(`the line is paused (\`nightshift resume\` resumes it): ${paused}`);
@@ -87,6 +63,66 @@ export async function runCommand(
     await snapshots.settled();
     await factory.close();
   }
+}
+
+/**
+ * Checks the factory, then builds its line and works it (serving the console unless told not to,
+ * and keeping transcripts and logs within their caps) until the queue is empty or, `forever`,
+ * until `signal` aborts; `drain` stops the claiming first (see Line.run). Returns the line, to
+ * say why it stopped.
+ */
+export async function workLine(
+  factory: Factory,
+  options: {
+    forever: boolean;
+    signal: AbortSignal;
+    drain?: AbortSignal;
+    console: false | ConsoleFlags;
+  },
+  out: { print: (line: string) => void; snapshots: ReturnType<typeof snapshotter> },
+  onStart?: (line: Line) => void,
+): Promise<Line> {
+  const { print, snapshots } = out;
+  const refusal = preflightError(await checkFactory(factory));
+  if (refusal) throw refusal;
+  if (usesSimulator(factory.config)) {
+    for (const text of simulatedBanner(factory.config.simulator.policy)) print(text);
+  }
+  // Before the line is built: a console that cannot start (a token missing off loopback)
+  // leaves nothing running behind it.
+  const consoleServer =
+    options.console === false
+      ? undefined
+      : await serveConsole(factory, options.console, { fallBackToFreePort: true });
+  if (consoleServer) print(`console: ${consoleServer.url}`);
+  let built: Awaited<ReturnType<typeof buildLine>>;
+  try {
+    built = await buildLine(factory, { forever: options.forever });
+  } catch (error) {
+    await consoleServer?.close();
+    throw error;
+  }
+  const { line, close } = built;
+  const keeper = await housekeeper(factory);
+  keeper.start();
+  try {
+    line.onProgress((p) => {
+      print(formatProgress(p));
+      snapshots.soon();
+    });
+    snapshots.soon();
+    onStart?.(line);
+    await line.run({
+      forever: options.forever,
+      signal: options.signal,
+      ...(options.drain ? { drain: options.drain } : {}),
+    });
+  } finally {
+    await keeper.stop();
+    await consoleServer?.close();
+    await close();
+  }
+  return line;
 }
 
 /** Keeps `status` useful while this process holds the ledger: a snapshot at most twice a second. */

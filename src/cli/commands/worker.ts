@@ -1,8 +1,5 @@
-import { usesSimulator } from "../../config/index.ts";
-import { buildLine, openFactory } from "../factory.ts";
-import { formatProgress } from "../output.ts";
-import { checkFactory, preflightError } from "../preflight.ts";
-import { simulatedBanner, snapshotter } from "./run.ts";
+import { openFactory } from "../factory.ts";
+import { snapshotter, workLine } from "./run.ts";
 
 /**
  * `nightshift worker`: a line that never runs out of work, taking its orders from the shared
@@ -40,24 +37,16 @@ export async function workerCommand(
   process.on("SIGINT", onInt);
   const snapshots = snapshotter(factory);
   try {
-    const refusal = preflightError(await checkFactory(factory));
-    if (refusal) throw refusal;
-    if (usesSimulator(factory.config)) {
-      for (const text of simulatedBanner(factory.config.simulator.policy)) print(text);
-    }
-    const { line, close } = await buildLine(factory);
-    try {
-      line.onProgress((p) => {
-        print(formatProgress(p));
-        snapshots.soon();
-      });
-      print(
-        `worker ${line.workerId} taking orders (concurrency ${factory.config.line.concurrency})`,
-      );
-      await line.run({ forever: true, signal: stop.signal, drain: drain.signal });
-    } finally {
-      await close();
-    }
+    // A worker serves no console: one `nightshift console` serves the whole shared ledger.
+    const line = await workLine(
+      factory,
+      { forever: true, signal: stop.signal, drain: drain.signal, console: false },
+      { print, snapshots },
+      (started) =>
+        print(
+          `worker ${started.workerId} taking orders (concurrency ${factory.config.line.concurrency})`,
+        ),
+    );
     if (line.haltedBecause) {
       print(`stopped taking work: ${line.haltedBecause}`);
       return 1;
