@@ -1,11 +1,20 @@
 import type { Logger } from "pino";
 import { describeError } from "../errors/index.ts";
-import type { Run, RunEnding, WorkOrder } from "../ledger/index.ts";
+import {
+  isTransientLedgerError,
+  type Run,
+  type RunEnding,
+  type WorkOrder,
+} from "../ledger/index.ts";
 import type { Workspace } from "../workspace/index.ts";
 import { outsideTheOrder } from "./circuit-breaker.ts";
 import type { LineContext } from "./context.ts";
 import type { RunEndings } from "./endings.ts";
 import type { MainGuard } from "./main-guard.ts";
+
+/** How often, and how far apart, the end of a run is recorded again after a lost connection. */
+const RECORD_ATTEMPTS = 10;
+const RECORD_RETRY_MS = 500;
 
 /** The work of one run, given its stop signal; hands over the run's workspace with `hold`. */
 export type RunBody = (
@@ -83,7 +92,7 @@ export class Foreman {
     stopped: boolean,
     log: Logger,
   ): Promise<void> {
-    const { ledger, workspaces } = this.ctx.parts;
+    const { workspaces } = this.ctx.parts;
     if (stopped) {
       // Shutdown or a lost lease: recovery decides (requeue, or keep the candidate queued for the
       // next start), and its pruning removes what is no longer needed. Removing the branch here
@@ -91,7 +100,7 @@ export class Foreman {
       return;
     }
     try {
-      const { order: after } = await ledger.finishRun(run.id, ending);
+      const { order: after } = await this.record(run.id, ending, log);
       if (ending.outcome === "landed") await this.main.landed(ending.landedCommit);
       if (workspace) {
         const done = ending.outcome === "landed" || ending.outcome === "proposed";
@@ -108,6 +117,23 @@ export class Foreman {
       });
     } catch (error) {
       log.error({ err: error }, "could not record the end of a run");
+    }
+  }
+
+  /**
+   * Records the run's end, trying again while the ledger's connection is lost: a run whose end is
+   * never recorded would stay `running` under this live worker, whose timekeeper leaves its own
+   * runs to their heartbeat, and its order would wait forever.
+   */
+  private async record(runId: number, ending: RunEnding, log: Logger) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.ctx.parts.ledger.finishRun(runId, ending);
+      } catch (error) {
+        if (!isTransientLedgerError(error) || attempt >= RECORD_ATTEMPTS) throw error;
+        log.warn({ err: error, attempt }, "lost the ledger while recording a run's end; again");
+        await new Promise((resolve) => setTimeout(resolve, RECORD_RETRY_MS * attempt));
+      }
     }
   }
 
