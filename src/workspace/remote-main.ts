@@ -14,6 +14,12 @@ const CANDIDATE_PREFIX = "refs/nightshift/candidates/";
  * the loser's push is rejected, and it rebases onto the winner and tests again.
  */
 export class RemoteMain {
+  /**
+   * Updates of this clone's tracking ref, one at a time: two fetches at once (two candidates
+   * landing) fail with "cannot lock ref" when one moves the ref under the other.
+   */
+  private refUpdates: Promise<unknown> = Promise.resolve();
+
   constructor(
     private readonly repoPath: string,
     readonly remote: string,
@@ -21,7 +27,11 @@ export class RemoteMain {
   ) {}
 
   /** The remote's main tip now (fetched, so this host's objects include it). */
-  async tip(): Promise<string> {
+  tip(): Promise<string> {
+    return this.oneAtATime(() => this.fetchTip());
+  }
+
+  private async fetchTip(): Promise<string> {
     const fetched = await this.git(
       ["fetch", "--quiet", "--no-tags", this.remote, `+refs/heads/${this.branch}:${TRACKING_REF}`],
       [1, 128],
@@ -34,6 +44,12 @@ export class RemoteMain {
       );
     }
     return (await this.git(["rev-parse", "--verify", `${TRACKING_REF}^{commit}`])).stdout.trim();
+  }
+
+  private oneAtATime<T>(update: () => Promise<T>): Promise<T> {
+    const next = this.refUpdates.then(update, update);
+    this.refUpdates = next.catch(() => undefined);
+    return next;
   }
 
   /** Moves the remote's main from `expectedOld` to `next`; false when main was not at `expectedOld`. */
@@ -52,7 +68,7 @@ export class RemoteMain {
       [1, 128],
     );
     if (pushed.exitCode === 0) {
-      await this.git(["update-ref", TRACKING_REF, next]);
+      await this.oneAtATime(() => this.git(["update-ref", TRACKING_REF, next]));
       return true;
     }
     // Rejected as stale (another leader moved main first) is the expected lost race.
