@@ -33,7 +33,15 @@ export class RemoteMain {
 
   private async fetchTip(): Promise<string> {
     const fetched = await this.git(
-      ["fetch", "--quiet", "--no-tags", this.remote, `+refs/heads/${this.branch}:${TRACKING_REF}`],
+      // --refmap= keeps the fetch off refs/remotes/*, which a concurrent push updates.
+      [
+        "fetch",
+        "--quiet",
+        "--no-tags",
+        "--refmap=",
+        this.remote,
+        `+refs/heads/${this.branch}:${TRACKING_REF}`,
+      ],
       [1, 128],
     );
     if (fetched.exitCode !== 0) {
@@ -55,17 +63,19 @@ export class RemoteMain {
   /** Moves the remote's main from `expectedOld` to `next`; false when main was not at `expectedOld`. */
   async compareAndSwap(expectedOld: string, next: string): Promise<boolean> {
     const ref = `refs/heads/${this.branch}`;
-    const pushed = await this.git(
-      [
-        "push",
-        "--quiet",
-        "--no-verify",
-        "--porcelain",
-        `--force-with-lease=${ref}:${expectedOld}`,
-        this.remote,
-        `${next}:${ref}`,
-      ],
-      [1, 128],
+    const pushed = await this.oneAtATime(() =>
+      this.git(
+        [
+          "push",
+          "--quiet",
+          "--no-verify",
+          "--porcelain",
+          `--force-with-lease=${ref}:${expectedOld}`,
+          this.remote,
+          `${next}:${ref}`,
+        ],
+        [1, 128],
+      ),
     );
     if (pushed.exitCode === 0) {
       await this.oneAtATime(() => this.git(["update-ref", TRACKING_REF, next]));
