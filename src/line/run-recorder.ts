@@ -22,20 +22,22 @@ export class RunRecorder {
   record = (event: AgentEvent): void => {
     const { kind, ...payload } = event;
     this.pending.push({ kind, payload });
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      void this.flush();
-    }, FLUSH_EVERY_MS);
+    this.timer ??= setTimeout(() => void this.writePending(), FLUSH_EVERY_MS);
   };
 
   /** Writes everything recorded so far; rejects if any write of this run failed. */
   async flush(): Promise<void> {
+    await this.writePending();
+    if (this.failure) throw this.failure;
+  }
+
+  /** Never rejects: a timed write that fails (a lost connection) is reported by the next flush(). */
+  private writePending(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const batch = this.pending;
     this.pending = [];
-    await this.chain(() => this.ledger.appendEvents(this.runId, batch));
-    if (this.failure) throw this.failure;
+    return this.chain(() => this.ledger.appendEvents(this.runId, batch));
   }
 
   /** Writes happen one after another; a failed one is kept for flush() to report. */

@@ -1,5 +1,6 @@
 import { WorkspaceError } from "./errors.ts";
 import { git } from "./git.ts";
+import { OneAtATime } from "./one-at-a-time.ts";
 
 /** Where this host keeps its view of the shared main; never a branch, so nobody checks it out. */
 const TRACKING_REF = "refs/nightshift/main";
@@ -15,20 +16,20 @@ const CANDIDATE_PREFIX = "refs/nightshift/candidates/";
  */
 export class RemoteMain {
   /**
-   * Updates of this clone's tracking ref, one at a time: two fetches at once (two candidates
-   * landing) fail with "cannot lock ref" when one moves the ref under the other.
+   * @param refUpdates runs this clone's fetches and pushes one at a time: two fetches at once
+   *   (two candidates landing) fail with "cannot lock ref" when one moves the ref under the other.
+   *   The caller shares it with its `git worktree add`s, which make a concurrent fetch fail too.
    */
-  private refUpdates: Promise<unknown> = Promise.resolve();
-
   constructor(
     private readonly repoPath: string,
     readonly remote: string,
     private readonly branch: string,
+    private readonly refUpdates: OneAtATime = new OneAtATime(),
   ) {}
 
   /** The remote's main tip now (fetched, so this host's objects include it). */
   tip(): Promise<string> {
-    return this.oneAtATime(() => this.fetchTip());
+    return this.refUpdates.run(() => this.fetchTip());
   }
 
   private async fetchTip(): Promise<string> {
@@ -54,16 +55,10 @@ export class RemoteMain {
     return (await this.git(["rev-parse", "--verify", `${TRACKING_REF}^{commit}`])).stdout.trim();
   }
 
-  private oneAtATime<T>(update: () => Promise<T>): Promise<T> {
-    const next = this.refUpdates.then(update, update);
-    this.refUpdates = next.catch(() => undefined);
-    return next;
-  }
-
   /** Moves the remote's main from `expectedOld` to `next`; false when main was not at `expectedOld`. */
   async compareAndSwap(expectedOld: string, next: string): Promise<boolean> {
     const ref = `refs/heads/${this.branch}`;
-    const pushed = await this.oneAtATime(() =>
+    const pushed = await this.refUpdates.run(() =>
       this.git(
         [
           "push",
@@ -78,7 +73,7 @@ export class RemoteMain {
       ),
     );
     if (pushed.exitCode === 0) {
-      await this.oneAtATime(() => this.git(["update-ref", TRACKING_REF, next]));
+      await this.refUpdates.run(() => this.git(["update-ref", TRACKING_REF, next]));
       return true;
     }
     // Rejected as stale (another leader moved main first) is the expected lost race.
@@ -105,9 +100,8 @@ export class RemoteMain {
   /** Fetches a run's candidate published by another host; false when the remote has none. */
   async fetchCandidate(runId: string): Promise<boolean> {
     const ref = `${CANDIDATE_PREFIX}${runId}`;
-    const fetched = await this.git(
-      ["fetch", "--quiet", "--no-tags", this.remote, `+${ref}:${ref}`],
-      [1, 128],
+    const fetched = await this.refUpdates.run(() =>
+      this.git(["fetch", "--quiet", "--no-tags", this.remote, `+${ref}:${ref}`], [1, 128]),
     );
     return fetched.exitCode === 0;
   }

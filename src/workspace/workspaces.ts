@@ -3,6 +3,7 @@ import { join, relative, resolve, sep } from "node:path";
 import { diskUsage, removeTree } from "./disk.ts";
 import { GitError, WorkspaceError } from "./errors.ts";
 import { git, splitZ } from "./git.ts";
+import { OneAtATime } from "./one-at-a-time.ts";
 import { assertValidRunId, canonical, isInside } from "./paths.ts";
 import { RemoteMain } from "./remote-main.ts";
 
@@ -76,7 +77,12 @@ export class Workspaces {
   private repoChecked = false;
   private excludeChecked = false;
   /** Serialises structural changes (worktree add/remove, branch deletion) made by this process. */
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly structure = new OneAtATime();
+  /**
+   * `git worktree add` briefly gives the new worktree a placeholder HEAD (the null object id), and a
+   * fetch running meanwhile fails with "bad object worktrees/<name>/HEAD": the two take turns.
+   */
+  private readonly fetchesAndWorktrees = new OneAtATime();
 
   constructor(options: WorkspacesOptions) {
     this.repoPath = resolve(options.repoPath);
@@ -86,7 +92,7 @@ export class Workspaces {
     this.maxFailedBytes = options.maxFailedBytes ?? 1024 ** 3;
     this.committer = options.committer ?? DEFAULT_COMMITTER;
     this.shared = options.remote
-      ? new RemoteMain(this.repoPath, options.remote, this.branch)
+      ? new RemoteMain(this.repoPath, options.remote, this.branch, this.fetchesAndWorktrees)
       : undefined;
   }
 
@@ -156,7 +162,7 @@ export class Workspaces {
       const path = this.pathOf(runId);
       const branch = BRANCH_PREFIX + runId;
       await mkdir(this.rootDir, { recursive: true });
-      await this.git(["worktree", "add", "--quiet", "-b", branch, path, baseCommit]);
+      await this.worktreeCommand(["add", "--quiet", "-b", branch, path, baseCommit]);
       return { runId, path, branch, baseCommit };
     });
   }
@@ -185,13 +191,13 @@ export class Workspaces {
       const path = this.pathOf(runId);
       const branch = BRANCH_PREFIX + runId;
       if (await exists(path)) {
-        await this.git(["worktree", "remove", "--force", "--force", path], [128]);
+        await this.worktreeCommand(["remove", "--force", "--force", path], [128]);
         await removeTree(path);
       }
-      await this.git(["worktree", "prune"]);
+      await this.worktreeCommand(["prune"]);
       await rm(this.markerOf(runId), { force: true });
       await mkdir(this.rootDir, { recursive: true });
-      await this.git(["worktree", "add", "--quiet", "-B", branch, path, head]);
+      await this.worktreeCommand(["add", "--quiet", "-B", branch, path, head]);
       return { runId, path, branch, baseCommit: base };
     });
   }
@@ -282,7 +288,7 @@ export class Workspaces {
   async prune(activeRunIds: Set<string>): Promise<{ removed: string[]; evicted: string[] }> {
     await this.ensureExcluded();
     const removed = await this.serialized(async () => {
-      await this.git(["worktree", "prune"]);
+      await this.worktreeCommand(["prune"]);
       const kept = new Set((await this.keptMarkers()).map((m) => m.runId));
       const candidates = new Set([...(await this.runDirs()), ...(await this.runBranches())]);
       const stale = [...candidates].filter((id) => !activeRunIds.has(id) && !kept.has(id));
@@ -344,10 +350,10 @@ export class Workspaces {
     const path = this.pathOf(runId);
     if (await exists(path)) {
       // Not being a registered worktree (exit 128) is fine: the directory goes either way.
-      await this.git(["worktree", "remove", "--force", "--force", path], [128]);
+      await this.worktreeCommand(["remove", "--force", "--force", path], [128]);
       await removeTree(path);
     }
-    await this.git(["worktree", "prune"]);
+    await this.worktreeCommand(["prune"]);
     const ref = `refs/heads/${BRANCH_PREFIX}${runId}`;
     const found = await this.git(["show-ref", "--verify", "--quiet", ref], [1]);
     if (found.exitCode === 0) await this.git(["update-ref", "-d", ref]);
@@ -465,9 +471,11 @@ export class Workspaces {
   }
 
   private serialized<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.structure.run(fn);
+  }
+
+  private worktreeCommand(args: string[], okCodes: number[] = []) {
+    return this.fetchesAndWorktrees.run(() => this.git(["worktree", ...args], okCodes));
   }
 }
 
