@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { sql } from "kysely";
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
-import { type Ledger, openLedger } from "../../src/ledger/index.ts";
+import { type Ledger, openLedger, type WorkOrder } from "../../src/ledger/index.ts";
 import { demoOrders } from "../../src/sim/index.ts";
 import { Workspaces } from "../../src/workspace/index.ts";
 import { dropSchema, freshSchemaName, POSTGRES_URL } from "../support/ledgers.ts";
@@ -137,6 +137,50 @@ async function terminateBackends(appName: string): Promise<number> {
   }
 }
 
+/**
+ * The factory's promises after any crash: every order ended landed or failed exactly once, main
+ * moved once per landing, linear and green at every commit, and metering is intact.
+ */
+async function expectEveryOrderEndedOnceOnAGreenMain(
+  ledger: Ledger,
+  orders: WorkOrder[],
+  remote: string,
+  host: string,
+) {
+  // Every order ended landed or failed exactly once; main moved once per landing, linear.
+  const landed = orders.filter((o) => o.status === "landed");
+  expect(landed.length).toBeGreaterThan(0);
+  const history = git(remote, "rev-list", "--first-parent", "main").split("\n");
+  const trailers = history
+    .map((c) => git(remote, "log", "-1", "--format=%(trailers:key=Work-Order,valueonly)", c))
+    .filter(Boolean);
+  expect(trailers.sort()).toEqual(landed.map((o) => `WO-${o.id}`).sort());
+  expect(await ledger.listMerges()).toHaveLength(landed.length);
+  for (const order of landed) expect(history).toContain(order.landed_commit);
+  for (const order of orders) {
+    const endings = (await ledger.listTransitions(order.id)).filter(
+      (t) => t.entity === "order" && (t.to_status === "landed" || t.to_status === "failed"),
+    );
+    expect(endings).toHaveLength(1);
+  }
+  // Green at every commit of main.
+  for (const commit of history) expect(testsPassAt(host, commit)).toBe(true);
+  // Metering intact: each run's totals are the sum of its metered requests, and together they
+  // are the ledger's totals (the pre-flight's requests belong to no run).
+  const mismatched = await sql<{ id: number }>`
+    select r.id from runs r
+    left join (select run_id, sum(input_tokens) as input, sum(output_tokens) as output,
+        sum(cost_usd) as cost from model_requests group by run_id) m on m.run_id = r.id
+    where r.input_tokens <> coalesce(m.input, 0) or r.output_tokens <> coalesce(m.output, 0)
+      or abs(r.cost_usd - coalesce(m.cost, 0)) > 1e-9`.execute(ledger.db);
+  expect(mismatched.rows).toEqual([]);
+  const metered = await sql<{ n: string; input: string }>`
+    select count(*) as n, coalesce(sum(input_tokens), 0) as input
+    from model_requests where run_id is not null`.execute(ledger.db);
+  expect(Number(metered.rows[0]?.n)).toBeGreaterThan(0);
+  expect(Number(metered.rows[0]?.input)).toBe((await ledger.totals()).inputTokens);
+}
+
 describe("workers on several hosts sharing PostgreSQL and a git remote", () => {
   it("survive a worker killed with -9 mid-run and a lost database connection; drain on SIGTERM", {
     timeout: 1_200_000,
@@ -195,38 +239,7 @@ describe("workers on several hosts sharing PostgreSQL and a git remote", () => {
     expect(workers.find((w) => w.pid === b.child.pid)?.state).toBe("stopped");
     expect(workers.find((w) => w.pid === a.child.pid)?.state).toBe("working");
 
-    // Every order ended landed or failed exactly once; main moved once per landing, linear.
-    const landed = orders.filter((o) => o.status === "landed");
-    expect(landed.length).toBeGreaterThan(0);
-    const history = git(remote, "rev-list", "--first-parent", "main").split("\n");
-    const trailers = history
-      .map((c) => git(remote, "log", "-1", "--format=%(trailers:key=Work-Order,valueonly)", c))
-      .filter(Boolean);
-    expect(trailers.sort()).toEqual(landed.map((o) => `WO-${o.id}`).sort());
-    expect(await ledger.listMerges()).toHaveLength(landed.length);
-    for (const order of landed) expect(history).toContain(order.landed_commit);
-    for (const order of orders) {
-      const endings = (await ledger.listTransitions(order.id)).filter(
-        (t) => t.entity === "order" && (t.to_status === "landed" || t.to_status === "failed"),
-      );
-      expect(endings).toHaveLength(1);
-    }
-    // Green at every commit of main.
-    for (const commit of history) expect(testsPassAt(hostB, commit)).toBe(true);
-    // Metering intact: each run's totals are the sum of its metered requests, and together they
-    // are the ledger's totals (the pre-flight's requests belong to no run).
-    const mismatched = await sql<{ id: number }>`
-      select r.id from runs r
-      left join (select run_id, sum(input_tokens) as input, sum(output_tokens) as output,
-          sum(cost_usd) as cost from model_requests group by run_id) m on m.run_id = r.id
-      where r.input_tokens <> coalesce(m.input, 0) or r.output_tokens <> coalesce(m.output, 0)
-        or abs(r.cost_usd - coalesce(m.cost, 0)) > 1e-9`.execute(ledger.db);
-    expect(mismatched.rows).toEqual([]);
-    const metered = await sql<{ n: string; input: string }>`
-      select count(*) as n, coalesce(sum(input_tokens), 0) as input
-      from model_requests where run_id is not null`.execute(ledger.db);
-    expect(Number(metered.rows[0]?.n)).toBeGreaterThan(0);
-    expect(Number(metered.rows[0]?.input)).toBe((await ledger.totals()).inputTokens);
+    await expectEveryOrderEndedOnceOnAGreenMain(ledger, orders, remote, hostB);
 
     // A restarted on its host: its recovery leaves no orphaned worktree behind.
     const again = startWorker(hostA, env, `${schema}_a2`);
@@ -258,5 +271,45 @@ describe("workers on several hosts sharing PostgreSQL and a git remote", () => {
         encoding: "utf8",
       }),
     ).toBe("");
+  });
+  it("survive the merge leader killed with -9 mid-landing: another worker takes the lead and lands its candidate once", {
+    timeout: 1_200_000,
+  }, async () => {
+    const { clones, remote, schema, env, ledger } = await sharedFactory(2);
+    const [hostA, hostB] = clones as [string, string];
+    const a = startWorker(hostA, env, `${schema}_a`);
+
+    // A leads the merge queue only while it is landing a candidate: kill it then.
+    const leading = await until(
+      "worker A leading the merge queue",
+      async () => {
+        const leader = await ledger.workers.leader();
+        return leader?.workerId.endsWith(`:${a.child.pid}`) ? leader : undefined;
+      },
+      [a],
+      a.output,
+    );
+    a.child.kill("SIGKILL");
+    await a.exit;
+    const inQueue = (await ledger.listRuns()).filter(
+      (r) => r.status === "running" && r.phase === "merging" && r.worker_id === leading.workerId,
+    );
+
+    expect(inQueue.length).toBeGreaterThan(0);
+
+    const b = startWorker(hostB, env, `${schema}_b`);
+    const orders = await until("every order settled", () => allSettled(ledger), [b], b.output);
+    // B took the lead after A's lease ran out, and A's candidates in the queue were taken over
+    // (adopted and landed, or found already on main), not lost.
+    const runs = await ledger.listRuns();
+    for (const run of inQueue) {
+      expect(runs.find((r) => r.id === run.id)?.status).not.toBe("running");
+      const order = orders.find((o) => o.id === run.order_id);
+      expect(order?.status, `order of run ${run.id}, killed in the merge queue`).toBe("landed");
+    }
+    b.child.kill("SIGTERM");
+    expect(await b.exit).toBe(0);
+
+    await expectEveryOrderEndedOnceOnAGreenMain(ledger, orders, remote, hostB);
   });
 });
