@@ -53,43 +53,38 @@ export async function claimNext(db: Db, options: ClaimOptions): Promise<Claim | 
   });
 }
 
-/** Opens a run on the order `id`, picked and locked by the caller's transaction. */
+/**
+ * Opens a run on the order `id`, picked and locked by the caller's transaction. Two statements,
+ * each writing its transition row beside it: a claim is the hottest path of a busy ledger, and
+ * every round trip it saves is one fewer wait behind the other runs' traffic.
+ */
 async function claimPicked(tx: Db, id: number, options: ClaimOptions): Promise<Claim> {
-  const order = await tx
-    .updateTable("work_orders")
-    .set((eb) => ({
-      status: "running",
-      attempts: eb("attempts", "+", 1),
-      updated_at: new Date(),
-    }))
-    .where("id", "=", id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  const run = await tx
-    .insertInto("runs")
-    .values({
-      order_id: id,
-      attempt: order.attempts,
-      agent: order.driver ?? options.agent,
-      model: order.model ?? options.model,
-      worker_id: options.workerId,
-      lease_expires_at: new Date(Date.now() + options.leaseMs),
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  await recordTransition(tx, {
-    order_id: id,
-    entity: "order",
-    from_status: "queued",
-    to_status: "running",
-    message: `attempt ${order.attempts}`,
-  });
-  await recordTransition(tx, {
-    order_id: id,
-    run_id: run.id,
-    entity: "run",
-    to_status: "running",
-  });
+  const order = (
+    await sql<WorkOrder>`
+      with claimed as (
+        update work_orders set status = 'running', attempts = attempts + 1, updated_at = now()
+        where id = ${id}
+        returning *),
+      noted as (
+        insert into transitions (order_id, entity, from_status, to_status, message)
+        select id, 'order', 'queued', 'running', 'attempt ' || attempts from claimed)
+      select * from claimed`.execute(tx)
+  ).rows[0];
+  if (!order) throw new Error(`order ${id} vanished while locked by its claim`);
+  const run = (
+    await sql<Run>`
+      with opened as (
+        insert into runs (order_id, attempt, agent, model, worker_id, lease_expires_at)
+        values (${id}, ${order.attempts}, ${order.driver ?? options.agent},
+          ${order.model ?? options.model}, ${options.workerId},
+          ${new Date(Date.now() + options.leaseMs)})
+        returning *),
+      noted as (
+        insert into transitions (order_id, run_id, entity, to_status)
+        select order_id, id, 'run', 'running' from opened)
+      select * from opened`.execute(tx)
+  ).rows[0];
+  if (!run) throw new Error(`the run of order ${id} was not opened`);
   return { order, run };
 }
 

@@ -77,11 +77,17 @@ export class Ledger {
   /** The workers sharing the ledger, with their heartbeats, and the single merge leader. */
   readonly workers: WorkerRoster;
 
+  private readonly wakeups: WakeupSource | undefined;
+  /** Where claims run: connections of their own on a server (see open.ts), else `db`. */
+  private readonly claimsDb: Kysely<Database>;
+
   constructor(
     readonly db: Kysely<Database>,
     private readonly closeFn: () => Promise<void>,
-    private readonly wakeups?: WakeupSource,
+    options: { wakeups?: WakeupSource; claimsDb?: Kysely<Database> } = {},
   ) {
+    this.wakeups = options.wakeups;
+    this.claimsDb = options.claimsDb ?? db;
     this.controls = new OrderControls(db);
     this.acceptance = new AcceptanceRecords(db);
     this.recovery = new RunRecovery(db);
@@ -122,7 +128,7 @@ export class Ledger {
 
   /** Opens a run under a lease on the most urgent claimable order (see claims.ts). */
   claimNext(options: ClaimOptions): Promise<Claim | null> {
-    return claimNext(this.db, options);
+    return claimNext(this.claimsDb, options);
   }
 
   /** Every driver and model that orders still to run will use (see claims.ts). */

@@ -20,14 +20,14 @@ export async function openLedger(
     case "memory": {
       const pglite = new PGlite();
       const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
-      return ledgerOver(db, undefined, pgliteWakeups(pglite, db));
+      return ledgerOver(db, { wakeups: pgliteWakeups(pglite, db) });
     }
     case "embedded": {
       const unlock = await lockDataDir(location.dataDir, purpose);
       try {
         const pglite = await PGlite.create(location.dataDir);
         const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
-        return await ledgerOver(db, unlock, pgliteWakeups(pglite, db));
+        return await ledgerOver(db, { unlock, wakeups: pgliteWakeups(pglite, db) });
       } catch (error) {
         await unlock();
         throw wrapOpenError(error, location.dataDir);
@@ -48,9 +48,29 @@ async function openPostgres(url: string, schema?: string): Promise<Ledger> {
       hint: "use lower-case letters, digits and underscores",
     });
   }
+  const db = postgresPool(url, schema, 10);
+  // Claims have connections of their own: a worker with hundreds of runs in flight keeps the main
+  // pool busy with their heartbeats and phase changes, and the next claim would wait behind them.
+  const claimsDb = postgresPool(url, schema, 2);
+  try {
+    if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
+  } catch (error) {
+    await Promise.all([db.destroy(), claimsDb.destroy()]);
+    throw new NightshiftError("ledger_unreachable", `cannot reach PostgreSQL at ${redact(url)}`, {
+      hint: "check NIGHTSHIFT_DATABASE_URL and that the server is running",
+      cause: error,
+    });
+  }
+  return ledgerOver(db, {
+    wakeups: postgresWakeups(url, db),
+    claimsDb,
+  });
+}
+
+function postgresPool(url: string, schema: string | undefined, max: number): Kysely<Database> {
   const pool = new pg.Pool({
     connectionString: url,
-    max: 10,
+    max,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
   });
   // A connection the server dropped (a restart, pg_terminate_backend, a network cut) is an
@@ -60,17 +80,7 @@ async function openPostgres(url: string, schema?: string): Promise<Ledger> {
   // reported by whoever made it.
   pool.on("error", () => undefined);
   pool.on("connect", (client) => client.on("error", () => undefined));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  try {
-    if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
-  } catch (error) {
-    await db.destroy();
-    throw new NightshiftError("ledger_unreachable", `cannot reach PostgreSQL at ${redact(url)}`, {
-      hint: "check NIGHTSHIFT_DATABASE_URL and that the server is running",
-      cause: error,
-    });
-  }
-  return ledgerOver(db, undefined, postgresWakeups(url, db));
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 
 /** The channel of migration 0008's trigger. */
@@ -137,24 +147,23 @@ function pgliteWakeups(pglite: PGlite, db: Kysely<Database>): WakeupSource {
 
 async function ledgerOver(
   db: Kysely<Database>,
-  unlock?: () => Promise<void>,
-  wakeups?: WakeupSource,
+  extras: { unlock?: () => Promise<void>; wakeups?: WakeupSource; claimsDb?: Kysely<Database> },
 ): Promise<Ledger> {
+  const { unlock, wakeups, claimsDb } = extras;
+  const close = async () => {
+    await Promise.all([db.destroy(), claimsDb?.destroy()]);
+    await unlock?.();
+  };
   try {
     await migrate(db);
   } catch (error) {
-    await db.destroy();
-    await unlock?.();
+    await close();
     throw error;
   }
-  return new Ledger(
-    db,
-    async () => {
-      await db.destroy();
-      await unlock?.();
-    },
-    wakeups,
-  );
+  return new Ledger(db, close, {
+    ...(wakeups ? { wakeups } : {}),
+    ...(claimsDb ? { claimsDb } : {}),
+  });
 }
 
 function wrapOpenError(error: unknown, dataDir: string): NightshiftError {
