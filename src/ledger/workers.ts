@@ -63,12 +63,22 @@ export class WorkerRoster {
    * Takes or renews the merge leadership for `leaseMs`: true when `workerId` leads now. One row at
    * most (a primary key on a constant), so two workers asking at once cannot both win: the insert
    * of one conflicts with the other's, and the update takes over only a lease that ran out.
+   *
+   * With `forRun`, the leadership is taken only for the candidate at the head of the merge queue:
+   * of the runs in it under a live lease, the one that entered first (queue_seq), whichever worker
+   * holds it. So landings go in queue order across workers, and a worker with a steady stream of
+   * candidates cannot keep the others' waiting.
    */
-  async lead(workerId: string, leaseMs: number): Promise<boolean> {
+  async lead(workerId: string, leaseMs: number, forRun?: number): Promise<boolean> {
     const seconds = leaseMs / 1000;
     const won = await sql<{ worker_id: string }>`
       insert into merge_leader as m (singleton, worker_id, lease_expires_at, since)
-      values (true, ${workerId}, now() + make_interval(secs => ${seconds}), now())
+      select true, ${workerId}, now() + make_interval(secs => ${seconds}), now()
+      where ${forRun ?? null}::bigint is null or ${forRun ?? null}::bigint = (
+        select id from runs
+        where status = 'running' and phase = 'merging' and lease_expires_at >= now()
+        order by queue_seq nulls last, id
+        limit 1)
       on conflict (singleton) do update set
         worker_id = excluded.worker_id,
         lease_expires_at = excluded.lease_expires_at,

@@ -7,9 +7,12 @@ import type { Workspace } from "../workspace/index.ts";
  * The merge queue of a worker that shares its ledger and its main with other workers: a candidate
  * is landed only while this worker is the single merge leader (WorkerRoster.lead), so that one
  * queue at a time tests candidates against main instead of every worker's queue racing the others
- * and re-testing after every lost race. The leadership is a lease, renewed while candidates are in
- * flight and given up as soon as there are none, so a worker with work waits for it at most one
- * landing, and a dead leader is replaced once its lease runs out.
+ * and re-testing after every lost race. The leadership is taken for one candidate at a time, and
+ * only for the candidate at the head of the shared queue (the first to enter it, whichever worker
+ * holds it), then given up: landings go in queue order across workers, none waits for another
+ * worker to run out of candidates, and a dead leader is replaced once its lease runs out. A dead
+ * worker's candidates leave the head as their leases run out, and come back to it, still in their
+ * place, when another worker adopts them (RunRecovery.adoptRun).
  *
  * The lease is an economy, not the safety: a leader that stalls past its lease (a long pause, a
  * lost connection) may still be landing when the next one starts. Main itself moves only by
@@ -18,9 +21,9 @@ import type { Workspace } from "../workspace/index.ts";
  * the other rebases onto it and tests again.
  */
 export class LeaderMergeQueue implements MergeQueue {
-  private inFlight = 0;
+  /** The run whose candidate this worker is landing as the leader, if any. */
+  private leadingRun: number | undefined;
   private renewal: NodeJS.Timeout | undefined;
-  private leading = false;
 
   constructor(
     private readonly inner: MergeQueue,
@@ -28,7 +31,7 @@ export class LeaderMergeQueue implements MergeQueue {
       roster: WorkerRoster;
       workerId: string;
       leaseMs: number;
-      /** How often a waiting worker asks again. */
+      /** How often a waiting candidate asks again. */
       pollMs: number;
       logger: Logger;
     },
@@ -39,29 +42,26 @@ export class LeaderMergeQueue implements MergeQueue {
     hooks: LandingHooks,
     signal?: AbortSignal,
   ): Promise<LandingResult> {
-    this.inFlight += 1;
+    await this.becomeLeader(Number(workspace.runId), signal);
     try {
-      await this.becomeLeader(signal);
       return await this.inner.land(workspace, hooks, signal);
     } finally {
-      this.inFlight -= 1;
-      if (this.inFlight === 0) await this.resign();
+      await this.resign();
     }
   }
 
-  private async becomeLeader(signal?: AbortSignal): Promise<void> {
+  private async becomeLeader(runId: number, signal?: AbortSignal): Promise<void> {
     const { roster, workerId, leaseMs, pollMs, logger } = this.parts;
-    if (this.leading) return;
     let waited = false;
     for (;;) {
       signal?.throwIfAborted();
-      if (await roster.lead(workerId, leaseMs)) {
-        this.leading = true;
-        this.renewal ??= setInterval(() => void this.renew(), Math.max(250, leaseMs / 3));
-        if (waited) logger.info({ workerId }, "took over as merge leader");
+      if (this.leadingRun === undefined && (await roster.lead(workerId, leaseMs, runId))) {
+        this.leadingRun = runId;
+        this.renewal = setInterval(() => void this.renew(), Math.max(250, leaseMs / 3));
+        if (waited) logger.info({ workerId, runId }, "took over as merge leader");
         return;
       }
-      if (!waited) logger.info({ workerId }, "waiting to become merge leader");
+      if (!waited) logger.info({ workerId, runId }, "waiting to become merge leader");
       waited = true;
       await sleep(pollMs, signal);
     }
@@ -69,12 +69,11 @@ export class LeaderMergeQueue implements MergeQueue {
 
   private async renew(): Promise<void> {
     const { roster, workerId, leaseMs, logger } = this.parts;
+    if (this.leadingRun === undefined) return;
     try {
-      const kept = await roster.lead(workerId, leaseMs);
-      if (!kept && this.leading) {
-        // Main's compare-and-swap keeps landings safe; the next land asks again.
-        logger.warn({ workerId }, "lost the merge leadership while landing");
-        this.leading = false;
+      if (!(await roster.lead(workerId, leaseMs))) {
+        // Main's compare-and-swap keeps the landing safe.
+        logger.warn({ workerId, runId: this.leadingRun }, "lost the merge leadership while landing");
       }
     } catch (error) {
       logger.warn({ err: error }, "could not renew the merge leadership");
@@ -84,8 +83,7 @@ export class LeaderMergeQueue implements MergeQueue {
   private async resign(): Promise<void> {
     clearInterval(this.renewal);
     this.renewal = undefined;
-    if (!this.leading) return;
-    this.leading = false;
+    this.leadingRun = undefined;
     try {
       await this.parts.roster.resign(this.parts.workerId);
     } catch (error) {

@@ -22,9 +22,11 @@ const workspace = (runId: string): Workspace => ({
 class RecordingQueue implements MergeQueue {
   static inside = new Set<string>();
   static overlaps = 0;
+  static landed: string[] = [];
   readonly waiting: (() => void)[] = [];
   constructor(private readonly worker: string) {}
   async land(ws: Workspace): Promise<LandingResult> {
+    RecordingQueue.landed.push(ws.runId);
     RecordingQueue.inside.add(this.worker);
     if (RecordingQueue.inside.size > 1) RecordingQueue.overlaps += 1;
     await new Promise<void>((resolve) => this.waiting.push(resolve));
@@ -62,6 +64,25 @@ describe("the merge leader among workers sharing PostgreSQL", () => {
     await dispose();
   });
 
+  /** A run of `workerId` whose candidate has entered the merge queue, as the line leaves it. */
+  async function candidateInQueue(workerId: string): Promise<number> {
+    const [order] = await ledger.addOrders([{ title: `candidate of ${workerId}` }]);
+    const claim = await ledger.claimNext({ workerId, leaseMs: 60_000, agent: "sim", model: "sim" });
+    expect(claim?.order.id).toBe(order?.id);
+    await ledger.setRunPhase(claim!.run.id, "merging");
+    return claim!.run.id;
+  }
+
+  /** What the foreman does once a landing returns: the run ends, and leaves the queue. */
+  async function finish(runId: number) {
+    await ledger.finishRun(runId, {
+      outcome: "landed",
+      reason: "landed",
+      previousMain: "0".repeat(40),
+      landedCommit: String(runId).padEnd(40, "0"),
+    });
+  }
+
   it("waits while a dead leader's lease lasts, takes over when it runs out, and steps down when idle", async () => {
     expect(await ledger.workers.lead("dead-worker", 60_000)).toBe(true);
     const { logger, lines } = logLines();
@@ -73,7 +94,8 @@ describe("the merge leader among workers sharing PostgreSQL", () => {
       pollMs: 50,
       logger,
     });
-    const landing = queue.land(workspace("1"), HOOKS);
+    const runId = await candidateInQueue("w1");
+    const landing = queue.land(workspace(String(runId)), HOOKS);
     await until("w1 waiting", () =>
       lines.some((l) => l.includes("waiting to become merge leader")),
     );
@@ -90,9 +112,10 @@ describe("the merge leader among workers sharing PostgreSQL", () => {
     expect(await ledger.workers.leader()).toBeUndefined();
   });
 
-  it("never lets two workers land at once", async () => {
+  it("never lets two workers land at once, and lands in queue order whichever worker holds the candidate", async () => {
     RecordingQueue.inside.clear();
     RecordingQueue.overlaps = 0;
+    RecordingQueue.landed = [];
     const { logger } = logLines();
     const workers = ["w1", "w2", "w3"].map((id) => {
       const inner = new RecordingQueue(id);
@@ -105,21 +128,58 @@ describe("the merge leader among workers sharing PostgreSQL", () => {
       });
       return { id, inner, queue };
     });
-    const landings = workers.flatMap((w) =>
-      [0, 1, 2].map((i) => w.queue.land(workspace(`${w.id}-${i}`), HOOKS)),
+    // Candidates enter the queue interleaved across workers; w1 has the most.
+    const entered: { worker: (typeof workers)[number]; runId: number }[] = [];
+    for (const i of [0, 0, 1, 0, 2, 1, 0, 2, 0]) {
+      const worker = workers[i]!;
+      entered.push({ worker, runId: await candidateInQueue(worker.id) });
+    }
+    // Each worker asks to land its candidates, newest first: the queue's order still wins.
+    const landings = new Map(
+      [...entered]
+        .reverse()
+        .map(({ worker, runId }) => [runId, worker.queue.land(workspace(String(runId)), HOOKS)]),
     );
-    let released = 0;
-    while (released < landings.length) {
+    for (const { runId } of entered) {
       await until("a landing", () => workers.some((w) => w.inner.waiting.length > 0));
       const busy = workers.filter((w) => w.inner.waiting.length > 0);
-      // Only the leader's queue is landing; its other candidates may wait inside its own queue.
       expect(busy).toHaveLength(1);
       expect((await ledger.workers.leader())?.workerId).toBe(busy[0]?.id);
+      expect(RecordingQueue.landed.at(-1)).toBe(String(runId));
       busy[0]?.inner.waiting.shift()?.();
-      released += 1;
+      expect((await landings.get(runId))?.status).toBe("landed");
+      await finish(runId);
     }
-    const results = await Promise.all(landings);
-    expect(results.every((r) => r.status === "landed")).toBe(true);
+    expect(RecordingQueue.landed).toEqual(entered.map((e) => String(e.runId)));
     expect(RecordingQueue.overlaps).toBe(0);
+    expect(await ledger.workers.leader()).toBeUndefined();
+  });
+
+  it("passes over a dead worker's candidate at the head once its lease runs out", async () => {
+    RecordingQueue.landed = [];
+    const { logger, lines } = logLines();
+    const dead = await candidateInQueue("dead-worker");
+    const alive = await candidateInQueue("w1");
+    const inner = new RecordingQueue("w1");
+    const queue = new LeaderMergeQueue(inner, {
+      roster: ledger.workers,
+      workerId: "w1",
+      leaseMs: 60_000,
+      pollMs: 20,
+      logger,
+    });
+    const landing = queue.land(workspace(String(alive)), HOOKS);
+    // While the dead worker's lease lasts, its candidate holds the head and w1 waits.
+    await until("w1 waiting", () =>
+      lines.some((l) => l.includes("waiting to become merge leader")),
+    );
+    expect(inner.waiting).toHaveLength(0);
+    await sql`update runs set lease_expires_at = now() - interval '1 second' where id = ${dead}`.execute(
+      ledger.db,
+    );
+    await until("w1 landing", () => inner.waiting.length === 1);
+    expect(RecordingQueue.landed).toEqual([String(alive)]);
+    inner.waiting.shift()?.();
+    expect((await landing).status).toBe("landed");
   });
 });
