@@ -9,6 +9,7 @@
  *   SCALE_RUNS=4000 SCALE_CONCURRENCY=1000 SCALE_AGENT_MS=4000 npm run bench:scale
  */
 import { spawn } from "node:child_process";
+import os from "node:os";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { openLedger } from "../src/ledger/index.ts";
@@ -34,6 +35,7 @@ interface WorkerFigures {
   finished: number;
   wallMs: number;
   claimMs: number[];
+  loopDelayP99Ms: number;
 }
 
 async function admin<T>(fn: (client: pg.Client) => Promise<T>, database = "postgres"): Promise<T> {
@@ -111,6 +113,7 @@ async function measure(workers: number) {
       claimP50: percentile(claims, 50),
       claimP99: percentile(claims, 99),
       commitsPerRun: commits / finished,
+      loopDelayP99: Math.max(...figures.map((f) => f.loopDelayP99Ms)),
       wallS: wallMs / 1000,
     };
   } finally {
@@ -125,7 +128,7 @@ const one = await measure(1);
 const four = await measure(4);
 for (const r of [one, four]) {
   console.log(
-    `${r.workers} worker(s) x ${Math.ceil(concurrency / r.workers)} runs: ${r.finished} runs in ${r.wallS.toFixed(1)} s = ${Math.round(r.runsPerHour).toLocaleString("en-US")} runs/hour; claim p50 ${r.claimP50.toFixed(1)} ms, p99 ${r.claimP99.toFixed(1)} ms; ${r.commitsPerRun.toFixed(1)} commits/run`,
+    `${r.workers} worker(s) x ${Math.ceil(concurrency / r.workers)} runs: ${r.finished} runs in ${r.wallS.toFixed(1)} s = ${Math.round(r.runsPerHour).toLocaleString("en-US")} runs/hour; claim p50 ${r.claimP50.toFixed(1)} ms, p99 ${r.claimP99.toFixed(1)} ms; ${r.commitsPerRun.toFixed(1)} commits/run; worker event-loop delay p99 ${r.loopDelayP99.toFixed(1)} ms; load average ${os.loadavg()[0]?.toFixed(1)}`,
   );
 }
 console.log(
