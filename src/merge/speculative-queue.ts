@@ -82,6 +82,9 @@ export class SpeculativeMergeQueue implements MergeQueue {
     this.gates = gates.filter((g) => (g.scope ?? "tree") === "tree");
     this.committer = options.committer ?? DEFAULT_COMMITTER;
     this.ready = this.wipeScratch();
+    // A queue that never lands anything (its line refused every order, its repository went away)
+    // must not leave the failure unheard; a landing still awaits `ready` and reports it.
+    this.ready.catch(() => undefined);
   }
 
   land(workspace: Workspace, hooks: LandingHooks, signal?: AbortSignal): Promise<LandingResult> {
