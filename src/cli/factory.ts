@@ -6,7 +6,7 @@ import type { AgentDriver, DriverSettings } from "../agents/index.ts";
 import { type FactoryConfig, loadConfig } from "../config/index.ts";
 import { NightshiftError } from "../errors/index.ts";
 import type { Gateway } from "../gateway/index.ts";
-import type { Ledger } from "../ledger/index.ts";
+import type { BudgetSettings, Ledger } from "../ledger/index.ts";
 import { ledgerLocationFor } from "../ledger/location.ts";
 import type { AgentDrivers, Housekeeper, Line, WatchdogLimits } from "../line/index.ts";
 import type { SandboxBackend } from "../sandbox/index.ts";
@@ -66,6 +66,15 @@ export async function openFactory(root: string, purpose: string): Promise<Factor
       logger.flush();
     },
   };
+}
+
+/** nightshift.toml's [budget] limits, by their keys; those left out are unlimited. */
+export function budgetSettingsOf(budget: FactoryConfig["budget"]): BudgetSettings {
+  const settings: BudgetSettings = {};
+  for (const [name, value] of Object.entries(budget)) {
+    if (typeof value === "number") settings[name as keyof BudgetSettings] = value;
+  }
+  return settings;
 }
 
 export function inboxDir(factory: { stateDir: string }): string {

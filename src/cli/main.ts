@@ -199,6 +199,69 @@ export function buildProgram(): Command {
       });
   }
   program
+    .command("stop")
+    .description("stop a running run; its order then waits for a person (approve or reject)")
+    .argument("<run>", "the run: 12 or run-12")
+    .option("-n, --note <text>", "why (kept in the ledger)")
+    .action(async (run: string, options: { note?: string }) => {
+      const { stopRunCommand } = await import("./commands/controls.ts");
+      print(await stopRunCommand(dir(), run, options));
+    });
+  program
+    .command("priority")
+    .description("change an order's priority (higher runs first)")
+    .argument("<order>", "the order: WO-3, 3 or its key")
+    .argument("<priority>", "a whole number from -1000 to 1000")
+    .option("-n, --note <text>", "why (kept in the ledger)")
+    .action(async (order: string, priority: string, options: { note?: string }) => {
+      const { priorityCommand } = await import("./commands/controls.ts");
+      print(await priorityCommand(dir(), order, priority, options));
+    });
+  const budget = program
+    .command("budget")
+    .description(
+      "the factory's spending limits: where each is set and what is spent against it; change them live",
+    )
+    .option("--json", "machine-readable output")
+    .action(async (options: { json?: boolean }) => {
+      const { budgetShowCommand } = await import("./commands/budget.ts");
+      print(await budgetShowCommand(dir(), options));
+    });
+  budget
+    .command("set")
+    .description(
+      "override a [budget] limit of nightshift.toml, live: the gateways apply it to their next request",
+    )
+    .argument(
+      "<key>",
+      "max_tokens_per_run, max_usd_per_run, max_usd_per_order, max_usd_per_day or max_usd_total",
+    )
+    .argument("<value>", "US dollars (tokens for max_tokens_per_run); 0 or more")
+    .option("-n, --note <text>", "why (kept in the ledger)")
+    .action(async (key: string, value: string, options: { note?: string }) => {
+      const { budgetSetCommand } = await import("./commands/budget.ts");
+      print(await budgetSetCommand(dir(), key, value, options));
+    });
+  budget
+    .command("clear")
+    .description("clear a limit's override: nightshift.toml's value applies again")
+    .argument("<key>", "the limit, as for `budget set`")
+    .option("-n, --note <text>", "why (kept in the ledger)")
+    .action(async (key: string, options: { note?: string }) => {
+      const { budgetClearCommand } = await import("./commands/budget.ts");
+      print(await budgetClearCommand(dir(), key, options));
+    });
+  budget
+    .command("order")
+    .description("change the tokens one run of an order may spend")
+    .argument("<order>", "the order: WO-3, 3 or its key")
+    .argument("<tokens>", 'a whole number of tokens, or "default" for [budget] max_tokens_per_run')
+    .option("-n, --note <text>", "why (kept in the ledger)")
+    .action(async (order: string, tokens: string, options: { note?: string }) => {
+      const { orderBudgetCommand } = await import("./commands/controls.ts");
+      print(await orderBudgetCommand(dir(), order, tokens, options));
+    });
+  program
     .command("defect")
     .description("act on defects")
     .command("close")

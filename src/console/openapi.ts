@@ -103,6 +103,21 @@ export const ROUTES: Route[] = [
     }),
   },
   {
+    method: "get",
+    path: "/api/budget",
+    summary:
+      "the factory's spending limits: each as applied, where it is set (override or nightshift.toml), and the spend against it",
+    response: schema.BudgetView,
+  },
+  {
+    method: "post",
+    path: "/api/budget/limits",
+    summary:
+      "set a spending limit live (the gateways apply it without a restart), or clear its override (value null)",
+    body: schema.BudgetLimitBody,
+    response: schema.BudgetView,
+  },
+  {
     method: "post",
     path: "/api/defects/{id}/close",
     summary: "close an open defect",

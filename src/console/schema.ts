@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { BUDGET_LIMIT_NAMES } from "../ledger/budget-limit-names.ts";
 
 /**
  * The console's HTTP API, as zod schemas: the server validates every request body with them, the
@@ -54,6 +55,21 @@ export const AddOrderBody = z
   })
   .strict();
 
+/** POST /api/budget/limits: set or clear the live override of one of the factory's limits. */
+export const BudgetLimitBody = z
+  .object({
+    name: z.enum(BUDGET_LIMIT_NAMES).describe("the limit: a [budget] key of nightshift.toml"),
+    value: z
+      .number()
+      .min(0, "must be 0 or more")
+      .nullable()
+      .describe(
+        "the new limit (US dollars; tokens for max_tokens_per_run, a whole number); null clears the override, so nightshift.toml's value applies again",
+      ),
+    note,
+  })
+  .strict();
+
 /** POST /api/runs/:id/stop */
 export const StopRunBody = z.object({ note }).strict();
 
@@ -75,6 +91,7 @@ export const ApiError = z.object({
 export type OrderControlBody = z.infer<typeof OrderControlBody>;
 export type AmendOrderBody = z.infer<typeof AmendOrderBody>;
 export type AddOrderBody = z.infer<typeof AddOrderBody>;
+export type BudgetLimitBody = z.infer<typeof BudgetLimitBody>;
 export type ApiError = z.infer<typeof ApiError>;
 
 // ── what the API answers ─────────────────────────────────────────────────────────────────────────
@@ -248,3 +265,24 @@ export const Charts = z.object({
   }),
 });
 export type Charts = z.infer<typeof Charts>;
+
+/** One of the factory's spending limits: as applied, where it is set, and what is spent against it. */
+export const BudgetLimitView = z.object({
+  name: z.enum(BUDGET_LIMIT_NAMES),
+  meaning: z.string(),
+  unit: z.enum(["usd", "tokens"]),
+  value: z.number().nullable().describe("as the gateways apply it; null: unlimited"),
+  source: z.enum(["override", "nightshift.toml", "unset"]),
+  configured: z.number().nullable().describe("nightshift.toml's value"),
+  override: z.object({ value: z.number(), setBy: z.string(), setAt: z.string() }).nullable(),
+  spent: z
+    .number()
+    .nullable()
+    .describe("today's or the total spend; per run/order: the most a running one has spent"),
+  spentBy: z.string().nullable(),
+});
+export type BudgetLimitView = z.infer<typeof BudgetLimitView>;
+
+/** GET /api/budget, and POST /api/budget/limits's answer */
+export const BudgetView = z.object({ limits: z.array(BudgetLimitView) });
+export type BudgetView = z.infer<typeof BudgetView>;

@@ -10,13 +10,15 @@ import { streamSSE } from "hono/streaming";
 import type { Logger } from "pino";
 import type { z } from "zod";
 import { isNightshiftError, NightshiftError } from "../errors/index.ts";
-import { type Ledger, recordControl } from "../ledger/index.ts";
+import { type BudgetSettings, type Ledger, recordControl } from "../ledger/index.ts";
 import { checkBind, consoleGuard } from "./auth.ts";
-import { type BudgetLimits, charts } from "./charts.ts";
+import { budgetView } from "./budget-view.ts";
+import { charts } from "./charts.ts";
 import { runDetail } from "./run-detail.ts";
 import {
   AddOrderBody,
   AmendOrderBody,
+  BudgetLimitBody,
   CloseDefectBody,
   LineSwitchBody,
   OrderControlBody,
@@ -30,7 +32,8 @@ export interface ConsoleOptions {
   repo: string;
   stateDir: string;
   factory: string;
-  budget: BudgetLimits;
+  /** nightshift.toml's [budget] limits; people's live overrides (in the ledger) go over them. */
+  budget: BudgetSettings;
   logger: Logger;
   host?: string;
   port?: number;
@@ -90,8 +93,17 @@ export function consoleApp(options: ConsoleOptions): Hono {
     if (!Number.isInteger(hours) || hours < 1 || hours > 24 * 14) {
       throw invalid("hours must be a whole number from 1 to 336");
     }
-    return c.json(await charts(ledger, options.budget, hours));
+    const limits = await ledger.budgetLimits.effective(options.budget);
+    const value = (name: string) => limits.find((l) => l.name === name)?.value ?? null;
+    return c.json(
+      await charts(
+        ledger,
+        { dailyUsd: value("max_usd_per_day"), totalUsd: value("max_usd_total") },
+        hours,
+      ),
+    );
   });
+  app.get("/api/budget", async (c) => c.json(await budgetView(ledger, options.budget)));
   app.get("/api/runs/:id", async (c) =>
     c.json(await runDetail(ledger, options, idParam(c, "run"))),
   );
@@ -183,6 +195,12 @@ export function consoleApp(options: ConsoleOptions): Hono {
       actor(c),
     );
     return c.json({ run: run.id, runStatus: run.status, order: order.id, status: order.status });
+  });
+  app.post("/api/budget/limits", async (c) => {
+    const body = await parse(c, BudgetLimitBody);
+    if (body.value === null) await ledger.budgetLimits.clear(body.name, actor(c), body.note ?? "");
+    else await ledger.budgetLimits.set(body.name, body.value, actor(c), body.note ?? "");
+    return c.json(await budgetView(ledger, options.budget));
   });
   app.post("/api/defects/:id/close", async (c) => {
     const body = await parse(c, CloseDefectBody);

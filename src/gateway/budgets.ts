@@ -1,4 +1,12 @@
-import type { BudgetAccount, BudgetBook, BudgetHold, BudgetVerdict } from "../ledger/index.ts";
+import type {
+  BudgetAccount,
+  BudgetBook,
+  BudgetHold,
+  BudgetLimitBook,
+  BudgetLimitName,
+  BudgetLimitOverride,
+  BudgetVerdict,
+} from "../ledger/index.ts";
 import { budgetAccountKeys } from "../ledger/index.ts";
 import type { Grant } from "./keys.ts";
 
@@ -25,8 +33,10 @@ export interface BudgetRefusal {
   spent: number;
   reserved: number;
   limit: number;
-  /** Where the limit is set: the nightshift.toml key a person would change. */
+  /** Where the limit is set: the nightshift.toml key, or the live override of it. */
   setting: string;
+  /** "override": set live by a person (console, `nightshift budget set`); else nightshift.toml's. */
+  source: "override" | "nightshift.toml";
   message: string;
 }
 
@@ -52,20 +62,39 @@ export interface BudgetOptions {
   /** Most reservations decided in one ledger transaction. */
   maxBatch?: number;
   now?: () => Date;
+  /**
+   * Where people override the limits live. Without it, the limits given are the only ones. With
+   * it, they are nightshift.toml's, and the overrides go over them: an exclusive gateway notices
+   * the changes made through this (its only) ledger object at once; a shared one compares the
+   * overrides' version in the ledger before each batch it decides.
+   */
+  overrides?: Pick<BudgetLimitBook, "version" | "overrides" | "changes">;
 }
 
 /** The nightshift.toml key behind each limit, so a refusal can say what to change. */
-const SETTINGS: Record<keyof BudgetLimits, string> = {
-  runTokens: "[budget] max_tokens_per_run",
-  runUsd: "[budget] max_usd_per_run",
-  orderUsd: "[budget] max_usd_per_order",
-  dayUsd: "[budget] max_usd_per_day",
-  totalUsd: "[budget] max_usd_total",
+const NAMES: Record<keyof BudgetLimits, BudgetLimitName> = {
+  runTokens: "max_tokens_per_run",
+  runUsd: "max_usd_per_run",
+  orderUsd: "max_usd_per_order",
+  dayUsd: "max_usd_per_day",
+  totalUsd: "max_usd_total",
 };
 
+/** The limits in force, and which of them people overrode live. */
+interface InForce {
+  limits: BudgetLimits;
+  overridden: Partial<Record<keyof BudgetLimits, BudgetLimitOverride>>;
+  /** The overrides' version in the ledger ("" before the first read). */
+  version: string;
+  /** The override book's `changes` when read. */
+  changes: number;
+}
+
 interface Waiting {
-  hold: BudgetHold;
   grant: Grant;
+  amount: Spend;
+  requestId: string;
+  day: string;
   resolve: (value: Reservation | BudgetRefusal) => void;
   reject: (error: unknown) => void;
 }
@@ -89,15 +118,64 @@ export class Budgets {
   private readonly ttlMs: number;
   private readonly maxBatch: number;
   private readonly now: () => Date;
+  private inForce: InForce;
+  private refreshing: Promise<void> | undefined;
 
   constructor(
-    readonly limits: BudgetLimits,
+    /** nightshift.toml's limits (or the only ones, without `options.overrides`). */
+    private readonly configured: BudgetLimits,
     private readonly ledger: Pick<BudgetBook, "reserveBudgets" | "budgetAccounts">,
     private readonly options: BudgetOptions = {},
   ) {
     this.ttlMs = options.reservationTtlMs ?? 3_600_000;
     this.maxBatch = options.maxBatch ?? 256;
     this.now = options.now ?? (() => new Date());
+    this.inForce = { limits: configured, overridden: {}, version: "", changes: -1 };
+  }
+
+  /** The limits in force as last read: nightshift.toml's with people's overrides over them. */
+  get limits(): BudgetLimits {
+    return this.inForce.limits;
+  }
+
+  /**
+   * Reads the overrides again if they may have changed: exclusive, when this process changed
+   * them (no other can); shared, when their version in the ledger moved (one small read).
+   */
+  private async refresh(checkVersion: boolean): Promise<void> {
+    const source = this.options.overrides;
+    if (!source) return;
+    const changes = source.changes;
+    if (checkVersion && this.inForce.version !== "") {
+      if ((await source.version()) === this.inForce.version) {
+        this.inForce.changes = changes;
+        return;
+      }
+    }
+    const read = await source.overrides();
+    const limits: BudgetLimits = { ...this.configured };
+    const overridden: InForce["overridden"] = {};
+    for (const [key, name] of Object.entries(NAMES) as [keyof BudgetLimits, BudgetLimitName][]) {
+      const override = read.overrides[name];
+      if (!override) continue;
+      limits[key] = override.value;
+      overridden[key] = override;
+    }
+    this.inForce = { limits, overridden, version: read.version, changes };
+  }
+
+  /** Exclusive mode: whether the overrides must be read before deciding. */
+  private stale(): boolean {
+    const source = this.options.overrides;
+    return source !== undefined && source.changes !== this.inForce.changes;
+  }
+
+  /** One refresh at a time; requests arriving meanwhile wait for the same one. */
+  private refreshOnce(checkVersion: boolean): Promise<void> {
+    this.refreshing ??= this.refresh(checkVersion).finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
   }
 
   /** Reserves `amount` for one request, or says which budget refuses it. */
@@ -108,26 +186,50 @@ export class Budgets {
   ): Promise<Reservation | BudgetRefusal> | Reservation | BudgetRefusal {
     const rounded = { tokens: Math.ceil(amount.tokens), usd: amount.usd };
     const day = utcDay(this.now());
-    const accounts = this.accountsFor(grant, day);
-    // Nothing limited: nothing to reserve (spend is still counted when the row is metered).
-    if (accounts.length === 0) return { requestId, grant, amount: rounded };
-    const hold: BudgetHold = {
-      requestId,
-      accounts,
-      tokens: rounded.tokens,
-      usd: rounded.usd,
-      day,
-      ttlMs: this.ttlMs,
-    };
-    if (this.options.exclusive) return this.reserveLocally(hold, grant);
+    if (this.options.exclusive) {
+      if (this.stale()) {
+        return this.refreshOnce(false).then(() =>
+          this.reserveExclusive(grant, rounded, requestId, day),
+        );
+      }
+      return this.reserveExclusive(grant, rounded, requestId, day);
+    }
+    if (!this.options.overrides) {
+      // Nothing limited, and no override can change that: nothing to reserve (spend is still
+      // counted when the row is metered).
+      if (this.accountsFor(grant, day).length === 0) return { requestId, grant, amount: rounded };
+    }
     return new Promise((resolve, reject) => {
-      this.queue.push({ hold, grant, resolve, reject });
+      this.queue.push({ grant, amount: rounded, requestId, day, resolve, reject });
       if (!this.deciding) {
         this.deciding = true;
         // Let every request that arrives in this turn of the event loop join the batch.
         setImmediate(() => void this.decide());
       }
     });
+  }
+
+  private reserveExclusive(
+    grant: Grant,
+    amount: Spend,
+    requestId: string,
+    day: string,
+  ): Reservation | BudgetRefusal | Promise<Reservation | BudgetRefusal> {
+    const hold = this.holdFor(grant, amount, requestId, day);
+    // Nothing limited: nothing to reserve (spend is still counted when the row is metered).
+    if (!hold) return { requestId, grant, amount };
+    return this.reserveLocally(hold, grant);
+  }
+
+  private holdFor(
+    grant: Grant,
+    amount: Spend,
+    requestId: string,
+    day: string,
+  ): BudgetHold | undefined {
+    const accounts = this.accountsFor(grant, day);
+    if (accounts.length === 0) return undefined;
+    return { requestId, accounts, tokens: amount.tokens, usd: amount.usd, day, ttlMs: this.ttlMs };
   }
 
   /** Exclusive mode: the same decision as the ledger's, against accounts held in memory. */
@@ -210,19 +312,27 @@ export class Budgets {
 
   private async decide(): Promise<void> {
     while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch);
+      const waiting = this.queue.splice(0, this.maxBatch);
       let verdicts: BudgetVerdict[];
+      const batch: { w: Waiting; hold: BudgetHold }[] = [];
       try {
-        verdicts = await this.ledger.reserveBudgets(batch.map((w) => w.hold));
+        // Another gateway (or a person) may have changed the limits: one small read per batch.
+        await this.refreshOnce(true);
+        for (const w of waiting) {
+          const hold = this.holdFor(w.grant, w.amount, w.requestId, w.day);
+          if (hold) batch.push({ w, hold });
+          else w.resolve({ requestId: w.requestId, grant: w.grant, amount: w.amount });
+        }
+        verdicts = await this.ledger.reserveBudgets(batch.map((b) => b.hold));
       } catch (error) {
-        for (const w of batch) w.reject(error);
+        for (const w of waiting) w.reject(error);
         continue;
       }
-      batch.forEach((w, i) => {
+      batch.forEach(({ w, hold }, i) => {
         const verdict = verdicts[i] as BudgetVerdict;
         w.resolve(
           verdict.admitted
-            ? { requestId: w.hold.requestId, grant: w.grant, amount: w.hold }
+            ? { requestId: w.requestId, grant: w.grant, amount: hold }
             : this.refusal(verdict, w.grant),
         );
       });
@@ -251,18 +361,18 @@ export class Budgets {
   ): BudgetRefusal {
     const scope = verdict.key.split(":")[0] as BudgetScope;
     const { unit, spent, reserved, limit, requested } = verdict;
-    const setting =
-      SETTINGS[
-        scope === "run"
-          ? unit === "tokens"
-            ? "runTokens"
-            : "runUsd"
-          : scope === "order"
-            ? "orderUsd"
-            : scope === "day"
-              ? "dayUsd"
-              : "totalUsd"
-      ];
+    const key: keyof BudgetLimits =
+      scope === "run"
+        ? unit === "tokens"
+          ? "runTokens"
+          : "runUsd"
+        : scope === "order"
+          ? "orderUsd"
+          : scope === "day"
+            ? "dayUsd"
+            : "totalUsd";
+    const name = NAMES[key];
+    const override = this.inForce.overridden[key];
     const who =
       scope === "run"
         ? `run ${grant.runId}`
@@ -272,6 +382,22 @@ export class Budgets {
             ? "the factory today (UTC)"
             : "the factory in total";
     const fmt = (n: number) => (unit === "usd" ? `$${n.toFixed(4)}` : `${Math.round(n)} tokens`);
+    const needs = `this request needs up to ${fmt(requested)} more (${fmt(reserved)} is reserved by requests in flight)`;
+    if (override) {
+      const configured = this.configured[key];
+      const setting = `the override of [budget] ${name}`;
+      return {
+        scope,
+        unit,
+        spent,
+        reserved,
+        limit,
+        setting,
+        source: "override",
+        message: `budget exhausted: ${who} has spent ${fmt(spent)} of its ${fmt(limit)} budget (${setting}, set by ${override.setBy} at ${override.setAt.toISOString()} in the console or with \`nightshift budget set\`; nightshift.toml ${configured === undefined ? "sets none" : `says ${fmt(configured)}`}), and ${needs}; raise it (\`nightshift budget set ${name} AMOUNT\` or the console's budget page) or clear the override (\`nightshift budget clear ${name}\`) to let it go on`,
+      };
+    }
+    const setting = `[budget] ${name}`;
     return {
       scope,
       unit,
@@ -279,7 +405,8 @@ export class Budgets {
       reserved,
       limit,
       setting,
-      message: `budget exhausted: ${who} has spent ${fmt(spent)} of its ${fmt(limit)} budget (${setting} in nightshift.toml), and this request needs up to ${fmt(requested)} more (${fmt(reserved)} is reserved by requests in flight); raise ${setting} to let it go on`,
+      source: "nightshift.toml",
+      message: `budget exhausted: ${who} has spent ${fmt(spent)} of its ${fmt(limit)} budget (${setting} in nightshift.toml), and ${needs}; raise ${setting} to let it go on (or live, without a restart: \`nightshift budget set ${name} AMOUNT\`)`,
     };
   }
 }

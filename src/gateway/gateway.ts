@@ -56,6 +56,7 @@ export interface GatewayOptions {
   ledger: Ledger;
   logger: Logger;
   prices: PriceTable;
+  /** nightshift.toml's limits; overrides set live in the ledger (`nightshift budget set`) win. */
   limits: BudgetLimits;
   /** Picks each request's provider by protocol and model. */
   router?: Router;
@@ -138,7 +139,9 @@ export class Gateway {
   private readonly draining = new Set<Promise<void>>();
 
   constructor(private readonly options: GatewayOptions) {
+    // options.limits are nightshift.toml's; people's live overrides in the ledger go over them.
     this.budgets = new Budgets(options.limits, options.ledger.budgets, {
+      overrides: options.ledger.budgetLimits,
       ...(options.reservationTtlMs ? { reservationTtlMs: options.reservationTtlMs } : {}),
       ...(options.exclusiveLedger ? { exclusive: true } : {}),
     });

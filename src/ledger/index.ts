@@ -1,5 +1,23 @@
 export { AcceptanceRecords, type ScenarioOwner } from "./acceptance.ts";
 export {
+  BUDGET_LIMIT_MEANINGS,
+  BUDGET_LIMIT_NAMES,
+  type BudgetLimitName,
+  isTokenLimit,
+} from "./budget-limit-names.ts";
+export {
+  BudgetLimitBook,
+  type BudgetLimitOverride,
+  type BudgetLimitOverrides,
+  type BudgetLimitStanding,
+  type BudgetSettings,
+  budgetLimitName,
+  checkBudgetLimitValue,
+  type EffectiveBudgetLimit,
+  effectiveLimits,
+  parseBudgetLimitValue,
+} from "./budget-limits.ts";
+export {
   type BudgetAccount,
   BudgetBook,
   type BudgetHold,

@@ -1,5 +1,6 @@
 import { type Kysely, sql } from "kysely";
 import { AcceptanceRecords } from "./acceptance.ts";
+import { BudgetLimitBook } from "./budget-limits.ts";
 import { BudgetBook } from "./budgets.ts";
 import {
   type AgentChoice,
@@ -72,6 +73,8 @@ export class Ledger {
   readonly metering: Metering;
   /** Budget accounts and reservations. */
   readonly budgets: BudgetBook;
+  /** The factory's spending limits people override live, over nightshift.toml's. */
+  readonly budgetLimits: BudgetLimitBook;
   /** Whether the line takes new runs (pause/resume), for every worker sharing the ledger. */
   readonly line: LineSwitch;
   /** The workers sharing the ledger, with their heartbeats, and the single merge leader. */
@@ -93,6 +96,7 @@ export class Ledger {
     this.recovery = new RunRecovery(db);
     this.metering = new Metering(db);
     this.budgets = new BudgetBook(db);
+    this.budgetLimits = new BudgetLimitBook(db);
     this.line = new LineSwitch(db);
     this.workers = new WorkerRoster(db);
   }

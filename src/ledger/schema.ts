@@ -19,6 +19,8 @@ export interface Database {
   controls: ControlsTable;
   workers: WorkersTable;
   merge_leader: MergeLeaderTable;
+  budget_limits: BudgetLimitsTable;
+  budget_limits_version: BudgetLimitsVersionTable;
 }
 
 /** "waiting": for a person's approval (see `nightshift approve`) before it is queued. */
@@ -277,4 +279,19 @@ export interface MergeLeaderTable {
   worker_id: string;
   lease_expires_at: Date;
   since: Generated<Date>;
+}
+
+/** A spending limit a person set live, overriding its nightshift.toml key (see 0012_budget_limits.sql). */
+export interface BudgetLimitsTable {
+  name: string;
+  value: number;
+  set_by: string;
+  set_at: ColumnType<Date, Date | undefined, Date>;
+}
+
+export type BudgetLimitRow = Selectable<BudgetLimitsTable>;
+
+export interface BudgetLimitsVersionTable {
+  id: ColumnType<number, never, never>;
+  version: ColumnType<string, never, string>;
 }

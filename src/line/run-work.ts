@@ -253,6 +253,12 @@ export class RunWork {
     let result: AgentResult;
     let budget: BudgetStop | undefined;
     let failure: ModelFailure | undefined;
+    // A person may have overridden [budget] max_tokens_per_run live (nightshift budget set): the
+    // agent's own stop follows the limit the gateway applies. One small read per run.
+    const tokensPerRun = await this.ctx.parts.ledger.budgetLimits
+      .overrides()
+      .then((o) => o.overrides.max_tokens_per_run?.value ?? this.ctx.settings.maxTokensPerRun)
+      .catch(() => this.ctx.settings.maxTokensPerRun);
     try {
       sandbox = await this.openSandbox(workspace, endpoint, watch);
       const task = {
@@ -261,7 +267,7 @@ export class RunWork {
         model: run.model,
         endpoint,
         maxSteps: this.ctx.settings.maxSteps,
-        maxTokens: order.budget_tokens ?? this.ctx.settings.maxTokensPerRun,
+        maxTokens: order.budget_tokens ?? tokensPerRun,
         commandTimeoutMs: this.ctx.settings.commandTimeoutMs,
         ...(sandbox ? { sandbox } : {}),
       };

@@ -15,7 +15,7 @@ function settings(ledger: Ledger, token?: string) {
     repo: "/nonexistent",
     stateDir: "/nonexistent",
     factory: "test",
-    budget: { dailyUsd: 5, totalUsd: null },
+    budget: { max_tokens_per_run: 500_000, max_usd_per_day: 5 },
     logger,
     ...(token ? { token } : {}),
   };
@@ -122,6 +122,103 @@ describe.each(ledgerBackends)("the console's API on $name", ({ location }) => {
     const refused = await post(`/api/orders/${order!.id}/control`, { action: "approve" });
     expect(refused.status).toBe(409);
     expect((await refused.json()).error.code).toBe("order_control_refused");
+  });
+
+  it("shows the spending limits and edits them live, recording who did it", async () => {
+    const before = await (await app.request("/api/budget", { headers: local })).json();
+    expect(
+      before.limits.map((l: { name: string; value: number | null; source: string }) => [
+        l.name,
+        l.value,
+        l.source,
+      ]),
+    ).toEqual([
+      ["max_tokens_per_run", 500_000, "nightshift.toml"],
+      ["max_usd_per_run", null, "unset"],
+      ["max_usd_per_order", null, "unset"],
+      ["max_usd_per_day", 5, "nightshift.toml"],
+      ["max_usd_total", null, "unset"],
+    ]);
+    expect(before.limits[3]).toMatchObject({ unit: "usd", spent: 0, spentBy: "today (UTC)" });
+
+    const set = await post(
+      "/api/budget/limits",
+      { name: "max_usd_per_day", value: 1.5, note: "quiet night" },
+      { "x-nightshift-actor": "alice" },
+    );
+    expect(set.status).toBe(200);
+    const after = await set.json();
+    expect(after.limits[3]).toMatchObject({
+      value: 1.5,
+      source: "override",
+      configured: 5,
+      override: { value: 1.5, setBy: "console:alice" },
+    });
+    const charts = await (await app.request("/api/charts?hours=2", { headers: local })).json();
+    expect(charts.budget).toMatchObject({ dailyUsd: 1.5 });
+    expect((await ledger.budgetLimits.overrides()).overrides.max_usd_per_day?.value).toBe(1.5);
+
+    const cleared = await (
+      await post("/api/budget/limits", { name: "max_usd_per_day", value: null })
+    ).json();
+    expect(cleared.limits[3]).toMatchObject({
+      value: 5,
+      source: "nightshift.toml",
+      override: null,
+    });
+    expect(
+      (await ledger.controls.history()).map((c) => [c.action, c.actor, c.note, c.details]),
+    ).toEqual([
+      [
+        "budget-limit",
+        "console:supervisor",
+        "",
+        { limit: "max_usd_per_day", from: 1.5, to: null, cleared: true },
+      ],
+      [
+        "budget-limit",
+        "console:alice",
+        "quiet night",
+        { limit: "max_usd_per_day", from: null, to: 1.5 },
+      ],
+    ]);
+  });
+
+  it("refuses bad budget edits with what to give, changing nothing", async () => {
+    const cases: [unknown, number, string, RegExp][] = [
+      [
+        { name: "max_usd_per_week", value: 1 },
+        400,
+        "invalid_body",
+        /^bad request: name: .*max_usd_per_day/,
+      ],
+      [{ name: "max_usd_per_day", value: -2 }, 400, "invalid_body", /value: must be 0 or more/],
+      [{ name: "max_usd_per_day", value: "5" }, 400, "invalid_body", /value: /],
+      [{ name: "max_usd_per_day" }, 400, "invalid_body", /value: /],
+      [{ name: "max_usd_per_day", value: 1, extra: true }, 400, "invalid_body", /extra/],
+      [
+        { name: "max_tokens_per_run", value: 10.5 },
+        400,
+        "budget_limit_invalid",
+        /not a whole number/,
+      ],
+      [{ name: "max_usd_total", value: 5e9 }, 400, "budget_limit_invalid", /more than 1000000000/],
+      [
+        { name: "max_usd_total", value: null },
+        404,
+        "budget_override_not_found",
+        /no override to clear/,
+      ],
+    ];
+    for (const [body, status, code, message] of cases) {
+      const response = await post("/api/budget/limits", body);
+      const answer = await response.json();
+      expect([body, response.status, answer.error.code]).toEqual([body, status, code]);
+      expect(answer.error.message).toMatch(message);
+      expect(answer.error.hint).toBeTruthy();
+    }
+    expect(await ledger.controls.history()).toEqual([]);
+    expect((await ledger.budgetLimits.overrides()).overrides).toEqual({});
   });
 
   it("refuses cross-site requests: no CSRF header, a foreign Origin, a foreign Host", async () => {

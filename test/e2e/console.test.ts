@@ -203,6 +203,66 @@ describe("the supervisor's console on a real factory (simulator)", () => {
     await page.getByTestId("charts").locator("svg").first().waitFor({ timeout: LONG });
     await page.screenshot({ path: path.join(SHOTS, "charts.png"), fullPage: true });
 
+    // Budget: each limit in force, where it is set and the spend against it; edited live from the
+    // form (the gateway of this very process applies it to its next request), recorded with who.
+    await page.goto(`${line.url}#/budget`);
+    await page.getByTestId("budget-limits").waitFor({ timeout: LONG });
+    expect(await page.getByTestId("limit-source-max_tokens_per_run").textContent()).toBe(
+      "nightshift.toml",
+    );
+    const day = "max_usd_per_day";
+    const setDay = async (value: string) => {
+      await page.getByTestId(`limit-input-${day}`).fill(value);
+      await page.getByTestId(`limit-set-${day}`).click();
+    };
+    // Bad values are refused with what to give, and change nothing.
+    await setDay("-2");
+    await page
+      .getByTestId("budget-error")
+      .filter({ hasText: "value: must be 0 or more" })
+      .waitFor({ timeout: LONG });
+    await setDay("lots");
+    await page
+      .getByTestId("budget-error")
+      .filter({ hasText: '"lots" is not a number' })
+      .waitFor({ timeout: LONG });
+    await page.getByTestId("limit-input-max_tokens_per_run").fill("1.5");
+    await page.getByTestId("limit-set-max_tokens_per_run").click();
+    await page
+      .getByTestId("budget-error")
+      .filter({ hasText: "not a whole number" })
+      .waitFor({ timeout: LONG });
+    await page.getByTestId(`limit-note-${day}`).fill("a quiet night");
+    await setDay("2.5");
+    await page
+      .locator(`[data-testid="limit-${day}"][data-source="override"]`)
+      .waitFor({ timeout: LONG });
+    expect(await page.getByTestId(`limit-value-${day}`).textContent()).toBe("$2.50");
+    expect(await page.getByTestId(`limit-source-${day}`).textContent()).toContain(
+      "override by console:e2e",
+    );
+    expect(await page.getByTestId("budget-error").count()).toBe(0);
+    await page.screenshot({ path: path.join(SHOTS, "budget.png"), fullPage: true });
+    const edited = (await api(page, "/api/budget")) as {
+      limits: { name: string; value: number | null; source: string }[];
+    };
+    expect(edited.limits.find((l) => l.name === day)).toMatchObject({
+      value: 2.5,
+      source: "override",
+    });
+    await page.getByTestId(`limit-clear-${day}`).click();
+    await page
+      .locator(`[data-testid="limit-${day}"]:not([data-source="override"])`)
+      .waitFor({ timeout: LONG });
+    const budgetControls = ((await api(page, "/api/line")) as LineView).controls
+      .filter((c) => c.action === "budget-limit")
+      .map((c) => [c.actor, c.note, c.details])
+      .reverse();
+    expect(budgetControls).toEqual([
+      ["console:e2e", "a quiet night", { limit: day, from: null, to: 2.5 }],
+      ["console:e2e", "", { limit: day, from: 2.5, to: null, cleared: true }],
+    ]);
+
     // The terminal view followed the same line: one line per change.
     await until(
       async () => (/landed 2/.test(watched) ? true : undefined),

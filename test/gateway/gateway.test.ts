@@ -28,6 +28,7 @@ async function start(
     retries?: number;
     faults?: SimulatorFaults;
     idleMs?: number;
+    exclusive?: boolean;
   } = {},
 ) {
   ledger = await openLedger({ kind: "memory" });
@@ -49,6 +50,7 @@ async function start(
     },
     retry: { attempts: options.retries ?? 3, baseDelayMs: 10 },
     streamIdleTimeoutMs: options.idleMs ?? 120_000,
+    ...(options.exclusive ? { exclusiveLedger: true } : {}),
   });
   await gateway.listen();
 }
@@ -316,7 +318,10 @@ describe("budgets", () => {
 
 describe("failing closed and upstream trouble", () => {
   it("refuses to forward when spend cannot be recorded", async () => {
-    await start();
+    // Exclusive, as the embedded ledger runs: reserving needs no ledger read, so the request after
+    // the ledger went away is forwarded and it is the meter that must fail closed. (A shared
+    // gateway reads the limits' version from the ledger per batch, and refuses even sooner.)
+    await start({ exclusive: true });
     const [run] = await openRuns(1);
     await run!.client.chat.completions.create({
       model: "sim-demo",

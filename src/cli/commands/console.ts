@@ -1,6 +1,6 @@
 import type { RunningConsole } from "../../console/index.ts";
 import { NightshiftError } from "../../errors/index.ts";
-import { type Factory, openFactory } from "../factory.ts";
+import { budgetSettingsOf, type Factory, openFactory } from "../factory.ts";
 
 /** The console's default port; `nightshift run` takes any free one when another process has it. */
 export const CONSOLE_PORT = 4646;
@@ -29,10 +29,7 @@ export async function serveConsole(
     repo: factory.root,
     stateDir: factory.stateDir,
     factory: factory.config.factory.name,
-    budget: {
-      dailyUsd: factory.config.budget.max_usd_per_day ?? null,
-      totalUsd: factory.config.budget.max_usd_total ?? null,
-    },
+    budget: budgetSettingsOf(factory.config.budget),
     logger: factory.logger.child({ component: "console" }),
     host: flags.host ?? "127.0.0.1",
     port: flags.port ?? CONSOLE_PORT,

@@ -105,3 +105,94 @@ export async function lineSwitchCommand(
     await factory.close();
   }
 }
+
+/** `nightshift stop RUN`: the console's "stop a run"; the run's order then waits for a person. */
+export async function stopRunCommand(
+  root: string,
+  ref: string,
+  options: { note?: string },
+): Promise<string> {
+  const id = numberOf(ref, "(?:run|R)");
+  if (id === undefined) {
+    throw new NightshiftError("run_not_found", `${JSON.stringify(ref)} is not a run number`, {
+      hint: "give the run as 12 or run-12 (see `nightshift status --json` or the console); nothing was changed",
+    });
+  }
+  const factory = await openFactory(root, "nightshift stop");
+  try {
+    const { order, run } = await factory.ledger.controls.stopRun(
+      id,
+      options.note ?? "",
+      cliActor(),
+    );
+    return `run ${run.id} stopped; WO-${order.id} waits for a person: \`nightshift approve WO-${order.id}\` queues it again, \`nightshift reject WO-${order.id}\` cancels it`;
+  } finally {
+    await factory.close();
+  }
+}
+
+/** The range the console's API takes too (schema.ts AmendOrderBody). */
+const PRIORITY = { min: -1000, max: 1000 };
+const MAX_ORDER_TOKENS = 100_000_000;
+
+/** `nightshift priority ORDER N`: higher runs first. */
+export async function priorityCommand(
+  root: string,
+  ref: string,
+  raw: string,
+  options: { note?: string },
+): Promise<string> {
+  const priority = /^[+-]?\d{1,9}$/.test(raw.trim()) ? Number(raw) : Number.NaN;
+  if (!Number.isInteger(priority) || priority < PRIORITY.min || priority > PRIORITY.max) {
+    throw new NightshiftError(
+      "invalid_priority",
+      `priority ${JSON.stringify(raw)} is not a whole number from ${PRIORITY.min} to ${PRIORITY.max}`,
+      { hint: "e.g. `nightshift priority WO-3 10` (higher runs first); nothing was changed" },
+    );
+  }
+  const factory = await openFactory(root, "nightshift priority");
+  try {
+    const order = await findOrder(factory.ledger, ref);
+    const moved = await factory.ledger.controls.amend(
+      order.id,
+      { priority },
+      options.note ?? "",
+      cliActor(),
+    );
+    return `WO-${moved.id} priority ${order.priority} -> ${moved.priority} (higher runs first): ${moved.title}`;
+  } finally {
+    await factory.close();
+  }
+}
+
+/** `nightshift budget order ORDER TOKENS|default`: the tokens one run of the order may spend. */
+export async function orderBudgetCommand(
+  root: string,
+  ref: string,
+  raw: string,
+  options: { note?: string },
+): Promise<string> {
+  const text = raw.trim().replace(/_/g, "");
+  const tokens = text === "default" ? null : /^\d{1,12}$/.test(text) ? Number(text) : Number.NaN;
+  if (tokens !== null && (!Number.isInteger(tokens) || tokens < 1 || tokens > MAX_ORDER_TOKENS)) {
+    throw new NightshiftError(
+      "invalid_order_budget",
+      `${JSON.stringify(raw)} is not a token budget: give a whole number of tokens from 1 to ${MAX_ORDER_TOKENS}, or "default" for the factory's ([budget] max_tokens_per_run)`,
+      { hint: "e.g. `nightshift budget order WO-3 200000`; nothing was changed" },
+    );
+  }
+  const factory = await openFactory(root, "nightshift budget order");
+  try {
+    const order = await findOrder(factory.ledger, ref);
+    const moved = await factory.ledger.controls.amend(
+      order.id,
+      { budgetTokens: tokens },
+      options.note ?? "",
+      cliActor(),
+    );
+    const shown = (n: number | null) => (n === null ? "the factory's" : `${n} tokens`);
+    return `WO-${moved.id} token budget per run ${shown(order.budget_tokens)} -> ${shown(moved.budget_tokens)}: ${moved.title}`;
+  } finally {
+    await factory.close();
+  }
+}

@@ -1,19 +1,25 @@
 import { useEffect, useState } from "react";
 import { actorName, setActorName } from "./api.ts";
+import { BudgetPage } from "./BudgetPage.tsx";
 import { ChartsPage } from "./ChartsPage.tsx";
 import { LinePage } from "./LinePage.tsx";
 import { RunPage } from "./RunPage.tsx";
 
-type Route = { page: "line" } | { page: "charts" } | { page: "run"; id: number };
+type Route =
+  | { page: "line" }
+  | { page: "charts" }
+  | { page: "budget" }
+  | { page: "run"; id: number };
 
 function routeOf(hash: string): Route {
   const run = /^#\/runs\/(\d+)/.exec(hash);
   if (run) return { page: "run", id: Number(run[1]) };
   if (hash.startsWith("#/charts")) return { page: "charts" };
+  if (hash.startsWith("#/budget")) return { page: "budget" };
   return { page: "line" };
 }
 
-/** Hash routes (#/, #/charts, #/runs/3): the server serves one page, whatever the path. */
+/** Hash routes (#/, #/charts, #/budget, #/runs/3): the server serves one page, whatever the path. */
 export function App() {
   const [route, setRoute] = useState(() => routeOf(location.hash));
   const [name, setName] = useState(actorName);
@@ -35,6 +41,13 @@ export function App() {
           <a href="#/charts" className={route.page === "charts" ? "on" : ""}>
             Charts
           </a>
+          <a
+            href="#/budget"
+            className={route.page === "budget" ? "on" : ""}
+            data-testid="nav-budget"
+          >
+            Budget
+          </a>
         </nav>
         <label className="who">
           supervisor
@@ -51,6 +64,7 @@ export function App() {
       <main>
         {route.page === "line" && <LinePage />}
         {route.page === "charts" && <ChartsPage />}
+        {route.page === "budget" && <BudgetPage />}
         {route.page === "run" && <RunPage id={route.id} />}
       </main>
     </div>

@@ -1,6 +1,6 @@
-import type { Charts, LineView, RunDetail } from "../../schema.ts";
+import type { BudgetLimitView, BudgetView, Charts, LineView, RunDetail } from "../../schema.ts";
 
-export type { Charts, LineView, RunDetail };
+export type { BudgetLimitView, BudgetView, Charts, LineView, RunDetail };
 
 let csrf: Promise<string> | undefined;
 
