@@ -73,7 +73,10 @@ export class LeaderMergeQueue implements MergeQueue {
     try {
       if (!(await roster.lead(workerId, leaseMs))) {
         // Main's compare-and-swap keeps the landing safe.
-        logger.warn({ workerId, runId: this.leadingRun }, "lost the merge leadership while landing");
+        logger.warn(
+          { workerId, runId: this.leadingRun },
+          "lost the merge leadership while landing",
+        );
       }
     } catch (error) {
       logger.warn({ err: error }, "could not renew the merge leadership");
