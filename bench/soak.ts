@@ -16,7 +16,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createDemoRepository } from "../src/cli/commands/demo.ts";
-import type { LedgerTotals, WorkOrder } from "../src/ledger/index.ts";
+import {
+  type LedgerTotals,
+  ledgerLocationFor,
+  openLedger,
+  type WorkOrder,
+} from "../src/ledger/index.ts";
 import { Inbox } from "../src/orders/index.ts";
 import { demoOrders } from "../src/sim/index.ts";
 
@@ -71,6 +76,89 @@ async function snapshot(stateDir: string): Promise<Snapshot | undefined> {
     return JSON.parse(await readFile(path.join(stateDir, "status.json"), "utf8")) as Snapshot;
   } catch {
     return undefined;
+  }
+}
+
+/** Whether the project's tests pass at `commit`, in a worktree of its own. */
+function testsPassAt(repo: string, commit: string, name: string): boolean {
+  const dir = path.join(tmpdir(), `nightshift-soak-${name}-${process.pid}`);
+  git(repo, "worktree", "add", "--detach", "--quiet", dir, commit);
+  try {
+    execFileSync("npm", ["test", "--silent"], { cwd: dir, env, stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    git(repo, "worktree", "remove", "--force", dir);
+  }
+}
+
+interface ReportJson {
+  runs: number;
+  endedRuns: number;
+  landedChanges: number;
+  modelRequests: number;
+  tokens: number;
+  costUsd: number;
+  yield: number | null;
+  costPerLandedChangeUsd: number | null;
+}
+
+/**
+ * `nightshift report --json` against the ledger's rows, counted and summed here row by row: the
+ * report's figures must be exactly what the rows say. Returns the mismatches.
+ */
+async function reportMatchesLedger(repo: string, stateDir: string): Promise<string[]> {
+  const out = execFileSync(process.execPath, [BIN, "report", "--json"], {
+    cwd: repo,
+    env,
+    encoding: "utf8",
+  });
+  const report = JSON.parse(out) as ReportJson;
+  const ledger = await openLedger(ledgerLocationFor(stateDir, env), "soak check");
+  try {
+    const runs = await ledger.db.selectFrom("runs").select(["status"]).execute();
+    const merges = await ledger.db.selectFrom("merges").select(["id"]).execute();
+    const orders = await ledger.db.selectFrom("work_orders").select(["status"]).execute();
+    const requests = await ledger.db
+      .selectFrom("model_requests")
+      .select(["input_tokens", "output_tokens", "cost_usd"])
+      .execute();
+    const ended = runs.filter((r) => r.status !== "running").length;
+    const tokens = requests.reduce(
+      (n, r) => n + Number(r.input_tokens) + Number(r.output_tokens),
+      0,
+    );
+    const cost = requests.reduce((n, r) => n + Number(r.cost_usd), 0);
+    const landedOrders = orders.filter((o) => o.status === "landed").length;
+    const expected: [string, number | null, number | null][] = [
+      ["runs", report.runs, runs.length],
+      ["ended runs", report.endedRuns, ended],
+      ["landed changes (merges rows)", report.landedChanges, merges.length],
+      ["landed changes (landed orders)", report.landedChanges, landedOrders],
+      ["model requests", report.modelRequests, requests.length],
+      ["tokens", report.tokens, tokens],
+      ["cost USD", report.costUsd, cost],
+      ["yield", report.yield, ended > 0 ? merges.length / ended : null],
+      [
+        "cost per landed change",
+        report.costPerLandedChangeUsd,
+        merges.length > 0 ? cost / merges.length : null,
+      ],
+    ];
+    console.log(
+      `report: ${report.runs} runs (${report.endedRuns} ended), ${report.landedChanges} landed, ${report.modelRequests} requests, ${report.tokens} tokens, $${report.costUsd.toFixed(4)}`,
+    );
+    return expected.flatMap(([what, reported, counted]) => {
+      const same =
+        reported === counted ||
+        (reported !== null &&
+          counted !== null &&
+          Math.abs(reported - counted) <= 1e-9 * Math.max(1, Math.abs(counted)));
+      return same ? [] : [`${what}: report ${reported}, ledger rows ${counted}`];
+    });
+  } finally {
+    await ledger.close();
   }
 }
 
@@ -177,18 +265,16 @@ async function main(): Promise<void> {
       ? `main green at every wave's end: ${greens.every(Boolean)} (${greens.length} checks)`
       : "main green: no wave finished, not checked",
   );
+  // Every commit main went through since the start (the line's landings, the soak's resets).
   const head = git(repo, "rev-parse", "main");
-  let greenNow = true;
-  const dir = path.join(tmpdir(), `nightshift-soak-final-${process.pid}`);
-  git(repo, "worktree", "add", "--detach", "--quiet", dir, head);
-  try {
-    execFileSync("npm", ["test", "--silent"], { cwd: dir, env, stdio: "ignore" });
-  } catch {
-    greenNow = false;
-  } finally {
-    git(repo, "worktree", "remove", "--force", dir);
-  }
-  console.log(`main green at the end (${head.slice(0, 10)}): ${greenNow}`);
+  const commits = git(repo, "rev-list", "--first-parent", "--reverse", `${initial}..${head}`)
+    .split("\n")
+    .filter(Boolean);
+  const red = commits.filter((c, i) => !testsPassAt(repo, c, `commit-${i}`));
+  const everyCommitGreen = red.length === 0;
+  console.log(
+    `main green at every commit: ${everyCommitGreen} (${commits.length} commits since the start, head ${head.slice(0, 10)})${red.length > 0 ? `; red: ${red.map((c) => c.slice(0, 10)).join(", ")}` : ""}`,
+  );
   console.log(
     `tokens in ${totals?.inputTokens ?? 0} out ${totals?.outputTokens ?? 0}, simulated cost $${(totals?.costUsd ?? 0).toFixed(4)}`,
   );
@@ -197,9 +283,24 @@ async function main(): Promise<void> {
   console.log(`open defects: ${[...kinds].map(([k, n]) => `${k} ${n}`).join(", ") || "none"}`);
   const third = Math.max(1, Math.floor(rss.length / 3));
   const avg = (xs: number[]) => Math.round(xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length));
+  const middle = avg(rss.slice(third, -third).length > 0 ? rss.slice(third, -third) : rss);
+  const last = avg(rss.slice(-third));
+  // Flat: the last third within 10% (plus 20 MB of noise) of the middle third; the first third
+  // holds start-up (the sandbox self-test, main's baseline check) and is left out.
+  const memoryFlat = rss.length < 6 || last <= middle * 1.1 + 20;
   console.log(
-    `RSS MB: first third avg ${avg(rss.slice(0, third))}, last third avg ${avg(rss.slice(-third))}, max ${Math.max(...rss)}; state folder ${diskMb(stateDir)} MB`,
+    `RSS MB: first third avg ${avg(rss.slice(0, third))}, middle third avg ${middle}, last third avg ${last}, max ${Math.max(...rss)}; state folder ${diskMb(stateDir)} MB`,
   );
+  console.log(
+    `memory flat: ${memoryFlat}${rss.length < 6 ? ` (only ${rss.length} samples: too short to tell)` : ` (last third ${last} MB vs middle third ${middle} MB)`}`,
+  );
+  const mismatches = await reportMatchesLedger(repo, stateDir);
+  console.log(
+    `report matches the ledger's rows: ${mismatches.length === 0}${mismatches.map((m) => `\n  mismatch: ${m}`).join("")}`,
+  );
+  const ok = everyCommitGreen && greens.every(Boolean) && memoryFlat && mismatches.length === 0;
+  console.log(`soak verdict: ${ok ? "PASS" : "FAIL"}`);
+  process.exitCode = ok ? 0 : 1;
   if (!process.env.SOAK_KEEP) await rm(repo, { recursive: true, force: true });
   else console.log(`kept ${repo}`);
 }

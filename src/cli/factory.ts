@@ -148,7 +148,14 @@ export async function buildLine(
   const finder =
     options.forever && perpetual.sources.length > 0
       ? new WorkFinder(
-          { ledger, repoPath: factory.root, branch: config.factory.branch, logger },
+          {
+            ledger,
+            repoPath: factory.root,
+            branch: config.factory.branch,
+            logger,
+            // The lint and coverage commands run in a fresh checkout of main, sandboxed as gates.
+            checkouts: { workspaces, sandbox },
+          },
           {
             sources: perpetual.sources,
             approval: perpetual.approval,
@@ -156,6 +163,18 @@ export async function buildLine(
             intervalMs: perpetual.interval_minutes * 60_000,
             goalsFile: perpetual.goals_file,
             todoMarkers: perpetual.todo_markers,
+            lint: {
+              commands: perpetual.lint.commands,
+              timeoutMs: perpetual.lint.timeout_seconds * 1000,
+            },
+            coverage: {
+              command: perpetual.coverage.command,
+              report: perpetual.coverage.report,
+              format: perpetual.coverage.format,
+              metric: perpetual.coverage.metric,
+              threshold: perpetual.coverage.threshold,
+              timeoutMs: perpetual.coverage.timeout_seconds * 1000,
+            },
           },
         )
       : undefined;
@@ -202,10 +221,9 @@ export async function buildLine(
           logger.info({ orders: added.map((o) => o.id) }, "took in orders from the inbox");
         for (const r of rejected) logger.error(r, "refused an inbox file");
         await issues?.poll();
-        // Another worker may add the same finding first: the ledger's unique key refuses ours.
-        await finder
-          ?.findWork()
-          .catch((error: unknown) => logger.warn({ err: error }, "finding work failed"));
+        // In the background (a check's command may take minutes). Another worker may add the
+        // same finding first: the ledger's unique key refuses ours.
+        finder?.poke();
       },
       workerId,
       soleWorker: !shared,
@@ -233,7 +251,14 @@ export async function buildLine(
       },
     },
   );
-  return { line, gateway: models.gateway, close: models.close };
+  return {
+    line,
+    gateway: models.gateway,
+    close: async () => {
+      await finder?.stop();
+      await models.close();
+    },
+  };
 }
 
 /** Keeps the transcripts and the log of a long-running line within [retention]. */

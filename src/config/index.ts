@@ -1,5 +1,11 @@
 export { CONFIG_FILE, ConfigError, type LoadedConfig, loadConfig, parseConfig } from "./load.ts";
-export { PERPETUAL_SOURCES, type PerpetualSource } from "./loop-sections.ts";
+export {
+  COVERAGE_METRICS,
+  FINDING_FORMATS,
+  type FindingFormat,
+  PERPETUAL_SOURCES,
+  type PerpetualSource,
+} from "./loop-sections.ts";
 export {
   DRIVER_PROTOCOLS,
   KIND_DEFAULTS,

@@ -232,7 +232,8 @@ max_orders = 20
 [perpetual]
 # Where \`nightshift run --forever\` finds work when the queue is dry (docs/perpetual.md):
 # "goals" (a "- " line of goals_file), "tests" (a test gate that both passed and failed on one
-# commit: flaky), "defects" (open defects), "todo" (todo_markers in the landing branch's files).
+# commit: flaky), "defects" (open defects), "todo" (todo_markers in the landing branch's files),
+# "lint" (files [perpetual.lint] commands complain about), "coverage" (files below a threshold).
 sources = []
 # Orders found this way wait for \`nightshift approve\` (false: they are queued at once).
 approval = true
@@ -240,6 +241,24 @@ goals_file = "GOALS.md"
 todo_markers = ["TODO", "FIXME"]
 max_orders_per_round = 3
 interval_minutes = 10
+
+[perpetual.lint]
+# Checks run in a fresh checkout of the landing branch (sandboxed, as written, with the time limit);
+# each committed file they complain about becomes an order. format: "auto", "tsc", "eslint-json",
+# "biome-json", "github", "eslint-compact" or "generic" (file:line:col: message).
+# commands = [{ name = "types", command = "npx tsc --noEmit --pretty false --strict", format = "tsc" }]
+commands = []
+timeout_seconds = 600
+
+[perpetual.coverage]
+# Run in a fresh checkout to write \`report\` (empty: read the report in the repository's folder);
+# files covered below \`threshold\` percent of \`metric\` become orders.
+command = ""
+report = "coverage/coverage-summary.json"
+format = "auto"
+metric = "lines"
+threshold = 80
+timeout_seconds = 900
 
 [github]
 # Open issues labelled with one of \`labels\` become work orders (\`nightshift issues\`); the token

@@ -33,6 +33,8 @@ export interface GitHub {
     title: string;
     body: string;
   }): Promise<PullRequest>;
+  /** The open pull request from `head` (a branch of this repository) into `base`, if there is one. */
+  findOpenPullRequest(pr: { head: string; base: string }): Promise<PullRequest | undefined>;
 }
 
 const PAGE = 100;
@@ -106,6 +108,20 @@ export function openGitHub(settings: GitHubSettings, env: NodeJS.ProcessEnv = pr
         octokit.rest.pulls.create({ owner, repo, ...pr }),
       );
       return { number: data.number, url: data.html_url };
+    },
+    async findOpenPullRequest(pr) {
+      const { data } = await call(`look for an open pull request from ${pr.head}`, () =>
+        octokit.rest.pulls.list({
+          owner,
+          repo,
+          state: "open",
+          head: `${owner}:${pr.head}`,
+          base: pr.base,
+          per_page: 1,
+        }),
+      );
+      const found = data[0];
+      return found ? { number: found.number, url: found.html_url } : undefined;
     },
   };
 }

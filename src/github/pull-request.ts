@@ -19,6 +19,10 @@ export interface Proposal {
  * Pushes a gate-passed candidate to the remote as its own branch and opens a pull request for
  * it: the output mode for a repository where people merge, not the line. A push that fails
  * opens nothing.
+ *
+ * An open pull request from the branch is adopted, not duplicated: after a crash between opening
+ * it and recording it in the ledger, the order's next attempt pushes its candidate to the same
+ * branch (which updates that pull request) and records the one already open.
  */
 export async function proposeChange(github: GitHub, proposal: Proposal): Promise<PullRequest> {
   const pushed = await git(
@@ -34,10 +38,17 @@ export async function proposeChange(github: GitHub, proposal: Proposal): Promise
       },
     );
   }
-  return github.openPullRequest({
-    head: proposal.branch,
-    base: proposal.base,
-    title: proposal.title,
-    body: proposal.body,
-  });
+  const wanted = { head: proposal.branch, base: proposal.base };
+  const open = await github.findOpenPullRequest(wanted);
+  if (open) return open;
+  try {
+    return await github.openPullRequest({ ...wanted, title: proposal.title, body: proposal.body });
+  } catch (error) {
+    // Opened meanwhile (another worker, or a person): GitHub refuses a second one with 422.
+    if (error instanceof GitHubError && error.code === "github_invalid") {
+      const opened = await github.findOpenPullRequest(wanted);
+      if (opened) return opened;
+    }
+    throw error;
+  }
 }

@@ -9,7 +9,14 @@ export {
   parseOrder,
   readBacklog,
 } from "./intake.ts";
-export { type FoundWork, WorkFinder, type WorkFinderSettings } from "./perpetual/index.ts";
+export {
+  type FoundWork,
+  PerpetualSourceError,
+  parseFindings,
+  readCoverageReport,
+  WorkFinder,
+  type WorkFinderSettings,
+} from "./perpetual/index.ts";
 export {
   formatPlan,
   PLANNER_MARKER,

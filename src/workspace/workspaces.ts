@@ -291,7 +291,9 @@ export class Workspaces {
       await this.worktreeCommand(["prune"]);
       const kept = new Set((await this.keptMarkers()).map((m) => m.runId));
       const candidates = new Set([...(await this.runDirs()), ...(await this.runBranches())]);
-      const stale = [...candidates].filter((id) => !activeRunIds.has(id) && !kept.has(id));
+      const stale = [...candidates].filter(
+        (id) => !activeRunIds.has(id) && !kept.has(id) && !isLiveScratch(id),
+      );
       for (const runId of stale) await this.removeRun(runId);
       return stale.sort();
     });
@@ -508,4 +510,21 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/**
+ * A checkout a process made for something other than a run (the perpetual sources run their lint
+ * and coverage commands in `perpetual-<source>-<pid>`), while that process lives: the timekeeper's
+ * prune must not pull it from under a command. A dead process's leftover is debris like any other.
+ */
+function isLiveScratch(id: string): boolean {
+  const pid = Number(/^perpetual-[a-z]+-(\d+)$/.exec(id)?.[1]);
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: alive, but another user's.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }

@@ -76,4 +76,41 @@ describe("nightshift run --forever with perpetual sources", () => {
     await runUntilFound(repo);
     expect((await status()).map((o) => o.status)).toEqual(["cancelled"]);
   });
+
+  it("runs a [perpetual.lint] check in a checkout of main and turns its findings into a scoped order", async () => {
+    const repo = await makeRepo(temps, {
+      "package.json": '{ "name": "x", "private": true, "scripts": { "test": "node -e 0" } }\n',
+      "a.js": "var a = 1;\nexport { a };\n",
+    });
+    git(repo, "checkout", "--quiet", "--detach");
+    expect((await cli(repo, ["init", "--provider", "simulator"])).code).toBe(0);
+    const config = path.join(repo, "nightshift.toml");
+    // A linter of its own: grep over the checkout, in the generic file:line:col format.
+    const check = String.raw`grep -Hn '^var ' *.js | sed -E 's/^([^:]+):([0-9]+):.*/\1:\2:1: no-var: Unexpected var./'`;
+    await writeFile(
+      config,
+      (await readFile(config, "utf8"))
+        .replace("sources = []", 'sources = ["lint"]')
+        .replace("interval_minutes = 10", "interval_minutes = 0")
+        .replace(
+          "commands = []",
+          `commands = [{ name = "style", command = ${JSON.stringify(check)}, format = "generic" }]`,
+        ),
+    );
+
+    await runUntilFound(repo);
+    const { orders } = JSON.parse((await cli(repo, ["status", "--json"])).stdout) as {
+      orders: { status: string; source: string; title: string; scope: string[]; spec: string }[];
+    };
+    expect(orders).toEqual([
+      expect.objectContaining({
+        status: "waiting",
+        source: "lint:style:a.js",
+        title: "Fix 1 style finding in a.js",
+        scope: ["a.js"],
+      }),
+    ]);
+    // The checkout it ran in is gone.
+    expect(git(repo, "worktree", "list").trim().split("\n")).toHaveLength(1);
+  });
 });

@@ -223,16 +223,32 @@ describe("pull-request output", () => {
       },
     ]);
 
-    const again = await failure(proposeChange(github, proposal));
-    expect(again).toMatchObject({
-      code: "github_invalid",
-      message: expect.stringContaining("Validation Failed"),
-    });
+    // A crash between opening it and recording it: the order's next attempt, with a new
+    // candidate, adopts the open pull request (its branch now holds the new candidate).
+    await writeFile(path.join(repo, "b.txt"), "b, again\n");
+    git(repo, "commit", "-qam", "b again");
+    const retried = git(repo, "rev-parse", "HEAD");
+    const adopted = await proposeChange(github, { ...proposal, commit: retried });
+    expect(adopted).toEqual(pr);
+    expect(gh.pulls).toHaveLength(1);
+    expect(git(remote, "rev-parse", "refs/heads/nightshift/wo-3")).toBe(retried);
+    expect(gh.requests.filter((r) => r.method === "GET").map((r) => r.path)).toEqual([
+      "/repos/acme/shop/pulls?state=open&head=acme%3Anightshift%2Fwo-3&base=main&per_page=1",
+      "/repos/acme/shop/pulls?state=open&head=acme%3Anightshift%2Fwo-3&base=main&per_page=1",
+    ]);
+    // A pull request a person closed is not adopted: the next proposal opens a new one.
+    gh.pulls[0]!.state = "closed";
+    const reopened = await proposeChange(github, { ...proposal, commit: retried });
+    expect(reopened).toEqual({ number: 101, url: "https://github.example/acme/shop/pull/101" });
+    expect(gh.pulls.map((p) => [p.number, p.state ?? "open"])).toEqual([
+      [100, "closed"],
+      [101, "open"],
+    ]);
     const noRemote = await failure(proposeChange(github, { ...proposal, remote: "nowhere" }));
     expect(noRemote).toMatchObject({
       code: "github_failed",
       hint: expect.stringContaining('"nowhere"'),
     });
-    expect(gh.pulls).toHaveLength(1);
+    expect(gh.pulls).toHaveLength(2);
   });
 });

@@ -17,7 +17,15 @@ export interface FakeGitHub {
   /** The API root as the client takes it (with the prefix, e.g. /api/v3, when one was given). */
   url: string;
   requests: { method: string; path: string; auth: string | undefined; body: unknown }[];
-  pulls: { number: number; head: string; base: string; title: string; body: string }[];
+  /** Pull requests opened; a test closes one by setting its state (as a person would on GitHub). */
+  pulls: {
+    number: number;
+    head: string;
+    base: string;
+    title: string;
+    body: string;
+    state?: "closed";
+  }[];
   /** Requests left before the rate limit refuses (default: plenty). */
   rateLimitRemaining: number;
   close(): Promise<void>;
@@ -101,9 +109,30 @@ export async function startFakeGitHub(o: {
         })),
       );
     }
+    const pullJson = (p: FakeGitHub["pulls"][number]) => ({
+      number: p.number,
+      html_url: `https://github.example/${o.repo}/pull/${p.number}`,
+      state: p.state ?? "open",
+      title: p.title,
+      head: { ref: p.head, label: `${o.repo.split("/")[0]}:${p.head}` },
+      base: { ref: p.base },
+    });
+    if (req.method === "GET" && path === `${base}/pulls`) {
+      // GitHub's filters: state (default open), head as "owner:branch", base.
+      const wanted = url.searchParams.get("state") ?? "open";
+      const head = url.searchParams.get("head");
+      const baseRef = url.searchParams.get("base");
+      const found = state.pulls.filter(
+        (p) =>
+          (wanted === "all" || (p.state ?? "open") === wanted) &&
+          (!head || `${o.repo.split("/")[0]}:${p.head}` === head) &&
+          (!baseRef || p.base === baseRef),
+      );
+      return send(res, 200, found.map(pullJson));
+    }
     if (req.method === "POST" && path === `${base}/pulls`) {
       const body = JSON.parse(text) as { head: string; base: string; title: string; body: string };
-      if (state.pulls.some((p) => p.head === body.head)) {
+      if (state.pulls.some((p) => p.head === body.head && p.state !== "closed")) {
         return send(res, 422, {
           message: "Validation Failed",
           errors: [
@@ -116,14 +145,9 @@ export async function startFakeGitHub(o: {
         });
       }
       const number = 100 + state.pulls.length;
-      state.pulls.push({ number, ...body });
-      return send(res, 201, {
-        number,
-        html_url: `https://github.example/${o.repo}/pull/${number}`,
-        state: "open",
-        head: { ref: body.head },
-        base: { ref: body.base },
-      });
+      const pull = { number, ...body };
+      state.pulls.push(pull);
+      return send(res, 201, pullJson(pull));
     }
     return send(res, 404, {
       message: "Not Found",

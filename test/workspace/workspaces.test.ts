@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import {
   existsSync,
   mkdtempSync,
@@ -275,6 +276,19 @@ describe("fastForwardMain and isAncestor", () => {
 });
 
 describe("release and prune", () => {
+  it("leaves a live process's perpetual checkout alone, and prunes a dead one's", async () => {
+    const ws = setup();
+    const dead = spawnSync("true").pid;
+    const live = await ws.create(`perpetual-lint-${process.pid}`);
+    const leftover = await ws.create(`perpetual-coverage-${dead}`);
+    const result = await ws.prune(new Set());
+    expect(result.removed).toEqual([`perpetual-coverage-${dead}`]);
+    expect(existsSync(live.path)).toBe(true);
+    expect(existsSync(leftover.path)).toBe(false);
+    await ws.release(live, { keep: false });
+    expect(existsSync(live.path)).toBe(false);
+  });
+
   it("removes worktree and branch when not kept", async () => {
     const ws = setup();
     const w = await ws.create("r1");

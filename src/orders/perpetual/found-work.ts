@@ -14,6 +14,11 @@ export interface FoundWork {
   scope: string[];
   /** Where it came from, kept on the order: "todo:src/a.ts:12", "goals:GOALS.md", "defect:D-4". */
   source: string;
+  /**
+   * While an order from the same `source` is still open (waiting, queued, running), no second one
+   * is proposed: a file's lint errors changed since its order was found are still that order's work.
+   */
+  onePerSource?: boolean;
 }
 
 /** A stable key for a finding: its kind and a hash of what identifies it. */

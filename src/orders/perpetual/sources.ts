@@ -1,6 +1,8 @@
 import { sql } from "kysely";
 import type { Ledger } from "../../ledger/index.ts";
 import { git } from "../../workspace/git.ts";
+import type { CoverageSettings, LintSettings } from "./check-sources.ts";
+import type { CheckoutParts } from "./checkout.ts";
 import { type FoundWork, findingKey } from "./found-work.ts";
 
 export interface SourceContext {
@@ -10,7 +12,14 @@ export interface SourceContext {
   branch: string;
   goalsFile: string;
   todoMarkers: string[];
+  /** Fresh checkouts of the landing branch to run commands in (lint, coverage). */
+  checkouts?: CheckoutParts;
+  lint?: LintSettings;
+  coverage?: CoverageSettings;
 }
+
+/** The kind of defect a perpetual source that cannot look for work raises (see WorkFinder). */
+export const SOURCE_DEFECT_KIND = "perpetual_source";
 
 const GOAL_LINE = /^\s*[-*]\s+(?!\[[xX]\])(?:\[ \]\s+)?(.+?)\s*$/;
 
@@ -72,14 +81,17 @@ export async function todoSource(ctx: SourceContext): Promise<FoundWork[]> {
 /** Each open defect: a person's look is wanted, and an agent may well find the cause first. */
 export async function defectsSource(ctx: SourceContext): Promise<FoundWork[]> {
   const defects = await ctx.ledger.listDefects({ status: "open" });
-  return defects.map((d) => ({
-    key: `defect-${d.id}`,
-    title: `Fix the cause of defect D-${d.id}: ${d.summary.slice(0, 150)}`,
-    spec: `Defect D-${d.id} (${d.kind})${d.order_id ? ` on WO-${d.order_id}` : ""}: ${d.summary}\nEvidence: ${JSON.stringify(d.evidence).slice(0, 2000)}`,
-    acceptance: `What made defect D-${d.id} happen can no longer happen (a test shows it), and the tests pass.`,
-    scope: [],
-    source: `defect:D-${d.id}`,
-  }));
+  // A source that cannot run is a setting for a person to fix, not work for an agent.
+  return defects
+    .filter((d) => d.kind !== SOURCE_DEFECT_KIND)
+    .map((d) => ({
+      key: `defect-${d.id}`,
+      title: `Fix the cause of defect D-${d.id}: ${d.summary.slice(0, 150)}`,
+      spec: `Defect D-${d.id} (${d.kind})${d.order_id ? ` on WO-${d.order_id}` : ""}: ${d.summary}\nEvidence: ${JSON.stringify(d.evidence).slice(0, 2000)}`,
+      acceptance: `What made defect D-${d.id} happen can no longer happen (a test shows it), and the tests pass.`,
+      scope: [],
+      source: `defect:D-${d.id}`,
+    }));
 }
 
 /**
