@@ -4,7 +4,7 @@ import {
   type ProviderAuth,
   type ProviderSettings,
 } from "../config/index.ts";
-import { canTranslate } from "../protocols/index.ts";
+import { canTranslate, type HeaderReader } from "../protocols/index.ts";
 
 /** Where one provider's requests go, and the key the gateway adds (the run never sees it). */
 export interface Upstream {
@@ -145,9 +145,12 @@ export const ANTHROPIC_VERSION = "2023-06-01";
  * The client's headers as the upstream needs them: Anthropic refuses a request without
  * anthropic-version, which only Anthropic's own clients send.
  */
-export function upstreamHeaders(incoming: Headers, protocol: ProtocolName): Headers {
-  if (protocol !== "anthropic-messages" || incoming.has("anthropic-version")) return incoming;
-  const headers = new Headers(incoming);
-  headers.set("anthropic-version", ANTHROPIC_VERSION);
-  return headers;
+export function upstreamHeaders(incoming: HeaderReader, protocol: ProtocolName): HeaderReader {
+  if (protocol !== "anthropic-messages" || incoming.get("anthropic-version") !== null) {
+    return incoming;
+  }
+  return {
+    get: (name) =>
+      name.toLowerCase() === "anthropic-version" ? ANTHROPIC_VERSION : incoming.get(name),
+  };
 }

@@ -2,6 +2,7 @@ import http, { type IncomingMessage } from "node:http";
 import https from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import { NightshiftError } from "../errors/index.ts";
+import type { HeaderReader } from "../protocols/index.ts";
 import type { Upstream } from "./routing.ts";
 
 export interface RetryPolicy {
@@ -59,7 +60,7 @@ export class UpstreamError extends NightshiftError {
 export async function forward(
   upstream: Upstream,
   url: URL,
-  incoming: Headers,
+  incoming: HeaderReader,
   body: string,
   policy: RetryPolicy,
   signal: AbortSignal,
