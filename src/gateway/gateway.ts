@@ -484,17 +484,11 @@ export class Gateway {
     const requestId = randomUUID();
     // A refused request forwards nothing, but is recorded: the run's ledger shows why it stopped.
     const refuse = async (status: number, message: string, code: string) => {
-      await this.record({
-        requestId,
-        protocol,
-        grant,
-        facts,
-        started,
-        status,
-        usage: undefined,
-        attempts: 0,
-        error: message,
-      });
+      await this.record(
+        { requestId, protocol, grant, facts, started },
+        { status, usage: undefined, attempts: 0, error: message },
+        0,
+      );
       fail(status, message, code);
     };
     const plan = this.plan(protocol, facts, body as Record<string, unknown>, requestText, url);
@@ -814,7 +808,7 @@ export class Gateway {
       usd,
       tokens: usage ? usage.inputTokens + usage.outputTokens : 0,
     });
-    const metered = this.record({ ...exchange, ...outcome, usd });
+    const metered = this.record(exchange, outcome, usd);
     const runId = exchange.grant.runId;
     // A factory-level request (no run) has no run transcript; its metered row is its record.
     const written =
@@ -835,35 +829,39 @@ export class Gateway {
     if (written) await written;
   }
 
-  private record(entry: {
-    requestId: string;
-    protocol: WireProtocol;
-    grant: Grant;
-    facts: RequestFacts;
-    started: number;
-    status: number;
-    usage: MeteredUsage | undefined;
-    estimated?: boolean;
-    attempts: number;
-    error?: string | undefined;
-    usd?: number;
-  }): Promise<void> | undefined {
+  private record(
+    entry: {
+      requestId: string;
+      protocol: WireProtocol;
+      grant: Grant;
+      facts: RequestFacts;
+      started: number;
+    },
+    outcome: {
+      status: number;
+      usage: MeteredUsage | undefined;
+      estimated?: boolean;
+      attempts: number;
+      error?: string | undefined;
+    },
+    usd: number,
+  ): Promise<void> | undefined {
     const row: NewModelRequest = {
       request_id: entry.requestId,
       run_id: entry.grant.runId,
       order_id: entry.grant.orderId,
       protocol: entry.protocol.name,
       model: entry.facts.model,
-      status: entry.status,
+      status: outcome.status,
       stream: entry.facts.stream,
-      input_tokens: entry.usage?.inputTokens ?? 0,
-      output_tokens: entry.usage?.outputTokens ?? 0,
-      cached_input_tokens: entry.usage?.cachedInputTokens ?? 0,
-      cost_usd: entry.usd ?? 0,
-      usage_estimated: entry.estimated ?? false,
+      input_tokens: outcome.usage?.inputTokens ?? 0,
+      output_tokens: outcome.usage?.outputTokens ?? 0,
+      cached_input_tokens: outcome.usage?.cachedInputTokens ?? 0,
+      cost_usd: usd,
+      usage_estimated: outcome.estimated ?? false,
       latency_ms: Math.round(performance.now() - entry.started),
-      attempts: entry.attempts,
-      error: entry.error ?? null,
+      attempts: outcome.attempts,
+      error: outcome.error ?? null,
     };
     return this.meter.record(row);
   }

@@ -99,33 +99,46 @@ export function modelRouter(
   models: Record<string, { provider: string; model?: string | undefined }> = {},
 ): Router {
   const byName = new Map(providers.map((p) => [p.name, p]));
-  return {
-    route(protocol, model) {
-      const explicit = models[model];
-      const provider = explicit
-        ? byName.get(explicit.provider)
-        : providers.find((p) => p.models.some((glob) => matchesGlob(model, glob)));
-      if (!provider) return noProvider(providers, model);
-      const upstreamModel = explicit?.model ?? model;
-      const target = provider.protocols.includes(protocol)
-        ? protocol
-        : provider.protocols.find((p) => canTranslate(protocol, p));
-      if (!target) {
-        return {
-          refused: true,
-          status: 400,
-          code: "no_translation",
-          message: `provider "${provider.name}" speaks ${provider.protocols.join(", ")}, and nightshift cannot translate ${protocol} requests into it; route model "${model}" to a provider that speaks ${protocol}, or use an agent that speaks ${provider.protocols[0]}`,
-        };
-      }
-      return {
-        upstream: provider.upstream,
-        protocol: target,
-        model: upstreamModel,
-        chatMaxTokensField: provider.chatMaxTokensField,
-      };
-    },
+  // Decisions are remembered per protocol and model: matching globs on every request costs more
+  // than the rest of routing. Model names come from clients, so the memory is bounded.
+  const decided = new Map<string, RouteDecision>();
+  const decide = (protocol: ProtocolName, model: string): RouteDecision => {
+    const key = `${protocol} ${model}`;
+    let decision = decided.get(key);
+    if (decision === undefined) {
+      decision = route(protocol, model);
+      if (decided.size >= 1_000) decided.clear();
+      decided.set(key, decision);
+    }
+    return decision;
   };
+  return { route: decide };
+
+  function route(protocol: ProtocolName, model: string): RouteDecision {
+    const explicit = models[model];
+    const provider = explicit
+      ? byName.get(explicit.provider)
+      : providers.find((p) => p.models.some((glob) => matchesGlob(model, glob)));
+    if (!provider) return noProvider(providers, model);
+    const upstreamModel = explicit?.model ?? model;
+    const target = provider.protocols.includes(protocol)
+      ? protocol
+      : provider.protocols.find((p) => canTranslate(protocol, p));
+    if (!target) {
+      return {
+        refused: true,
+        status: 400,
+        code: "no_translation",
+        message: `provider "${provider.name}" speaks ${provider.protocols.join(", ")}, and nightshift cannot translate ${protocol} requests into it; route model "${model}" to a provider that speaks ${protocol}, or use an agent that speaks ${provider.protocols[0]}`,
+      };
+    }
+    return {
+      upstream: provider.upstream,
+      protocol: target,
+      model: upstreamModel,
+      chatMaxTokensField: provider.chatMaxTokensField,
+    };
+  }
 }
 
 function noProvider(providers: readonly ConfiguredProvider[], model: string): RouteRefusal {
