@@ -718,9 +718,14 @@ export class Gateway {
     );
     if (translated) headers["content-type"] = "text/event-stream";
     res.writeHead(status, headers);
-    // The client learns at once that its stream has begun, unless a chunk is already here to carry
-    // the headers (one write instead of two).
-    if (upstreamBody.readableLength === 0) res.flushHeaders();
+    // The headers go out with the first chunk (one write to the socket instead of two), or on
+    // their own if no chunk comes soon: the client learns promptly that its stream has begun.
+    let begun = false;
+    const begin = () => {
+      begun = true;
+      if (!res.destroyed) res.flushHeaders();
+    };
+    const headersDue = setTimeout(begin, FIRST_CHUNK_WAIT_MS);
     let received = "";
     let failure: string | undefined;
     let clientLeft = false;
@@ -739,14 +744,19 @@ export class Gateway {
           clientLeft = true;
           continue;
         }
-        if (!translated) {
-          if (!res.write(bytes)) await drained(res);
-        } else if (out !== "" && !res.write(out)) await drained(res);
+        const data = translated ? out : bytes;
+        if (data.length === 0) continue;
+        if (!begun) {
+          begun = true;
+          clearTimeout(headersDue);
+        }
+        if (!res.write(data)) await drained(res);
       }
     } catch (error) {
       failure = (error as Error).message;
     } finally {
       clearTimeout(stall);
+      clearTimeout(headersDue);
     }
     clientLeft ||= res.destroyed;
     const usage = meter.usage();
@@ -765,6 +775,8 @@ export class Gateway {
     });
     if (failure !== undefined) {
       upstreamBody.destroy();
+      // A stream that broke before its first chunk still began: the client sees it cut off.
+      if (!begun) begin();
       res.destroy();
       return;
     }
@@ -925,6 +937,9 @@ export function promptTokenBound(requestText: string): number {
   const tools = requestText.includes('"tools"') || requestText.includes('"functionDeclarations"');
   return Buffer.byteLength(requestText) + 64 + (tools ? 1_024 : 0) + images * 1_600;
 }
+
+/** How long a stream's headers wait to go out with its first chunk. */
+const FIRST_CHUNK_WAIT_MS = 5;
 
 /** Provider answers that every later request would get too: the line stops instead of retrying. */
 const BLOCKING_STATUSES = new Set([401, 403, 404]);
