@@ -9,7 +9,13 @@
  * figures and the ratios to the floor, since only ratios measured in the same run mean much on a
  * shared, noisy machine. Each server and this load generator are separate processes.
  *
- * BENCH_SECONDS (5), BENCH_SAMPLES (1000), BENCH_ROUNDS (2), BENCH_CONNECTIONS ("32,128").
+ * Before measuring, every target is warmed up alike: 300 sequential requests and BENCH_WARMUP
+ * seconds at 32 connections per mode, so that the figures are a long-lived process's steady state
+ * (V8 has optimised the hot code and tiered up the embedded ledger's WebAssembly): without that,
+ * whichever target and mode came first after start-up paid for compilation in its figures.
+ *
+ * BENCH_SECONDS (5), BENCH_SAMPLES (1000), BENCH_ROUNDS (2), BENCH_CONNECTIONS ("32,128"),
+ * BENCH_WARMUP (3).
  * BENCH_PROFILE=<dir>: run the gateway under `node --cpu-prof` and write its profile to <dir>
  * (summarise it with `npx tsx bench/gateway-profile.ts <dir>/<file>.cpuprofile`).
  */
@@ -24,6 +30,7 @@ const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 5) * 1000;
 const LATENCY_SAMPLES = Number(process.env.BENCH_SAMPLES ?? 1000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? "32,128").split(",").map(Number);
+const WARMUP_MS = Number(process.env.BENCH_WARMUP ?? 3) * 1000;
 const SERVER = fileURLToPath(new URL("./gateway-server.ts", import.meta.url));
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
@@ -105,8 +112,13 @@ function cpuMs(pid: number | undefined): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
 }
 
-async function throughput(target: Target, mode: Mode, connections: number) {
-  const end = performance.now() + DURATION_MS;
+async function throughput(
+  target: Target,
+  mode: Mode,
+  connections: number,
+  durationMs = DURATION_MS,
+) {
+  const end = performance.now() + durationMs;
   const cpuBefore = cpuMs(target.pid);
   const started = performance.now();
   let done = 0;
@@ -162,6 +174,7 @@ try {
   for (const target of targets) {
     for (const mode of ["json", "sse"] as const) {
       for (let i = 0; i < 300; i++) await send(target, mode); // warm up
+      if (WARMUP_MS > 0) await throughput(target, mode, 32, WARMUP_MS);
     }
   }
   for (let round = 0; round < ROUNDS; round++) {
@@ -184,7 +197,7 @@ try {
     }
   }
   console.log(
-    `gateway benchmark: ${ROUNDS} rounds; ${DURATION_MS / 1000}s at ${CONNECTIONS.join(" and ")} connections; ${LATENCY_SAMPLES} sequential requests for latency; medians of rounds`,
+    `gateway benchmark: ${WARMUP_MS / 1000}s warm-up per target and mode; ${ROUNDS} rounds; ${DURATION_MS / 1000}s at ${CONNECTIONS.join(" and ")} connections; ${LATENCY_SAMPLES} sequential requests for latency; medians of rounds`,
   );
   console.log(
     "gateway = as shipped: embedded ledger on disk, transcripts on, run budget reserved in the ledger",

@@ -1,8 +1,8 @@
 import { randomUUID, timingSafeEqual } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import type { IncomingMessage, Server } from "node:http";
+import http, { type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { serve } from "@hono/node-server";
+import { getRequestListener } from "@hono/node-server";
 import { type Context, Hono } from "hono";
 import type { Logger } from "pino";
 import { isNightshiftError, NightshiftError } from "../errors/index.ts";
@@ -12,6 +12,7 @@ import {
   anthropicMessagesWire,
   countTokens,
   createTranslation,
+  type HeaderReader,
   type MeteredUsage,
   openAIChatWire,
   parseAnthropicCountTokensRequest,
@@ -137,6 +138,9 @@ export class Gateway {
   private readonly lifetime = new AbortController();
   /** Streams still being read to the end after their client went away. */
   private readonly draining = new Set<Promise<void>>();
+  /** The model routes: exact paths, and path prefixes (Gemini names the model in its path). */
+  private readonly protocolPaths = new Map<string, WireProtocol>();
+  private readonly protocolPrefixes: [string, WireProtocol][] = [];
 
   constructor(private readonly options: GatewayOptions) {
     // options.limits are nightshift.toml's; people's live overrides in the ledger go over them.
@@ -164,11 +168,20 @@ export class Gateway {
   }
 
   async listen(host = "127.0.0.1", port = 0): Promise<string> {
-    const server = serve({ fetch: this.app.fetch, hostname: host, port }) as Server;
+    // Model requests, the hot path, are served by a plain node:http handler: Hono's web Request,
+    // Headers, Response and ReadableStream per request cost more CPU than the rest of the gateway's
+    // own work. The rest (admin, metrics, health, count_tokens) goes through Hono.
+    const viaHono = getRequestListener(this.app.fetch, { hostname: host });
+    const server = http.createServer((req, res) => {
+      const protocol = req.method === "POST" ? this.protocolServing(req.url) : undefined;
+      if (protocol) this.serveModelRequest(protocol, req, res);
+      else void viaHono(req, res);
+    });
     this.server = server;
     const address = await new Promise<AddressInfo>((resolve, reject) => {
       server.once("listening", () => resolve(server.address() as AddressInfo));
       server.once("error", reject);
+      server.listen(port, host);
     });
     server.keepAliveTimeout = 30_000;
     // Reservations of a gateway that died are released once they expire; any gateway sweeps.
@@ -273,10 +286,25 @@ export class Gateway {
     }
   }
 
+  /** The protocol whose route a request path (and query) is on, as Hono would have matched it. */
+  private protocolServing(pathAndQuery: string | undefined): WireProtocol | undefined {
+    if (!pathAndQuery) return undefined;
+    const query = pathAndQuery.indexOf("?");
+    const path = query < 0 ? pathAndQuery : pathAndQuery.slice(0, query);
+    const exact = this.protocolPaths.get(path);
+    if (exact) return exact;
+    for (const [prefix, protocol] of this.protocolPrefixes) {
+      if (path.startsWith(prefix)) return protocol;
+    }
+    return undefined;
+  }
+
   private buildApp(protocols: WireProtocol[]): Hono {
     const app = new Hono();
     for (const protocol of protocols) {
-      app.post(protocol.route ?? protocol.path, (c) => this.handle(protocol, c));
+      const route = protocol.route ?? protocol.path;
+      if (route.endsWith("/*")) this.protocolPrefixes.push([route.slice(0, -1), protocol]);
+      else this.protocolPaths.set(route, protocol);
     }
     app.post("/v1/messages/count_tokens", (c) => this.countTokens(c));
     if (this.options.adminToken) this.addAdminRoutes(app, this.options.adminToken);
@@ -400,12 +428,34 @@ export class Gateway {
     });
   }
 
-  private async handle(protocol: WireProtocol, c: Context): Promise<Response> {
+  /**
+   * One model request, from the client's bytes to the reply: authenticates the key, reserves
+   * budget, forwards, relays the reply and meters it. Never throws: an unexpected error is logged
+   * and answered with a 500 (or cuts a reply already under way).
+   */
+  private serveModelRequest(
+    protocol: WireProtocol,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): void {
+    this.handle(protocol, req, res).catch((error: unknown) => {
+      this.options.logger.error({ err: error, path: req.url }, "gateway: model request failed");
+      if (res.headersSent) res.destroy();
+      else sendJson(res, 500, protocol.errorBody(500, "internal gateway error", "internal_error"));
+    });
+  }
+
+  private async handle(
+    protocol: WireProtocol,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
     const started = performance.now();
     const fail = (status: number, message: string, code: string) =>
-      c.json(protocol.errorBody(status, message, code) as object, status as 400);
-    const url = new URL(c.req.url);
-    const key = protocol.apiKeyOf(c.req.raw.headers, url);
+      sendJson(res, status, protocol.errorBody(status, message, code));
+    const url = new URL(req.url ?? "/", this.baseURL);
+    const headers = headerReader(req);
+    const key = protocol.apiKeyOf(headers, url);
     const grant = this.keys.lookup(key);
     if (!grant) {
       return fail(
@@ -423,7 +473,7 @@ export class Gateway {
         "metering_unavailable",
       );
     }
-    const requestText = await c.req.text();
+    const requestText = await readBody(req);
     const body = safeJson(requestText);
     if (!body || typeof body !== "object" || Array.isArray(body)) {
       return fail(400, "the request body must be a JSON object", "invalid_json");
@@ -437,18 +487,12 @@ export class Gateway {
     const requestId = randomUUID();
     // A refused request forwards nothing, but is recorded: the run's ledger shows why it stopped.
     const refuse = async (status: number, message: string, code: string) => {
-      await this.record({
-        requestId,
-        protocol,
-        grant,
-        facts,
-        started,
-        status,
-        usage: undefined,
-        attempts: 0,
-        error: message,
-      });
-      return fail(status, message, code);
+      await this.record(
+        { requestId, protocol, grant, facts, started },
+        { status, usage: undefined, attempts: 0, error: message },
+        0,
+      );
+      fail(status, message, code);
     };
     const plan = this.plan(protocol, facts, body as Record<string, unknown>, requestText, url);
     if ("refused" in plan) {
@@ -491,7 +535,7 @@ export class Gateway {
       requestText,
       body: body as Record<string, unknown>,
     };
-    return this.forwardExchange(exchange, c, plan.outgoing);
+    return this.forwardExchange(exchange, headers, res, plan.outgoing);
   }
 
   /**
@@ -561,16 +605,17 @@ export class Gateway {
 
   private async forwardExchange(
     exchange: Exchange,
-    c: Context,
+    incoming: HeaderReader,
+    res: ServerResponse,
     outgoing: { path: string; body: Record<string, unknown> },
-  ): Promise<Response> {
+  ): Promise<void> {
     const { protocol, route, translation } = exchange;
     let reply: Awaited<ReturnType<typeof forward>>;
     try {
       reply = await forward(
         route.upstream,
         upstreamURL(route.upstream, route.protocol, outgoing.path),
-        upstreamHeaders(c.req.raw.headers, route.protocol),
+        upstreamHeaders(incoming, route.protocol),
         upstreamText(exchange, outgoing.body),
         this.retry,
         // Not the client's signal: a client that goes away does not stop the provider working
@@ -589,7 +634,7 @@ export class Gateway {
         error: message,
         response: "",
       });
-      if (!c.req.raw.signal.aborted) {
+      if (!res.destroyed) {
         this.noteFailure(exchange.grant.runId, {
           status: 502,
           from: "provider",
@@ -597,7 +642,7 @@ export class Gateway {
           blocking: true,
         });
       }
-      return c.json(protocol.errorBody(502, message, "upstream_unavailable") as object, 502);
+      return sendJson(res, 502, protocol.errorBody(502, message, "upstream_unavailable"));
     }
     const { status, attempts } = reply;
     const ok = status >= 200 && status < 300;
@@ -622,12 +667,27 @@ export class Gateway {
           blocking: BLOCKING_STATUSES.has(status),
         });
       }
-      if (!translation) return new Response(text, { status, headers });
+      if (res.destroyed) return;
+      if (!translation) {
+        res.writeHead(status, headers);
+        res.end(text);
+        return;
+      }
       const translated = ok ? translation.response(parsed) : translation.error(status, text);
-      headers.set("content-type", "application/json");
-      return new Response(JSON.stringify(translated), { status, headers });
+      headers["content-type"] = "application/json";
+      res.writeHead(status, headers);
+      res.end(JSON.stringify(translated));
+      return;
     }
-    return this.relayStream(exchange, reply.body, status, headers, attempts);
+    const relaying = this.relayStream(exchange, reply.body, status, headers, attempts, res);
+    // Gateway.close waits for streams still being relayed or read to the end after their client
+    // went away (its server's close does not: that connection is gone).
+    this.draining.add(relaying);
+    try {
+      await relaying;
+    } finally {
+      this.draining.delete(relaying);
+    }
   }
 
   private noteFailure(runId: number | null, failure: ModelFailure): void {
@@ -635,53 +695,46 @@ export class Gateway {
   }
 
   /**
-   * Relays a stream as it arrives, chunk for chunk (nothing is held back), metering its usage
-   * events; finishes exactly once. A client that goes away does not end the exchange: the rest
-   * of the stream is read from the provider, which bills it anyway, so its usage is metered.
+   * Relays a stream as it arrives, chunk for chunk (nothing is held back; the provider is read
+   * no faster than the client takes the chunks), metering its usage events; finishes exactly once.
+   * A client that goes away does not end the exchange: the rest of the stream is read from the
+   * provider, which bills it anyway, so its usage is metered.
    */
-  private relayStream(
+  private async relayStream(
     exchange: Exchange,
     upstreamBody: IncomingMessage,
     status: number,
-    headers: Headers,
+    headers: Record<string, string>,
     attempts: number,
-  ): Response {
+    res: ServerResponse,
+  ): Promise<void> {
     const meter = exchange.upstreamWire.createStreamMeter();
     const translated = exchange.translation?.createStream();
-    const encoder = new TextEncoder();
     const decoder = new SSEDecoder();
     const textDecoder = new TextDecoder();
-    const chunks = upstreamBody[Symbol.asyncIterator]();
     const idleMs = this.options.streamIdleTimeoutMs ?? 120_000;
-    let received = "";
-    let done = false;
-    const finish = async (error?: string) => {
-      if (done) return;
-      done = true;
-      const usage = meter.usage();
-      const complete = usage && usage.outputTokens > 0;
-      await this.finish(exchange, {
-        status,
-        usage: complete ? usage : this.estimatedUsage(exchange, received, usage),
-        estimated: !complete,
-        attempts,
-        error,
-        response: received,
-      });
+    // One timer for the stream, pushed back by every chunk: a stream that sends nothing for idleMs
+    // is cut off, which ends the loop below with this error.
+    const stall = setTimeout(
+      () => upstreamBody.destroy(new Error(`the provider's stream stalled for ${idleMs} ms`)),
+      idleMs,
+    );
+    if (translated) headers["content-type"] = "text/event-stream";
+    res.writeHead(status, headers);
+    // The headers go out with the first chunk (one write to the socket instead of two), or on
+    // their own if no chunk comes soon: the client learns promptly that its stream has begun.
+    let begun = false;
+    const begin = () => {
+      begun = true;
+      if (!res.destroyed) res.flushHeaders();
     };
-    /** The next chunk's text (metered), undefined at the end; throws when the stream stalls. */
-    const next = async (): Promise<{ bytes: Buffer; out: string } | undefined> => {
-      let timer: NodeJS.Timeout | undefined;
-      const idle = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`the provider's stream stalled for ${idleMs} ms`)),
-          idleMs,
-        );
-      });
-      try {
-        const chunk = await Promise.race([chunks.next(), idle]);
-        if (chunk.done) return undefined;
-        const bytes = chunk.value as Buffer;
+    const headersDue = setTimeout(begin, FIRST_CHUNK_WAIT_MS);
+    let received = "";
+    let failure: string | undefined;
+    let clientLeft = false;
+    try {
+      for await (const bytes of upstreamBody as AsyncIterable<Buffer>) {
+        stall.refresh();
         const text = textDecoder.decode(bytes, { stream: true });
         received += text;
         let out = "";
@@ -689,56 +742,50 @@ export class Gateway {
           meter.onEvent(event);
           if (translated) out += translated.push(event);
         }
-        return { bytes, out };
-      } finally {
-        clearTimeout(timer);
-      }
-    };
-    const drainAfterClientLeft = async () => {
-      try {
-        while (await next()) {
-          // metered by next()
+        // The client left: the chunk is metered, and the rest is still read.
+        if (res.destroyed) {
+          clientLeft = true;
+          continue;
         }
-        await finish(
-          "the client closed the stream; the rest was read from the provider and metered",
-        );
-      } catch (error) {
-        await finish(`the client closed the stream, then: ${(error as Error).message}`);
-        upstreamBody.destroy();
-      }
-    };
-    let cancelled = false;
-    const stream = new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        try {
-          const chunk = await next();
-          // The client left while this chunk was on its way: it is metered, and the drain goes on.
-          if (cancelled) return;
-          if (!chunk) {
-            await finish();
-            if (translated) controller.enqueue(encoder.encode(translated.end()));
-            controller.close();
-            return;
-          }
-          if (!translated) controller.enqueue(new Uint8Array(chunk.bytes));
-          else if (chunk.out !== "") controller.enqueue(encoder.encode(chunk.out));
-        } catch (error) {
-          if (cancelled) return;
-          await finish((error as Error).message);
-          upstreamBody.destroy();
-          controller.error(error);
+        const data = translated ? out : bytes;
+        if (data.length === 0) continue;
+        if (!begun) {
+          begun = true;
+          clearTimeout(headersDue);
         }
-      },
-      cancel: () => {
-        cancelled = true;
-        if (done) return;
-        const draining = drainAfterClientLeft();
-        this.draining.add(draining);
-        void draining.finally(() => this.draining.delete(draining));
-      },
+        if (!res.write(data)) await drained(res);
+      }
+    } catch (error) {
+      failure = (error as Error).message;
+    } finally {
+      clearTimeout(stall);
+      clearTimeout(headersDue);
+    }
+    clientLeft ||= res.destroyed;
+    const usage = meter.usage();
+    const complete = usage && usage.outputTokens > 0;
+    await this.finish(exchange, {
+      status,
+      usage: complete ? usage : this.estimatedUsage(exchange, received, usage),
+      estimated: !complete,
+      attempts,
+      error: clientLeft
+        ? failure === undefined
+          ? "the client closed the stream; the rest was read from the provider and metered"
+          : `the client closed the stream, then: ${failure}`
+        : failure,
+      response: received,
     });
-    if (translated) headers.set("content-type", "text/event-stream");
-    return new Response(stream, { status, headers });
+    if (failure !== undefined) {
+      upstreamBody.destroy();
+      // A stream that broke before its first chunk still began: the client sees it cut off.
+      if (!begun) begin();
+      res.destroy();
+      return;
+    }
+    if (res.destroyed) return;
+    if (translated) res.end(translated.end());
+    else res.end();
   }
 
   /** When the provider reported no (or partial) usage: a conservative estimate from the text. */
@@ -776,7 +823,7 @@ export class Gateway {
       usd,
       tokens: usage ? usage.inputTokens + usage.outputTokens : 0,
     });
-    const metered = this.record({ ...exchange, ...outcome, usd });
+    const metered = this.record(exchange, outcome, usd);
     const runId = exchange.grant.runId;
     // A factory-level request (no run) has no run transcript; its metered row is its record.
     const written =
@@ -797,35 +844,39 @@ export class Gateway {
     if (written) await written;
   }
 
-  private record(entry: {
-    requestId: string;
-    protocol: WireProtocol;
-    grant: Grant;
-    facts: RequestFacts;
-    started: number;
-    status: number;
-    usage: MeteredUsage | undefined;
-    estimated?: boolean;
-    attempts: number;
-    error?: string | undefined;
-    usd?: number;
-  }): Promise<void> | undefined {
+  private record(
+    entry: {
+      requestId: string;
+      protocol: WireProtocol;
+      grant: Grant;
+      facts: RequestFacts;
+      started: number;
+    },
+    outcome: {
+      status: number;
+      usage: MeteredUsage | undefined;
+      estimated?: boolean;
+      attempts: number;
+      error?: string | undefined;
+    },
+    usd: number,
+  ): Promise<void> | undefined {
     const row: NewModelRequest = {
       request_id: entry.requestId,
       run_id: entry.grant.runId,
       order_id: entry.grant.orderId,
       protocol: entry.protocol.name,
       model: entry.facts.model,
-      status: entry.status,
+      status: outcome.status,
       stream: entry.facts.stream,
-      input_tokens: entry.usage?.inputTokens ?? 0,
-      output_tokens: entry.usage?.outputTokens ?? 0,
-      cached_input_tokens: entry.usage?.cachedInputTokens ?? 0,
-      cost_usd: entry.usd ?? 0,
-      usage_estimated: entry.estimated ?? false,
+      input_tokens: outcome.usage?.inputTokens ?? 0,
+      output_tokens: outcome.usage?.outputTokens ?? 0,
+      cached_input_tokens: outcome.usage?.cachedInputTokens ?? 0,
+      cost_usd: usd,
+      usage_estimated: outcome.estimated ?? false,
       latency_ms: Math.round(performance.now() - entry.started),
-      attempts: entry.attempts,
-      error: entry.error ?? null,
+      attempts: outcome.attempts,
+      error: outcome.error ?? null,
     };
     return this.meter.record(row);
   }
@@ -890,6 +941,9 @@ export function promptTokenBound(requestText: string): number {
   return Buffer.byteLength(requestText) + 64 + (tools ? 1_024 : 0) + images * 1_600;
 }
 
+/** How long a stream's headers wait to go out with its first chunk. */
+const FIRST_CHUNK_WAIT_MS = 5;
+
 /** Provider answers that every later request would get too: the line stops instead of retrying. */
 const BLOCKING_STATUSES = new Set([401, 403, 404]);
 
@@ -901,11 +955,52 @@ const PASSED_HEADERS = [
   "retry-after",
 ];
 
-function passHeaders(headers: IncomingMessage["headers"]): Headers {
-  const out = new Headers();
+function passHeaders(headers: IncomingMessage["headers"]): Record<string, string> {
+  const out: Record<string, string> = {};
   for (const name of PASSED_HEADERS) {
     const value = headers[name];
-    if (typeof value === "string") out.set(name, value);
+    if (typeof value === "string") out[name] = value;
   }
   return out;
+}
+
+/** A Node request's headers read as the protocols read a fetch Headers (names are lower case). */
+function headerReader(req: IncomingMessage): HeaderReader {
+  return {
+    get(name) {
+      const value = req.headers[name.toLowerCase()];
+      if (value === undefined) return null;
+      return Array.isArray(value) ? value.join(", ") : value;
+    },
+  };
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () =>
+      resolve((chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)).toString()),
+    );
+    req.on("error", reject);
+  });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.destroyed) return;
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify(body));
+}
+
+/** Resolves when the client can take more (or has gone away). */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.on("drain", done);
+    res.on("close", done);
+  });
 }

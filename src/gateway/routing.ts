@@ -4,7 +4,7 @@ import {
   type ProviderAuth,
   type ProviderSettings,
 } from "../config/index.ts";
-import { canTranslate } from "../protocols/index.ts";
+import { canTranslate, type HeaderReader } from "../protocols/index.ts";
 
 /** Where one provider's requests go, and the key the gateway adds (the run never sees it). */
 export interface Upstream {
@@ -99,33 +99,46 @@ export function modelRouter(
   models: Record<string, { provider: string; model?: string | undefined }> = {},
 ): Router {
   const byName = new Map(providers.map((p) => [p.name, p]));
-  return {
-    route(protocol, model) {
-      const explicit = models[model];
-      const provider = explicit
-        ? byName.get(explicit.provider)
-        : providers.find((p) => p.models.some((glob) => matchesGlob(model, glob)));
-      if (!provider) return noProvider(providers, model);
-      const upstreamModel = explicit?.model ?? model;
-      const target = provider.protocols.includes(protocol)
-        ? protocol
-        : provider.protocols.find((p) => canTranslate(protocol, p));
-      if (!target) {
-        return {
-          refused: true,
-          status: 400,
-          code: "no_translation",
-          message: `provider "${provider.name}" speaks ${provider.protocols.join(", ")}, and nightshift cannot translate ${protocol} requests into it; route model "${model}" to a provider that speaks ${protocol}, or use an agent that speaks ${provider.protocols[0]}`,
-        };
-      }
-      return {
-        upstream: provider.upstream,
-        protocol: target,
-        model: upstreamModel,
-        chatMaxTokensField: provider.chatMaxTokensField,
-      };
-    },
+  // Decisions are remembered per protocol and model: matching globs on every request costs more
+  // than the rest of routing. Model names come from clients, so the memory is bounded.
+  const decided = new Map<string, RouteDecision>();
+  const decide = (protocol: ProtocolName, model: string): RouteDecision => {
+    const key = `${protocol} ${model}`;
+    let decision = decided.get(key);
+    if (decision === undefined) {
+      decision = route(protocol, model);
+      if (decided.size >= 1_000) decided.clear();
+      decided.set(key, decision);
+    }
+    return decision;
   };
+  return { route: decide };
+
+  function route(protocol: ProtocolName, model: string): RouteDecision {
+    const explicit = models[model];
+    const provider = explicit
+      ? byName.get(explicit.provider)
+      : providers.find((p) => p.models.some((glob) => matchesGlob(model, glob)));
+    if (!provider) return noProvider(providers, model);
+    const upstreamModel = explicit?.model ?? model;
+    const target = provider.protocols.includes(protocol)
+      ? protocol
+      : provider.protocols.find((p) => canTranslate(protocol, p));
+    if (!target) {
+      return {
+        refused: true,
+        status: 400,
+        code: "no_translation",
+        message: `provider "${provider.name}" speaks ${provider.protocols.join(", ")}, and nightshift cannot translate ${protocol} requests into it; route model "${model}" to a provider that speaks ${protocol}, or use an agent that speaks ${provider.protocols[0]}`,
+      };
+    }
+    return {
+      upstream: provider.upstream,
+      protocol: target,
+      model: upstreamModel,
+      chatMaxTokensField: provider.chatMaxTokensField,
+    };
+  }
 }
 
 function noProvider(providers: readonly ConfiguredProvider[], model: string): RouteRefusal {
@@ -145,9 +158,12 @@ export const ANTHROPIC_VERSION = "2023-06-01";
  * The client's headers as the upstream needs them: Anthropic refuses a request without
  * anthropic-version, which only Anthropic's own clients send.
  */
-export function upstreamHeaders(incoming: Headers, protocol: ProtocolName): Headers {
-  if (protocol !== "anthropic-messages" || incoming.has("anthropic-version")) return incoming;
-  const headers = new Headers(incoming);
-  headers.set("anthropic-version", ANTHROPIC_VERSION);
-  return headers;
+export function upstreamHeaders(incoming: HeaderReader, protocol: ProtocolName): HeaderReader {
+  if (protocol !== "anthropic-messages" || incoming.get("anthropic-version") !== null) {
+    return incoming;
+  }
+  return {
+    get: (name) =>
+      name.toLowerCase() === "anthropic-version" ? ANTHROPIC_VERSION : incoming.get(name),
+  };
 }

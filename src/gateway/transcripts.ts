@@ -61,7 +61,11 @@ export class Transcripts {
 
   /** Queues the entry; returns a promise to wait on when the queue is full, else undefined. */
   append(runId: number, entry: TranscriptEntry): Promise<void> | undefined {
-    const line = `${JSON.stringify({ ...entry, request: clip(entry.request), response: clip(entry.response) })}\n`;
+    const clipped =
+      entry.request.length <= MAX_FIELD_CHARS && entry.response.length <= MAX_FIELD_CHARS
+        ? entry
+        : { ...entry, request: clip(entry.request), response: clip(entry.response) };
+    const line = `${JSON.stringify(clipped)}\n`;
     const lines = this.queue.get(runId);
     if (lines) lines.push(line);
     else this.queue.set(runId, [line]);

@@ -2,6 +2,7 @@ import http, { type IncomingMessage } from "node:http";
 import https from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import { NightshiftError } from "../errors/index.ts";
+import type { HeaderReader } from "../protocols/index.ts";
 import type { Upstream } from "./routing.ts";
 
 export interface RetryPolicy {
@@ -59,7 +60,7 @@ export class UpstreamError extends NightshiftError {
 export async function forward(
   upstream: Upstream,
   url: URL,
-  incoming: Headers,
+  incoming: HeaderReader,
   body: string,
   policy: RetryPolicy,
   signal: AbortSignal,
@@ -121,6 +122,39 @@ function authHeaders(upstream: Upstream): http.OutgoingHttpHeaders {
   }
 }
 
+/**
+ * The requests in flight under each signal, cut off together when it aborts: one listener per
+ * signal, where http.request's own `signal` option adds (and removes) an AbortSignal listener per
+ * request, which costs more than the rest of setting the request up.
+ */
+const inFlight = new WeakMap<AbortSignal, Set<http.ClientRequest>>();
+
+function track(signal: AbortSignal, request: http.ClientRequest): void {
+  let requests = inFlight.get(signal);
+  if (!requests) {
+    const live = new Set<http.ClientRequest>();
+    requests = live;
+    inFlight.set(signal, live);
+    signal.addEventListener(
+      "abort",
+      () => {
+        for (const r of live) r.destroy(abortError(signal));
+        live.clear();
+      },
+      { once: true },
+    );
+  }
+  const live = requests;
+  live.add(request);
+  request.once("close", () => live.delete(request));
+}
+
+function abortError(signal: AbortSignal): Error {
+  const error = new Error("The operation was aborted", { cause: signal.reason });
+  error.name = "AbortError";
+  return error;
+}
+
 function post(
   url: URL,
   headers: http.OutgoingHttpHeaders,
@@ -128,16 +162,18 @@ function post(
   timeoutMs: number,
   signal: AbortSignal,
 ): Promise<IncomingMessage> {
+  if (signal.aborted) return Promise.reject(abortError(signal));
   const client = url.protocol === "https:" ? https : http;
   return new Promise((resolve, reject) => {
     const request = client.request(
       url,
-      { method: "POST", headers, agent: agents[url.protocol as "http:" | "https:"], signal },
+      { method: "POST", headers, agent: agents[url.protocol as "http:" | "https:"] },
       (response) => {
         clearTimeout(timer);
         resolve(response);
       },
     );
+    track(signal, request);
     const timer = setTimeout(() => {
       request.destroy(new Error(`no response headers within ${timeoutMs} ms`));
     }, timeoutMs);

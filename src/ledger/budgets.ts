@@ -232,16 +232,51 @@ export async function settleBudgets(
   }[],
 ): Promise<void> {
   if (rows.length === 0) return;
-  const released = await sql<{
-    request_id: string;
-    accounts: string[] | string;
-    tokens: string;
-    usd: number;
-    day: string;
-  }>`
+  const released = await sql<ReleasedReservation & { request_id: string }>`
     delete from budget_reservations
     where request_id in (select jsonb_array_elements_text(${JSON.stringify(rows.map((r) => r.request_id))}::jsonb))
     returning request_id, accounts, tokens::float8 as tokens, usd, day`.execute(tx);
+  const dayOf = new Map<string, string>();
+  for (const r of released.rows) dayOf.set(r.request_id, r.day);
+  await settleSpend(
+    tx,
+    released.rows,
+    rows.map((row) => ({
+      run_id: row.run_id,
+      order_id: row.order_id,
+      day: dayOf.get(row.request_id) ?? null,
+      tokens: row.input_tokens + row.output_tokens,
+      cost_usd: row.cost_usd,
+    })),
+  );
+}
+
+/** A reservation released from the ledger: what it held, on which accounts. */
+export interface ReleasedReservation {
+  accounts: string[] | string;
+  tokens: number | string;
+  usd: number;
+  day: string;
+}
+
+/** Metered spend to charge, by run, order and the day of its reservation (null: none, today). */
+export interface SpendGroup {
+  run_id: number | null;
+  order_id: number | null;
+  day: string | null;
+  tokens: number;
+  cost_usd: number;
+}
+
+/**
+ * Charges spend to its budget accounts and takes released reservations off them, in the caller's
+ * transaction: the part of settling that follows the reservations' release.
+ */
+export async function settleSpend(
+  tx: Db,
+  released: readonly ReleasedReservation[],
+  spent: readonly SpendGroup[],
+): Promise<void> {
   const deltas = new Map<string, { st: number; su: number; rt: number; ru: number }>();
   const delta = (key: string) => {
     let d = deltas.get(key);
@@ -251,9 +286,7 @@ export async function settleBudgets(
     }
     return d;
   };
-  const dayOf = new Map<string, string>();
-  for (const r of released.rows) {
-    dayOf.set(r.request_id, r.day);
+  for (const r of released) {
     const accounts =
       typeof r.accounts === "string" ? (JSON.parse(r.accounts) as string[]) : r.accounts;
     for (const key of accounts) {
@@ -263,18 +296,19 @@ export async function settleBudgets(
     }
   }
   const today = utcDay(new Date());
-  for (const row of rows) {
-    const tokens = row.input_tokens + row.output_tokens;
-    if (tokens === 0 && row.cost_usd === 0) continue;
+  for (const group of spent) {
+    const tokens = Number(group.tokens);
+    const cost = Number(group.cost_usd);
+    if (tokens === 0 && cost === 0) continue;
     const keys = budgetAccountKeys(
-      { runId: row.run_id, orderId: row.order_id },
-      dayOf.get(row.request_id) ?? today,
+      { runId: group.run_id, orderId: group.order_id },
+      group.day ?? today,
     );
     for (const key of [keys.run, keys.order, keys.day, keys.total]) {
       if (key === undefined) continue;
       const d = delta(key);
       d.st += tokens;
-      d.su += row.cost_usd;
+      d.su += cost;
     }
   }
   if (deltas.size === 0) return;

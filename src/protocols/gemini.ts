@@ -10,6 +10,7 @@ import type {
 } from "./openai-chat.ts";
 import { splitIntoPieces } from "./pieces.ts";
 import { safeJson } from "./safe-json.ts";
+import type { HeaderReader } from "./wire.ts";
 import { parseOrThrow } from "./zod-issues.ts";
 
 // Google's Gemini API (generativelanguage.googleapis.com), as Gemini CLI speaks it:
@@ -364,6 +365,6 @@ export function geminiErrorBody(status: number, message: string): GeminiErrorBod
 }
 
 /** The key as Gemini clients send it: the x-goog-api-key header, else `?key=` in the URL. */
-export function geminiKey(headers: Headers, url?: URL): string | undefined {
+export function geminiKey(headers: HeaderReader, url?: URL): string | undefined {
   return headers.get("x-goog-api-key")?.trim() || url?.searchParams.get("key")?.trim() || undefined;
 }

@@ -116,6 +116,12 @@ export {
   usageFor,
 } from "./tokens.ts";
 export * from "./translate/index.ts";
-export type { MeteredUsage, RequestFacts, StreamMeter, WireProtocol } from "./wire.ts";
+export type {
+  HeaderReader,
+  MeteredUsage,
+  RequestFacts,
+  StreamMeter,
+  WireProtocol,
+} from "./wire.ts";
 export { wireProtocolForPath, wireProtocolNamed, wireProtocols } from "./wire-protocols.ts";
 export { describeIssues, formatPath } from "./zod-issues.ts";

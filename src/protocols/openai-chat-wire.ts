@@ -25,6 +25,8 @@ export const openAIChatWire: WireProtocol = {
     if (body.stream !== true) return body;
     // Without this a streamed reply carries no usage, and the gateway could not meter it.
     const options = (body.stream_options ?? {}) as Record<string, unknown>;
+    // Already asked for (the SDKs' usual request): the body goes on as the client wrote it.
+    if (options.include_usage === true) return body;
     return { ...body, stream_options: { ...options, include_usage: true } };
   },
 

@@ -1,5 +1,11 @@
 import type { SSEEvent } from "./sse.ts";
 
+/**
+ * Request headers as the protocols read them: a fetch Headers, or the gateway's view of a Node
+ * request's headers (which spares it building a Headers per request).
+ */
+export type HeaderReader = Pick<Headers, "get">;
+
 /** Token usage as the gateway meters it, whatever the protocol calls the fields. */
 export interface MeteredUsage {
   inputTokens: number;
@@ -53,7 +59,7 @@ export interface WireProtocol {
   usageFromResponse(body: unknown): MeteredUsage | undefined;
   createStreamMeter(): StreamMeter;
   /** The client's key, from the header (or, for Gemini, the URL) this protocol's clients send it in. */
-  apiKeyOf(headers: Headers, url?: URL): string | undefined;
+  apiKeyOf(headers: HeaderReader, url?: URL): string | undefined;
   /** A provider-style error body this protocol's clients understand. */
   errorBody(status: number, message: string, code?: string): unknown;
 }
