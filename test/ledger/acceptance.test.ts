@@ -1,7 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isNightshiftError } from "../../src/errors/index.ts";
 import type { Ledger } from "../../src/ledger/index.ts";
-import { ledgerBackends, openTestLedger } from "../support/ledgers.ts";
+import { freshLedgerEachTest, ledgerBackends } from "../support/ledgers.ts";
 
 const claimOptions = { workerId: "w1", leaseMs: 60_000, agent: "builtin", model: "sim" };
 const SHA = "a".repeat(40);
@@ -17,13 +17,8 @@ async function refused(promise: Promise<unknown>): Promise<{ code: string; messa
 
 describe.each(ledgerBackends)("acceptance and a person's controls on $name", ({ location }) => {
   let ledger: Ledger;
-  let dispose: () => Promise<void>;
-
-  beforeEach(async () => {
-    ({ ledger, dispose } = await openTestLedger(location()));
-  });
-  afterEach(async () => {
-    await dispose();
+  freshLedgerEachTest(location, (opened) => {
+    ledger = opened;
   });
 
   it("stores drafted scenarios and puts the order in waiting; approve activates them, and drafts are refused for a running order or one with scenarios", async () => {

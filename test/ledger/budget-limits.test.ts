@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isNightshiftError } from "../../src/errors/index.ts";
 import {
   BUDGET_LIMIT_NAMES,
@@ -7,7 +7,7 @@ import {
   openLedger,
   parseBudgetLimitValue,
 } from "../../src/ledger/index.ts";
-import { ledgerBackends, openTestLedger } from "../support/ledgers.ts";
+import { freshLedgerEachTest, ledgerBackends } from "../support/ledgers.ts";
 
 /** The error's code and message, for a call expected to throw a NightshiftError. */
 async function failure(
@@ -25,13 +25,8 @@ async function failure(
 
 describe.each(ledgerBackends)("live budget limits on $name", ({ location }) => {
   let ledger: Ledger;
-  let dispose: () => Promise<void>;
-
-  beforeEach(async () => {
-    ({ ledger, dispose } = await openTestLedger(location()));
-  });
-  afterEach(async () => {
-    await dispose();
+  freshLedgerEachTest(location, (opened) => {
+    ledger = opened;
   });
 
   it("overrides nightshift.toml's limits until cleared, bumping the version and recording who did it", async () => {

@@ -1,7 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isNightshiftError } from "../../src/errors/index.ts";
 import type { Ledger } from "../../src/ledger/index.ts";
-import { ledgerBackends, openTestLedger } from "../support/ledgers.ts";
+import { freshLedgerEachTest, ledgerBackends } from "../support/ledgers.ts";
 
 const claimOptions = { workerId: "w1", leaseMs: 60_000, agent: "builtin", model: "sim" };
 
@@ -16,13 +16,8 @@ async function refused(promise: Promise<unknown>): Promise<string> {
 
 describe.each(ledgerBackends)("the console's controls on $name", ({ location }) => {
   let ledger: Ledger;
-  let dispose: () => Promise<void>;
-
-  beforeEach(async () => {
-    ({ ledger, dispose } = await openTestLedger(location()));
-  });
-  afterEach(async () => {
-    await dispose();
+  freshLedgerEachTest(location, (opened) => {
+    ledger = opened;
   });
 
   it("pauses and resumes the line in the ledger, recording who did it", async () => {

@@ -1,7 +1,7 @@
 import { sql } from "kysely";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Ledger } from "../../src/ledger/index.ts";
-import { ledgerBackends, openTestLedger } from "../support/ledgers.ts";
+import { freshLedgerEachTest, ledgerBackends } from "../support/ledgers.ts";
 
 const claimAs = (workerId: string) => ({
   workerId,
@@ -33,13 +33,8 @@ function nextWakeup(ledger: Ledger) {
 
 describe.each(ledgerBackends)("leases and wake-ups on $name", ({ location }) => {
   let ledger: Ledger;
-  let dispose: () => Promise<void>;
-
-  beforeEach(async () => {
-    ({ ledger, dispose } = await openTestLedger(location()));
-  });
-  afterEach(async () => {
-    await dispose();
+  freshLedgerEachTest(location, (opened) => {
+    ledger = opened;
   });
 
   it("finds other workers' runs whose lease ran out, not a live one's nor its own", async () => {

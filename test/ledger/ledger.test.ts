@@ -1,19 +1,14 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isNightshiftError } from "../../src/errors/index.ts";
 import type { Ledger } from "../../src/ledger/index.ts";
-import { ledgerBackends, openTestLedger } from "../support/ledgers.ts";
+import { freshLedgerEachTest, ledgerBackends } from "../support/ledgers.ts";
 
 const claimOptions = { workerId: "w1", leaseMs: 60_000, agent: "builtin", model: "sim" };
 
 describe.each(ledgerBackends)("the ledger on $name", ({ location }) => {
   let ledger: Ledger;
-  let dispose: () => Promise<void>;
-
-  beforeEach(async () => {
-    ({ ledger, dispose } = await openTestLedger(location()));
-  });
-  afterEach(async () => {
-    await dispose();
+  freshLedgerEachTest(location, (opened) => {
+    ledger = opened;
   });
 
   it("hands out the most urgent queued order first, once", async () => {

@@ -1,11 +1,11 @@
-import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { type Ledger, openLedger } from "../../src/ledger/index.ts";
 import { pathsOverlap, scopesCollide } from "../../src/ledger/scopes.ts";
 import {
   dropSchema,
+  freshLedgerEachTest,
   freshSchemaName,
   ledgerBackends,
-  openTestLedger,
   POSTGRES_URL,
 } from "../support/ledgers.ts";
 
@@ -58,13 +58,8 @@ const claimAs = (workerId: string, unscoped: "parallel" | "exclusive" = "paralle
 
 describe.each(ledgerBackends)("scope-aware claims on $name", ({ location }) => {
   let ledger: Ledger;
-  let dispose: () => Promise<void>;
-
-  beforeEach(async () => {
-    ({ ledger, dispose } = await openTestLedger(location()));
-  });
-  afterEach(async () => {
-    await dispose();
+  freshLedgerEachTest(location, (opened) => {
+    ledger = opened;
   });
 
   it("holds back an order whose scope overlaps a running one's, and claims it once that ends", async () => {

@@ -1,11 +1,11 @@
 import { sql } from "kysely";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { type Ledger, openLedger } from "../../src/ledger/index.ts";
 import {
   dropSchema,
+  freshLedgerEachTest,
   freshSchemaName,
   ledgerBackends,
-  openTestLedger,
   POSTGRES_URL,
 } from "../support/ledgers.ts";
 
@@ -18,13 +18,8 @@ async function expireLeader(ledger: Ledger) {
 
 describe.each(ledgerBackends)("the worker roster on $name", ({ location }) => {
   let ledger: Ledger;
-  let dispose: () => Promise<void>;
-
-  beforeEach(async () => {
-    ({ ledger, dispose } = await openTestLedger(location()));
-  });
-  afterEach(async () => {
-    await dispose();
+  freshLedgerEachTest(location, (opened) => {
+    ledger = opened;
   });
 
   it("lists each worker with its host, pid, state, runs and heartbeat", async () => {

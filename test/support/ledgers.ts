@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { type LedgerLocation, openLedger } from "../../src/ledger/index.ts";
+import { afterEach, beforeEach } from "vitest";
+import { type Ledger, type LedgerLocation, openLedger } from "../../src/ledger/index.ts";
 
 export const POSTGRES_URL =
   process.env.NIGHTSHIFT_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -38,4 +39,24 @@ export async function openTestLedger(location: LedgerLocation) {
       if (location.kind === "postgres" && location.schema) await dropSchema(location.schema);
     },
   };
+}
+
+/**
+ * Gives every test of the enclosing `describe` a ledger of its own at a fresh `location()`, handed
+ * to `use` before the test and closed (its schema dropped) after it.
+ */
+export function freshLedgerEachTest(
+  location: () => LedgerLocation,
+  use: (ledger: Ledger) => void,
+): void {
+  let dispose: (() => Promise<void>) | undefined;
+  beforeEach(async () => {
+    const opened = await openTestLedger(location());
+    dispose = opened.dispose;
+    use(opened.ledger);
+  });
+  afterEach(async () => {
+    await dispose?.();
+    dispose = undefined;
+  });
 }
