@@ -383,15 +383,12 @@ export class Budgets {
             : "the factory in total";
     const fmt = (n: number) => (unit === "usd" ? `$${n.toFixed(4)}` : `${Math.round(n)} tokens`);
     const needs = `this request needs up to ${fmt(requested)} more (${fmt(reserved)} is reserved by requests in flight)`;
+    const figures = { scope, unit, spent, reserved, limit };
     if (override) {
       const configured = this.configured[key];
       const setting = `the override of [budget] ${name}`;
       return {
-        scope,
-        unit,
-        spent,
-        reserved,
-        limit,
+        ...figures,
         setting,
         source: "override",
         message: `budget exhausted: ${who} has spent ${fmt(spent)} of its ${fmt(limit)} budget (${setting}, set by ${override.setBy} at ${override.setAt.toISOString()} in the console or with \`nightshift budget set\`; nightshift.toml ${configured === undefined ? "sets none" : `says ${fmt(configured)}`}), and ${needs}; raise it (\`nightshift budget set ${name} AMOUNT\` or the console's budget page) or clear the override (\`nightshift budget clear ${name}\`) to let it go on`,
@@ -399,11 +396,7 @@ export class Budgets {
     }
     const setting = `[budget] ${name}`;
     return {
-      scope,
-      unit,
-      spent,
-      reserved,
-      limit,
+      ...figures,
       setting,
       source: "nightshift.toml",
       message: `budget exhausted: ${who} has spent ${fmt(spent)} of its ${fmt(limit)} budget (${setting} in nightshift.toml), and ${needs}; raise ${setting} to let it go on (or live, without a restart: \`nightshift budget set ${name} AMOUNT\`)`,

@@ -96,6 +96,15 @@ export interface RunModelAccess {
   apiKey: string;
 }
 
+/** How an exchange with the upstream ended: what is metered for it. */
+interface ExchangeOutcome {
+  status: number;
+  usage: MeteredUsage | undefined;
+  estimated?: boolean;
+  attempts: number;
+  error?: string | undefined;
+}
+
 interface Exchange {
   requestId: string;
   /** The protocol the client speaks. */
@@ -807,14 +816,7 @@ export class Gateway {
    */
   private async finish(
     exchange: Exchange,
-    outcome: {
-      status: number;
-      usage: MeteredUsage | undefined;
-      estimated?: boolean;
-      attempts: number;
-      error?: string | undefined;
-      response: string;
-    },
+    outcome: ExchangeOutcome & { response: string },
   ): Promise<void> {
     const usage = outcome.usage;
     const usd = usage ? (this.options.prices.costOf(exchange.pricedModel, usage) ?? 0) : 0;
@@ -852,13 +854,7 @@ export class Gateway {
       facts: RequestFacts;
       started: number;
     },
-    outcome: {
-      status: number;
-      usage: MeteredUsage | undefined;
-      estimated?: boolean;
-      attempts: number;
-      error?: string | undefined;
-    },
+    outcome: ExchangeOutcome,
     usd: number,
   ): Promise<void> | undefined {
     const row: NewModelRequest = {

@@ -2,8 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openLedger } from "../../src/ledger/index.ts";
-import { makeRepo as makeRepoIn, cli as runCli, TempDirs } from "../support/cli.ts";
+import { makeRepo as makeRepoIn, cli as runCli, TempDirs, withRepoLedger } from "../support/cli.ts";
 
 // The real CLI in a child process on a real repository and the embedded ledger; the cases share
 // one repository and run in order. The commands call the same ledger controls as the console's API.
@@ -13,21 +12,6 @@ const cli = (cwd: string, ...args: string[]) => runCli(cwd, args);
 const actor = `cli:${os.userInfo().username}`;
 
 afterAll(() => temps.removeAll());
-
-async function withLedger<T>(
-  repo: string,
-  fn: (l: Awaited<ReturnType<typeof openLedger>>) => Promise<T>,
-) {
-  const ledger = await openLedger({
-    kind: "embedded",
-    dataDir: path.join(repo, ".nightshift", "ledger"),
-  });
-  try {
-    return await fn(ledger);
-  } finally {
-    await ledger.close();
-  }
-}
 
 describe("stop, priority and budget controls from the CLI", () => {
   let repo: string;
@@ -79,7 +63,7 @@ describe("stop, priority and budget controls from the CLI", () => {
     expect(cleared.stdout).toBe(
       "max_usd_per_day: override cleared; nightshift.toml's $5.00 applies again\n",
     );
-    await withLedger(repo, async (ledger) => {
+    await withRepoLedger(repo, async (ledger) => {
       const { overrides } = await ledger.budgetLimits.overrides();
       expect(overrides).toEqual({
         max_tokens_per_run: { value: 200_000, setBy: actor, setAt: expect.any(Date) },
@@ -119,7 +103,7 @@ describe("stop, priority and budget controls from the CLI", () => {
       expect([args, result.code]).toEqual([args, 2]);
       expect(result.stderr).toContain(message);
     }
-    await withLedger(repo, async (ledger) => {
+    await withRepoLedger(repo, async (ledger) => {
       expect((await ledger.controls.history()).length).toBe(3);
     });
   });
@@ -144,7 +128,7 @@ describe("stop, priority and budget controls from the CLI", () => {
       expect([args, result.code]).toEqual([args, 2]);
       expect(result.stderr).toContain(message);
     }
-    await withLedger(repo, async (ledger) => {
+    await withRepoLedger(repo, async (ledger) => {
       expect((await ledger.getOrder(1))?.priority).toBe(7);
       expect(await ledger.getOrder(2)).toMatchObject({ priority: -3, budget_tokens: null });
       const controls = (await ledger.controls.history(4)).reverse();
@@ -158,7 +142,7 @@ describe("stop, priority and budget controls from the CLI", () => {
   });
 
   it("stop ends a running run and leaves its order waiting for a person", async () => {
-    const runId = await withLedger(repo, async (ledger) => {
+    const runId = await withRepoLedger(repo, async (ledger) => {
       const claim = await ledger.claimNext({
         workerId: "w",
         leaseMs: 600_000,
@@ -179,7 +163,7 @@ describe("stop, priority and budget controls from the CLI", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('"latest" is not a run number');
     expect((await cli(repo, "stop", "999")).stderr).toContain("there is no run 999");
-    await withLedger(repo, async (ledger) => {
+    await withRepoLedger(repo, async (ledger) => {
       expect(await ledger.getRun(runId)).toMatchObject({ status: "abandoned" });
       expect((await ledger.getOrder(1))?.status).toBe("waiting");
       const [last] = await ledger.controls.history(1);

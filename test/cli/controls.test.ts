@@ -2,8 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openLedger } from "../../src/ledger/index.ts";
-import { makeRepo as makeRepoIn, cli as runCli, TempDirs } from "../support/cli.ts";
+import { makeRepo as makeRepoIn, cli as runCli, TempDirs, withRepoLedger } from "../support/cli.ts";
 
 // The real CLI in a child process on a real repository and the embedded ledger; cases share one
 // repository and run in order, each spawn costing a second or two.
@@ -13,21 +12,6 @@ const cli = (cwd: string, ...args: string[]) => runCli(cwd, args);
 const actor = `cli:${os.userInfo().username}`;
 
 afterAll(() => temps.removeAll());
-
-async function withLedger<T>(
-  repo: string,
-  fn: (l: Awaited<ReturnType<typeof openLedger>>) => Promise<T>,
-) {
-  const ledger = await openLedger({
-    kind: "embedded",
-    dataDir: path.join(repo, ".nightshift", "ledger"),
-  });
-  try {
-    return await fn(ledger);
-  } finally {
-    await ledger.close();
-  }
-}
 
 describe("a person's controls from the CLI", () => {
   let repo: string;
@@ -48,7 +32,7 @@ describe("a person's controls from the CLI", () => {
     const bad = await cli(repo, "add", "Broken", "--holdout", "no/such/folder");
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('holdout path "no/such/folder" does not exist');
-    await withLedger(repo, async (ledger) => {
+    await withRepoLedger(repo, async (ledger) => {
       expect((await ledger.listOrders()).map((o) => [o.id, o.status])).toEqual([
         [1, "queued"],
         [2, "waiting"],
@@ -67,7 +51,7 @@ describe("a person's controls from the CLI", () => {
     expect(cancelled.stdout).toContain("WO-1 cancelled");
     const retried = await cli(repo, "retry", "1");
     expect(retried.stdout).toContain("WO-1 queued again with a fresh set of attempts");
-    await withLedger(repo, async (ledger) => {
+    await withRepoLedger(repo, async (ledger) => {
       const moves = (await ledger.listTransitions())
         .filter((t) => t.message.includes(`by ${actor}`))
         .map((t) => [t.order_id, t.from_status, t.to_status, t.message]);
@@ -108,7 +92,7 @@ describe("a person's controls from the CLI", () => {
     const paused = await cli(repo, "pause", "--note", "deploy freeze");
     expect(paused.stderr).toBe("");
     expect(paused.stdout).toContain("the line is paused");
-    await withLedger(repo, async (ledger) => {
+    await withRepoLedger(repo, async (ledger) => {
       expect(await ledger.line.state()).toMatchObject({
         paused: true,
         changed_by: actor,
@@ -119,14 +103,14 @@ describe("a person's controls from the CLI", () => {
       `the line resumes (it was paused by ${actor}: deploy freeze); workers claim runs again\n`,
     );
     expect((await cli(repo, "resume")).stdout).toBe("the line is not paused\n");
-    await withLedger(repo, async (ledger) => {
+    await withRepoLedger(repo, async (ledger) => {
       expect((await ledger.line.state()).paused).toBe(false);
       expect((await ledger.controls.history(2)).map((c) => c.action)).toEqual(["resume", "pause"]);
     });
   });
 
   it("run refuses to serve its console off loopback without a token, and starts nothing", async () => {
-    const before = await withLedger(repo, (ledger) => ledger.listOrders());
+    const before = await withRepoLedger(repo, (ledger) => ledger.listOrders());
     const refused = await runCli(repo, ["run", "--console-host", "0.0.0.0"], {
       env: { NIGHTSHIFT_CONSOLE_TOKEN: "" },
     });
@@ -136,14 +120,14 @@ describe("a person's controls from the CLI", () => {
     const short = await runCli(repo, ["run", "--console-token", "short"]);
     expect(short.code).toBe(2);
     expect(short.stderr).toContain("shorter than 16 characters");
-    await withLedger(repo, async (ledger) => {
+    await withRepoLedger(repo, async (ledger) => {
       expect(await ledger.listOrders()).toEqual(before);
       expect(await ledger.listRuns()).toEqual([]);
     });
   });
 
   it("defect close closes an open defect once", async () => {
-    await withLedger(repo, (ledger) =>
+    await withRepoLedger(repo, (ledger) =>
       ledger.raiseDefect({
         kind: "order_failed",
         orderId: 1,
@@ -157,7 +141,7 @@ describe("a person's controls from the CLI", () => {
     const again = await cli(repo, "defect", "close", "1");
     expect(again.code).toBe(2);
     expect(again.stderr).toContain("defect D-1 is already closed");
-    await withLedger(repo, async (ledger) => {
+    await withRepoLedger(repo, async (ledger) => {
       const [defect] = await ledger.listDefects();
       expect([defect?.status, defect?.close_note]).toEqual(["closed", "flaky, fixed"]);
     });

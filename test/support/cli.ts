@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { type Ledger, openLedger } from "../../src/ledger/index.ts";
 
 /**
  * The real CLI in a child process (`node bin/nightshift.js`), on real git repositories and the
@@ -85,4 +86,20 @@ export async function makeRepo(
   git(dir, "add", "-A");
   git(dir, "commit", "--quiet", "-m", "initial");
   return dir;
+}
+
+/** Opens the repository's embedded ledger for `fn` (while no CLI process holds it), then closes it. */
+export async function withRepoLedger<T>(
+  repo: string,
+  fn: (ledger: Ledger) => Promise<T>,
+): Promise<T> {
+  const ledger = await openLedger({
+    kind: "embedded",
+    dataDir: path.join(repo, ".nightshift", "ledger"),
+  });
+  try {
+    return await fn(ledger);
+  } finally {
+    await ledger.close();
+  }
 }
