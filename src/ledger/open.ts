@@ -5,6 +5,7 @@ import { NightshiftError } from "../errors/index.ts";
 import { Ledger, type WakeupSource } from "./ledger.ts";
 import type { LedgerLocation } from "./location.ts";
 import { lockDataDir } from "./lock.ts";
+import { freshMemoryPglite } from "./memory-template.ts";
 import { migrate } from "./migrate.ts";
 import { PGliteDialect } from "./pglite-dialect.ts";
 import type { Database } from "./schema.ts";
@@ -18,7 +19,7 @@ export async function openLedger(
 ): Promise<Ledger> {
   switch (location.kind) {
     case "memory": {
-      const pglite = new PGlite();
+      const pglite = await freshMemoryPglite();
       const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
       return ledgerOver(db, { wakeups: pgliteWakeups(pglite, db) });
     }
