@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
@@ -8,5 +9,9 @@ export default defineConfig({
     testTimeout: 300_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // Most test files wait on subprocesses (git, bwrap, agent CLIs, gates) far more than they
+    // compute, so more files than cores run at once; vitest's default (cores - 1) runs one file at
+    // a time on a 2-core machine.
+    maxWorkers: Math.max(4, availableParallelism() * 2),
   },
 });
