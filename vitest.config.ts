@@ -9,9 +9,9 @@ export default defineConfig({
     testTimeout: 300_000,
     hookTimeout: 120_000,
     pool: "forks",
-    // Most test files wait on subprocesses (git, bwrap, agent CLIs, gates) far more than they
-    // compute, so more files than cores run at once; vitest's default (cores - 1) runs one file at
-    // a time on a 2-core machine.
-    maxWorkers: Math.max(4, availableParallelism() * 2),
+    // A whole-line test keeps under one core busy (it waits on git, bwrap, gates and agent CLIs),
+    // so one more file than cores runs at once; vitest's default (cores - 1) ran one file at a
+    // time on a 2-core machine.
+    maxWorkers: availableParallelism() + 1,
   },
 });
