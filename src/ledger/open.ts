@@ -5,6 +5,7 @@ import { NightshiftError } from "../errors/index.ts";
 import { Ledger, type WakeupSource } from "./ledger.ts";
 import type { LedgerLocation } from "./location.ts";
 import { lockDataDir } from "./lock.ts";
+import { takeMemoryPglite } from "./memory-ledgers.ts";
 import { migrate } from "./migrate.ts";
 import { PGliteDialect } from "./pglite-dialect.ts";
 import type { Database } from "./schema.ts";
@@ -18,9 +19,11 @@ export async function openLedger(
 ): Promise<Ledger> {
   switch (location.kind) {
     case "memory": {
-      const pglite = new PGlite();
-      const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
-      return ledgerOver(db, { wakeups: pgliteWakeups(pglite, db) });
+      const memory = await takeMemoryPglite();
+      const db = new Kysely<Database>({
+        dialect: new PGliteDialect(memory.pglite, memory.release),
+      });
+      return ledgerOver(db, { wakeups: pgliteWakeups(memory, db) });
     }
     case "embedded": {
       const unlock = await lockDataDir(location.dataDir, purpose);
@@ -135,7 +138,7 @@ function postgresWakeups(url: string, db: Kysely<Database>): WakeupSource {
  * kysely so that it waits its turn on that session instead of landing inside another caller's
  * transaction; it is never undone (a session listening with nobody subscribed costs nothing).
  */
-function pgliteWakeups(pglite: PGlite, db: Kysely<Database>): WakeupSource {
+function pgliteWakeups(pglite: Pick<PGlite, "onNotification">, db: Kysely<Database>): WakeupSource {
   return async (onWake) => {
     const off = pglite.onNotification((channel) => {
       if (channel === WAKEUP_CHANNEL) onWake();

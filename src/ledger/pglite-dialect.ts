@@ -18,13 +18,17 @@ import {
  * not see statements from another.
  */
 export class PGliteDialect implements Dialect {
-  constructor(private readonly pglite: PGlite) {}
+  /** `release`: what closing the database does instead of closing PGlite (a pooled one). */
+  constructor(
+    private readonly pglite: PGlite,
+    private readonly release?: () => Promise<void>,
+  ) {}
 
   createAdapter() {
     return new PostgresAdapter();
   }
   createDriver(): Driver {
-    return new PGliteDriver(this.pglite);
+    return new PGliteDriver(this.pglite, this.release);
   }
   createIntrospector(db: Kysely<unknown>) {
     return new PostgresIntrospector(db);
@@ -39,7 +43,10 @@ class PGliteDriver implements Driver {
   private queue: Promise<void> = Promise.resolve();
   private release: (() => void) | undefined;
 
-  constructor(private readonly pglite: PGlite) {
+  constructor(
+    private readonly pglite: PGlite,
+    private readonly releasePglite?: () => Promise<void>,
+  ) {
     this.connection = new PGliteConnection(pglite);
   }
 
@@ -74,7 +81,8 @@ class PGliteDriver implements Driver {
 
   async destroy() {
     await this.queue;
-    if (!this.pglite.closed) await this.pglite.close();
+    if (this.releasePglite) await this.releasePglite();
+    else if (!this.pglite.closed) await this.pglite.close();
   }
 }
 

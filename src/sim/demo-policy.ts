@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { NightshiftError } from "../errors/index.ts";
 import type { ChatRequest } from "../protocols/index.ts";
-import { type DemoOrder, demoOrders } from "./demo-scenario.ts";
+import { type DemoOrder, demoOrders, demoTestCommand, resolveTsxLoader } from "./demo-scenario.ts";
 import { conversationTurn, messagesText, type Policy, type PolicyReply } from "./policy.ts";
 
 export interface DemoPolicyOptions {
@@ -79,6 +79,17 @@ export function demoDecision(
   return "correct";
 }
 
+let testCommand: string | undefined;
+
+/**
+ * The sample repository's test script itself, as its test gate runs it: through `npm test` every
+ * run paid npm's start-up (more CPU than the tests) for the same tests and report.
+ */
+export function sampleTestCommand(): string {
+  testCommand ??= demoTestCommand(resolveTsxLoader());
+  return testCommand;
+}
+
 function writeCalls(files: Readonly<Record<string, string>>): PolicyReply {
   return {
     toolCalls: Object.entries(files).map(([path, content]) => ({
@@ -93,7 +104,7 @@ function planReply(order: DemoOrder, decision: DemoDecision, turn: number): Poli
   if (decision === "give_up") return { content: GIVE_UP_REPLY };
   if (turn === 1) return writeCalls(decision === "correct" ? order.files : order.brokenFiles);
   if (turn === 2)
-    return { toolCalls: [{ name: "run_command", arguments: { command: "npm test" } }] };
+    return { toolCalls: [{ name: "run_command", arguments: { command: sampleTestCommand() } }] };
   return { content: `Implemented ${order.key} with tests.` };
 }
 

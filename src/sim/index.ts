@@ -7,6 +7,7 @@ export {
   demoPolicy,
   findDemoOrder,
   GIVE_UP_REPLY,
+  sampleTestCommand,
   UNKNOWN_ORDER_REPLY,
 } from "./demo-policy.ts";
 export {

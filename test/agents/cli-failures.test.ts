@@ -190,10 +190,12 @@ describe("a CLI agent that misbehaves ends its run with a clear reason", () => {
     expect(result.summary).toBe(
       "Claude Code was still running at the wall-time limit of 1500 ms and was killed",
     );
-    expect(ms).toBeLessThan(10_000);
+    // Long before the 1,000 s the fake would sleep (no tight bound: the host may be busy).
+    expect(ms).toBeLessThan(120_000);
     const pids = JSON.parse(await readFile(pidsFile, "utf8")) as number[];
-    await new Promise((r) => setTimeout(r, 200));
-    expect(await Promise.all(pids.map(alive))).toEqual([false, false]);
+    await expect
+      .poll(() => Promise.all(pids.map(alive)), { timeout: 60_000 })
+      .toEqual([false, false]);
   });
 
   it("cancelled: the line's abort stops it at once", async () => {
@@ -201,7 +203,8 @@ describe("a CLI agent that misbehaves ends its run with a clear reason", () => {
     setTimeout(() => controller.abort(), 800);
     const { result, ms } = await runFake("hang", { signal: controller.signal, wallTimeMs: 60_000 });
     expect(result).toMatchObject({ reason: "aborted", summary: "the run was cancelled" });
-    expect(ms).toBeLessThan(10_000);
+    // Ended by the cancel, not by the wall-time limit.
+    expect(ms).toBeLessThan(60_000);
   });
 
   it("killed by a signal", async () => {

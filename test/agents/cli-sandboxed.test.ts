@@ -202,12 +202,12 @@ describe("a CLI agent inside the run's bubblewrap sandbox", () => {
       reason: "aborted",
       summary: "Claude Code was still running at the wall-time limit of 4 s and was killed",
     });
-    expect(ms).toBeLessThan(20_000);
+    // Long before the 1,000 s the agent would sleep (no tight bound: the host may be busy).
+    expect(ms).toBeLessThan(120_000);
     expect(sandboxEvents.map((e) => e.kind === "violation" && e.violation.kind)).toEqual([
       "timeout",
     ]);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(processesWith(marker)).toEqual([]);
+    await expect.poll(() => processesWith(marker), { timeout: 60_000 }).toEqual([]);
   });
 
   it("cancelling the run kills the agent and everything it started", async () => {
@@ -220,9 +220,9 @@ describe("a CLI agent inside the run's bubblewrap sandbox", () => {
       env: { FAKE_SLEEP: marker },
     });
     expect(result).toMatchObject({ reason: "aborted", summary: "the run was cancelled" });
-    expect(ms).toBeLessThan(10_000);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(processesWith(marker)).toEqual([]);
+    // Ended by the cancel, not by the wall-time limit.
+    expect(ms).toBeLessThan(60_000);
+    await expect.poll(() => processesWith(marker), { timeout: 60_000 }).toEqual([]);
   });
 });
 

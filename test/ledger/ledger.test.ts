@@ -1,6 +1,9 @@
+import { sql } from "kysely";
 import { describe, expect, it } from "vitest";
 import { isNightshiftError } from "../../src/errors/index.ts";
-import type { Ledger } from "../../src/ledger/index.ts";
+import { type Ledger, openLedger } from "../../src/ledger/index.ts";
+import { idleMemoryPglites } from "../../src/ledger/memory-ledgers.ts";
+import { listMigrations, migrate } from "../../src/ledger/migrate.ts";
 import { freshLedgerEachTest, ledgerBackends } from "../support/ledgers.ts";
 
 const claimOptions = { workerId: "w1", leaseMs: 60_000, agent: "builtin", model: "sim" };
@@ -396,5 +399,52 @@ describe.each(ledgerBackends)("the ledger on $name", ({ location }) => {
     const totals = await ledger.totals();
     expect(totals).toMatchObject({ runs: 1, inputTokens: 150, outputTokens: 25, costUsd: 0.75 });
     expect(totals.orders.running).toBe(1);
+  });
+});
+
+describe("in-memory ledgers", () => {
+  it("each start empty and fully migrated, whatever was written to one opened before", async () => {
+    const first = await openLedger({ kind: "memory" }, "test");
+    try {
+      await first.addOrders([{ title: "only in the first" }]);
+      const second = await openLedger({ kind: "memory" }, "test");
+      try {
+        expect(await second.claimNext(claimOptions)).toBeNull();
+        expect(await migrate(second.db)).toEqual([]);
+        const migrations = await sql<{ n: number }>`
+          select count(*)::int as n from nightshift_migrations`.execute(second.db);
+        expect(migrations.rows[0]?.n).toBe((await listMigrations()).length);
+      } finally {
+        await second.close();
+      }
+      expect((await first.claimNext(claimOptions))?.order.title).toBe("only in the first");
+    } finally {
+      await first.close();
+    }
+  });
+
+  it("a closed one is wiped back to that state before the next opener gets it", async () => {
+    const first = await openLedger({ kind: "memory" }, "test");
+    const pristine = await first.line.state();
+    await first.addOrders([{ title: "a" }, { title: "b" }]);
+    await first.claimNext(claimOptions);
+    await first.line.pause("tester", "left paused");
+    await first.close();
+    const idleBefore = idleMemoryPglites();
+    expect(idleBefore).toBeGreaterThan(0);
+
+    const second = await openLedger({ kind: "memory" }, "test");
+    try {
+      expect(idleMemoryPglites()).toBe(idleBefore - 1);
+      expect(await second.listOrders()).toEqual([]);
+      expect(await second.listRuns()).toEqual([]);
+      // The seed rows are back as the migrations left them, and ids start again at 1.
+      expect(await second.line.state()).toEqual(pristine);
+      const [order] = await second.addOrders([{ title: "c" }]);
+      expect(order?.id).toBe(1);
+      expect((await second.claimNext(claimOptions))?.run.id).toBe(1);
+    } finally {
+      await second.close();
+    }
   });
 });

@@ -136,7 +136,6 @@ describe("the speculative merge queue on real git", () => {
     for (const tip of moves.slice(0, 2)) expect(tested).toContain(tip);
     expect(sh(t.dir, "rev-list", "--count", `${before}..main`)).toBe("4");
     // Scratch worktrees are gone once their tests are done.
-    await new Promise((r) => setTimeout(r, 200));
-    expect(await readdir(t.scratchDir)).toEqual([]);
+    await expect.poll(() => readdir(t.scratchDir), { timeout: 60_000 }).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ import {
   findDemoOrder,
   GIVE_UP_REPLY,
   type PolicyReply,
+  sampleTestCommand,
   UNKNOWN_ORDER_REPLY,
 } from "../../src/sim/index.ts";
 
@@ -84,8 +85,9 @@ describe("demoPolicy", () => {
     expect(replies[1]?.toolCalls?.length).toBe(Object.keys(order.files).length);
     expect(classify(order, replies[1] ?? {})).toBe("correct");
     expect(replies[2]).toEqual({
-      toolCalls: [{ name: "run_command", arguments: { command: "npm test" } }],
+      toolCalls: [{ name: "run_command", arguments: { command: sampleTestCommand() } }],
     });
+    expect(sampleTestCommand()).toMatch(/^node --import file:.*tsx.* scripts\/run-tests\.mjs$/);
     expect(replies[3]?.toolCalls ?? []).toEqual([]);
     expect(replies[3]?.content).toBe(`Implemented ${order.key} with tests.`);
   });

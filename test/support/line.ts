@@ -17,7 +17,12 @@ import {
 } from "../../src/line/index.ts";
 import { type MergeQueue, SpeculativeMergeQueue } from "../../src/merge/index.ts";
 import { BubblewrapBackend, type SandboxBackend } from "../../src/sandbox/index.ts";
-import { type Policy, type RunningSimulator, startSimulator } from "../../src/sim/index.ts";
+import {
+  type Policy,
+  type RunningSimulator,
+  sampleTestCommand,
+  startSimulator,
+} from "../../src/sim/index.ts";
 import { Workspaces } from "../../src/workspace/index.ts";
 import { openTestLedger } from "./ledgers.ts";
 
@@ -108,7 +113,7 @@ export async function startTestLine(options: {
     maxSteps: 12,
     maxTokensPerRun: 1_000_000,
     commandTimeoutMs: 60_000,
-    testCommand: "npm test --silent",
+    testCommand: sampleTestCommand(),
     ...options.settings,
   };
   const gates = options.gates ?? [
@@ -183,7 +188,7 @@ export function testsPassAt(repo: string, commit: string): boolean {
   const dir = path.join(os.tmpdir(), `nightshift-check-${commit.slice(0, 12)}-${process.pid}`);
   git(repo, "worktree", "add", "--detach", "--quiet", dir, commit);
   try {
-    execFileSync("npm", ["test", "--silent"], { cwd: dir, stdio: "ignore" });
+    execFileSync("/bin/sh", ["-c", sampleTestCommand()], { cwd: dir, stdio: "ignore" });
     return true;
   } catch {
     return false;

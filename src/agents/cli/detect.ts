@@ -139,6 +139,9 @@ async function versionOf(spec: AgentCliSpec, file: string): Promise<string> {
             XDG_CACHE_HOME: home,
             XDG_STATE_HOME: home,
             NO_COLOR: "1",
+            // Gemini CLI otherwise starts itself a second time (for a larger heap) just to print
+            // its version: twice the time, which a busy host stretched past the check's limit.
+            GEMINI_CLI_NO_RELAUNCH: "true",
           },
           timeout: versionTimeoutMs(),
           maxBuffer: 1024 * 1024,
