@@ -12,6 +12,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { pipeline } from "node:stream/promises";
 import pino from "pino";
 import { Agent, request } from "undici";
@@ -88,6 +89,18 @@ if (role === "sim") {
     exclusiveLedger: true, // as the factory sets it for the embedded ledger
     transcriptsDir: path.join(stateDir, "transcripts"),
   });
+  // What blocks the gateway's one thread, for the latency figures' tail: the event loop's delay,
+  // and how long each metering batch took (the embedded ledger runs on this thread).
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
+  const batches: number[] = [];
+  const metering = ledger.metering;
+  const record = metering.recordModelRequests.bind(metering);
+  metering.recordModelRequests = async (rows) => {
+    const t = performance.now();
+    await record(rows);
+    batches.push(performance.now() - t, rows.length);
+  };
   await gateway.listen();
   const access = await gateway.openRun({ runId: claim!.run.id, orderId: claim!.order.id });
   process.stdout.write(`${JSON.stringify({ url: access.baseURL, apiKey: access.apiKey })}\n`);
@@ -95,7 +108,25 @@ if (role === "sim") {
     await gateway.closeRun(claim!.run.id);
     await gateway.close();
     const rows = await ledger.metering.listModelRequests();
-    process.stderr.write(`${JSON.stringify({ metered: rows.length })}\n`);
+    const ms = batches.filter((_, i) => i % 2 === 0).sort((a, b) => a - b);
+    const rowsPer = batches.filter((_, i) => i % 2 === 1);
+    process.stderr.write(
+      `${JSON.stringify({
+        metered: rows.length,
+        loopDelayMs: {
+          p50: loopDelay.percentile(50) / 1e6,
+          p99: loopDelay.percentile(99) / 1e6,
+          max: loopDelay.max / 1e6,
+        },
+        meterBatches: {
+          count: ms.length,
+          rowsMean: rowsPer.reduce((a, b) => a + b, 0) / Math.max(1, rowsPer.length),
+          msP50: ms[Math.floor(ms.length / 2)],
+          msP99: ms[Math.floor(ms.length * 0.99)],
+          msMax: ms.at(-1),
+        },
+      })}\n`,
+    );
     await ledger.close();
     await rm(stateDir, { recursive: true, force: true });
     process.exit(0);

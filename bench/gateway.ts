@@ -263,7 +263,16 @@ try {
   });
   shipped.child.kill("SIGTERM");
   const line = await Promise.race([metered, once(shipped.child, "exit").then(() => "")]);
-  const rows = line ? (JSON.parse(line) as { metered: number }).metered : Number.NaN;
+  const gatewayReport = line
+    ? (JSON.parse(line) as { metered: number; loopDelayMs?: unknown; meterBatches?: unknown })
+    : undefined;
+  const rows = gatewayReport ? gatewayReport.metered : Number.NaN;
+  if (gatewayReport?.loopDelayMs) {
+    // What held up the gateway's thread over the whole run: the tail of the latency figures.
+    console.log(
+      `gateway event-loop delay (ms): ${JSON.stringify(gatewayReport.loopDelayMs)}; metering batches: ${JSON.stringify(gatewayReport.meterBatches)}`,
+    );
+  }
   console.log(
     `metering: ${rows} ledger rows for ${gatewayTarget.sent} requests sent through the gateway: ${rows === gatewayTarget.sent ? "exact" : "NOT exact"}`,
   );
