@@ -7,6 +7,7 @@ import type { LedgerLocation } from "./location.ts";
 import { lockDataDir } from "./lock.ts";
 import { migrate } from "./migrate.ts";
 import { PGliteDialect } from "./pglite-dialect.ts";
+import { type PGliteSession, ThreadedPGlite } from "./pglite-thread.ts";
 import type { Database } from "./schema.ts";
 
 export { type LedgerLocation, ledgerLocationFor } from "./location.ts";
@@ -25,7 +26,9 @@ export async function openLedger(
     case "embedded": {
       const unlock = await lockDataDir(location.dataDir, purpose);
       try {
-        const pglite = await PGlite.create(location.dataDir);
+        // On a thread of its own: PGlite runs each statement synchronously, which on the main
+        // thread held up the gateway's requests and the line's event loop (pglite-thread.ts).
+        const pglite = await ThreadedPGlite.create(location.dataDir);
         const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
         return await ledgerOver(db, { unlock, wakeups: pgliteWakeups(pglite, db) });
       } catch (error) {
@@ -135,7 +138,7 @@ function postgresWakeups(url: string, db: Kysely<Database>): WakeupSource {
  * kysely so that it waits its turn on that session instead of landing inside another caller's
  * transaction; it is never undone (a session listening with nobody subscribed costs nothing).
  */
-function pgliteWakeups(pglite: PGlite, db: Kysely<Database>): WakeupSource {
+function pgliteWakeups(pglite: PGliteSession, db: Kysely<Database>): WakeupSource {
   return async (onWake) => {
     const off = pglite.onNotification((channel) => {
       if (channel === WAKEUP_CHANNEL) onWake();
