@@ -1,6 +1,7 @@
 /**
  * Child process for bench/gateway.ts. Serves one of:
  *   sim                     the simulator (the upstream every target reaches)
+ *   relay <upstream>        a TCP relay: one more hop, no HTTP (latency reference only)
  *   floor <upstream>        a bare undici pass-through proxy: the floor for any Node gateway
  *   gateway <upstream>      the gateway as `nightshift gateway` ships: embedded ledger on disk,
  *                           transcripts on, a run budget (reserved in the ledger on every request)
@@ -9,7 +10,7 @@
 
 import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -28,6 +29,28 @@ if (role === "sim") {
     policy: () => ({ content: "The quick brown fox jumps over the lazy dog." }),
   });
   process.stdout.write(`${JSON.stringify({ url: sim.url })}\n`);
+} else if (role === "relay" && upstreamUrl) {
+  // One more TCP hop and nothing else (no HTTP parsing): what the extra hop itself costs at one
+  // connection on this machine (two more wake-ups and loopback transfers per request).
+  const upstream = new URL(upstreamUrl);
+  const server = net.createServer({ noDelay: true }, (client) => {
+    const socket = net.connect({
+      host: upstream.hostname,
+      port: Number(upstream.port),
+      noDelay: true,
+    });
+    client.pipe(socket).pipe(client);
+    const close = () => {
+      client.destroy();
+      socket.destroy();
+    };
+    client.on("error", close);
+    socket.on("error", close);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${port}/v1` })}\n`);
+  process.on("SIGTERM", () => process.exit(0));
 } else if (role === "floor" && upstreamUrl) {
   // What any Node proxy must do at least: read the request, send it on, stream the answer back.
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 512 });
@@ -132,5 +155,7 @@ if (role === "sim") {
     process.exit(0);
   });
 } else {
-  throw new Error("usage: gateway-server.ts sim | floor <upstream-url> | gateway <upstream-url>");
+  throw new Error(
+    "usage: gateway-server.ts sim | relay <upstream-url> | floor <upstream-url> | gateway <upstream-url>",
+  );
 }
