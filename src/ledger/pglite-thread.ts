@@ -85,7 +85,14 @@ export class ThreadedPGlite implements PGliteSession {
     if (this.pending.size === 0) this.worker.ref();
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, op, sql, params });
+      try {
+        this.worker.postMessage({ id, op, sql, params });
+      } catch (error) {
+        // A parameter that cannot be cloned: nothing was sent, so nothing will answer.
+        this.pending.delete(id);
+        if (this.pending.size === 0) this.worker.unref();
+        reject(error);
+      }
     });
   }
 
