@@ -1,6 +1,7 @@
 /**
  * Child process for bench/gateway.ts. Serves one of:
  *   sim                     the simulator (the upstream every target reaches)
+ *   relay <upstream>        a TCP relay: one more hop, no HTTP (latency reference only)
  *   floor <upstream>        a bare undici pass-through proxy: the floor for any Node gateway
  *   gateway <upstream>      the gateway as `nightshift gateway` ships: embedded ledger on disk,
  *                           transcripts on, a run budget (reserved in the ledger on every request)
@@ -9,9 +10,10 @@
 
 import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { pipeline } from "node:stream/promises";
 import pino from "pino";
 import { Agent, request } from "undici";
@@ -27,6 +29,28 @@ if (role === "sim") {
     policy: () => ({ content: "The quick brown fox jumps over the lazy dog." }),
   });
   process.stdout.write(`${JSON.stringify({ url: sim.url })}\n`);
+} else if (role === "relay" && upstreamUrl) {
+  // One more TCP hop and nothing else (no HTTP parsing): what the extra hop itself costs at one
+  // connection on this machine (two more wake-ups and loopback transfers per request).
+  const upstream = new URL(upstreamUrl);
+  const server = net.createServer({ noDelay: true }, (client) => {
+    const socket = net.connect({
+      host: upstream.hostname,
+      port: Number(upstream.port),
+      noDelay: true,
+    });
+    client.pipe(socket).pipe(client);
+    const close = () => {
+      client.destroy();
+      socket.destroy();
+    };
+    client.on("error", close);
+    socket.on("error", close);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${port}/v1` })}\n`);
+  process.on("SIGTERM", () => process.exit(0));
 } else if (role === "floor" && upstreamUrl) {
   // What any Node proxy must do at least: read the request, send it on, stream the answer back.
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 512 });
@@ -88,6 +112,18 @@ if (role === "sim") {
     exclusiveLedger: true, // as the factory sets it for the embedded ledger
     transcriptsDir: path.join(stateDir, "transcripts"),
   });
+  // What blocks the gateway's one thread, for the latency figures' tail: the event loop's delay,
+  // and how long each metering batch took (the embedded ledger runs on this thread).
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
+  const batches: number[] = [];
+  const metering = ledger.metering;
+  const record = metering.recordModelRequests.bind(metering);
+  metering.recordModelRequests = async (rows) => {
+    const t = performance.now();
+    await record(rows);
+    batches.push(performance.now() - t, rows.length);
+  };
   await gateway.listen();
   const access = await gateway.openRun({ runId: claim!.run.id, orderId: claim!.order.id });
   process.stdout.write(`${JSON.stringify({ url: access.baseURL, apiKey: access.apiKey })}\n`);
@@ -95,11 +131,31 @@ if (role === "sim") {
     await gateway.closeRun(claim!.run.id);
     await gateway.close();
     const rows = await ledger.metering.listModelRequests();
-    process.stderr.write(`${JSON.stringify({ metered: rows.length })}\n`);
+    const ms = batches.filter((_, i) => i % 2 === 0).sort((a, b) => a - b);
+    const rowsPer = batches.filter((_, i) => i % 2 === 1);
+    process.stderr.write(
+      `${JSON.stringify({
+        metered: rows.length,
+        loopDelayMs: {
+          p50: loopDelay.percentile(50) / 1e6,
+          p99: loopDelay.percentile(99) / 1e6,
+          max: loopDelay.max / 1e6,
+        },
+        meterBatches: {
+          count: ms.length,
+          rowsMean: rowsPer.reduce((a, b) => a + b, 0) / Math.max(1, rowsPer.length),
+          msP50: ms[Math.floor(ms.length / 2)],
+          msP99: ms[Math.floor(ms.length * 0.99)],
+          msMax: ms.at(-1),
+        },
+      })}\n`,
+    );
     await ledger.close();
     await rm(stateDir, { recursive: true, force: true });
     process.exit(0);
   });
 } else {
-  throw new Error("usage: gateway-server.ts sim | floor <upstream-url> | gateway <upstream-url>");
+  throw new Error(
+    "usage: gateway-server.ts sim | relay <upstream-url> | floor <upstream-url> | gateway <upstream-url>",
+  );
 }

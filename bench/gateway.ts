@@ -2,6 +2,7 @@
  * npm run bench:gateway: what the gateway costs, as it ships. In one run, against the same
  * simulator, it measures three targets side by side:
  *   direct    the simulator itself (the baseline for added latency)
+ *   hop       a TCP relay in front of it (latency only: what one more hop costs, before any HTTP)
  *   floor     a bare undici pass-through proxy: the least any Node gateway can cost
  *   gateway   `nightshift gateway` as shipped: embedded ledger on disk, transcripts on, a run budget
  * for plain JSON replies and for SSE streams: throughput at 32 and 128 connections, latency (p50,
@@ -36,7 +37,7 @@ const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
 type Mode = "json" | "sse";
 interface Target {
-  name: "direct" | "floor" | "gateway";
+  name: "direct" | "hop" | "floor" | "gateway";
   url: string;
   apiKey: string;
   pid: number | undefined;
@@ -151,6 +152,7 @@ const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
 const sim = await startChild(["sim"]);
+const relay = await startChild(["relay", sim.info.url]);
 const floor = await startChild(["floor", sim.info.url]);
 const shipped = await startChild(["gateway", sim.info.url], "pipe");
 const targets: Target[] = [
@@ -164,6 +166,9 @@ const targets: Target[] = [
     sent: 0,
   },
 ];
+
+// Latency only: what one more hop costs on this machine, before any HTTP work.
+const hop: Target = { name: "hop", url: relay.info.url, apiKey: "none", pid: undefined, sent: 0 };
 
 type Figures = { rps: number[]; cpu: number[] };
 const results = new Map<string, Figures>();
@@ -193,6 +198,13 @@ try {
         f.p50.push(l.p50);
         f.p99.push(l.p99);
         latencies.set(keyOf(target, mode, 1), f);
+        if (target.name === "direct") {
+          const h = await latency(hop, mode);
+          const hf = latencies.get(keyOf(hop, mode, 1)) ?? { p50: [], p99: [] };
+          hf.p50.push(h.p50);
+          hf.p99.push(h.p99);
+          latencies.set(keyOf(hop, mode, 1), hf);
+        }
       }
     }
   }
@@ -226,7 +238,7 @@ try {
       );
     }
     console.log(
-      `  @1: added p50 over direct: floor +${(p50("floor") - p50("direct")).toFixed(3)} ms, gateway +${(p50("gateway") - p50("direct")).toFixed(3)} ms`,
+      `  @1: added p50 over direct: one TCP hop (no HTTP) +${(p50("hop") - p50("direct")).toFixed(3)} ms, floor +${(p50("floor") - p50("direct")).toFixed(3)} ms, gateway +${(p50("gateway") - p50("direct")).toFixed(3)} ms; p99: floor ${median((latencies.get(`floor/${mode}/1`) as { p99: number[] }).p99).toFixed(3)} ms, gateway ${median((latencies.get(`gateway/${mode}/1`) as { p99: number[] }).p99).toFixed(3)} ms`,
     );
   }
   const at32 = (mode: Mode) => {
@@ -263,10 +275,20 @@ try {
   });
   shipped.child.kill("SIGTERM");
   const line = await Promise.race([metered, once(shipped.child, "exit").then(() => "")]);
-  const rows = line ? (JSON.parse(line) as { metered: number }).metered : Number.NaN;
+  const gatewayReport = line
+    ? (JSON.parse(line) as { metered: number; loopDelayMs?: unknown; meterBatches?: unknown })
+    : undefined;
+  const rows = gatewayReport ? gatewayReport.metered : Number.NaN;
+  if (gatewayReport?.loopDelayMs) {
+    // What held up the gateway's thread over the whole run: the tail of the latency figures.
+    console.log(
+      `gateway event-loop delay (ms): ${JSON.stringify(gatewayReport.loopDelayMs)}; metering batches: ${JSON.stringify(gatewayReport.meterBatches)}`,
+    );
+  }
   console.log(
     `metering: ${rows} ledger rows for ${gatewayTarget.sent} requests sent through the gateway: ${rows === gatewayTarget.sent ? "exact" : "NOT exact"}`,
   );
   floor.child.kill("SIGTERM");
+  relay.child.kill("SIGTERM");
   sim.child.kill("SIGTERM");
 }

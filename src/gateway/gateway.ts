@@ -12,6 +12,7 @@ import {
   anthropicMessagesWire,
   countTokens,
   createTranslation,
+  eventsMentioning,
   type HeaderReader,
   type MeteredUsage,
   openAIChatWire,
@@ -660,14 +661,14 @@ export class Gateway {
       const text = await readText(reply.body).catch(() => "");
       const parsed = safeJson(text);
       const usage = ok ? exchange.upstreamWire.usageFromResponse(parsed) : undefined;
-      await this.finish(exchange, {
+      const outcome = {
         status,
         usage: ok ? (usage ?? this.estimatedUsage(exchange, text)) : undefined,
         estimated: ok && !usage,
         attempts,
         error: ok ? undefined : text.slice(0, 500),
         response: text,
-      });
+      };
       if (!ok) {
         this.noteFailure(exchange.grant.runId, {
           status,
@@ -676,16 +677,23 @@ export class Gateway {
           blocking: BLOCKING_STATUSES.has(status),
         });
       }
-      if (res.destroyed) return;
-      if (!translation) {
-        res.writeHead(status, headers);
-        res.end(text);
-        return;
+      // The reply goes out before the bookkeeping (the metered row, the transcript line), which
+      // then runs while the client reads it, unless their queues are nearly full: then the reply
+      // waits for them, which is the back-pressure that keeps the queues bounded.
+      const backedUp = this.backedUp;
+      if (backedUp) await this.finish(exchange, outcome);
+      if (!res.destroyed) {
+        if (!translation) {
+          res.writeHead(status, headers);
+          res.end(text);
+        } else {
+          const translated = ok ? translation.response(parsed) : translation.error(status, text);
+          headers["content-type"] = "application/json";
+          res.writeHead(status, headers);
+          res.end(JSON.stringify(translated));
+        }
       }
-      const translated = ok ? translation.response(parsed) : translation.error(status, text);
-      headers["content-type"] = "application/json";
-      res.writeHead(status, headers);
-      res.end(JSON.stringify(translated));
+      if (!backedUp) await this.finish(exchange, outcome);
       return;
     }
     const relaying = this.relayStream(exchange, reply.body, status, headers, attempts, res);
@@ -719,7 +727,10 @@ export class Gateway {
   ): Promise<void> {
     const meter = exchange.upstreamWire.createStreamMeter();
     const translated = exchange.translation?.createStream();
-    const decoder = new SSEDecoder();
+    // A translated stream is parsed as it comes (each event is translated); one passed through is
+    // parsed once it has ended, and only from its first mention of usage, the one thing the meter
+    // reads: no event parsing per chunk.
+    const decoder = translated ? new SSEDecoder() : undefined;
     const textDecoder = new TextDecoder();
     const idleMs = this.options.streamIdleTimeoutMs ?? 120_000;
     // One timer for the stream, pushed back by every chunk: a stream that sends nothing for idleMs
@@ -747,9 +758,11 @@ export class Gateway {
         const text = textDecoder.decode(bytes, { stream: true });
         received += text;
         let out = "";
-        for (const event of decoder.push(text)) {
-          meter.onEvent(event);
-          if (translated) out += translated.push(event);
+        if (translated && decoder) {
+          for (const event of decoder.push(text)) {
+            meter.onEvent(event);
+            out += translated.push(event);
+          }
         }
         // The client left: the chunk is metered, and the rest is still read.
         if (res.destroyed) {
@@ -771,8 +784,19 @@ export class Gateway {
       clearTimeout(headersDue);
     }
     clientLeft ||= res.destroyed;
+    if (!decoder) {
+      received += textDecoder.decode();
+      for (const event of eventsMentioning(received, USAGE_MENTION)) meter.onEvent(event);
+    }
     const usage = meter.usage();
     const complete = usage && usage.outputTokens > 0;
+    // A stream that ended well is ended for the client first, and metered while it reads the end
+    // (unless the meter's or the transcripts' queue is nearly full: then the end waits for them).
+    const endedFirst = failure === undefined && !clientLeft && !this.backedUp;
+    if (endedFirst) {
+      if (translated) res.end(translated.end());
+      else res.end();
+    }
     await this.finish(exchange, {
       status,
       usage: complete ? usage : this.estimatedUsage(exchange, received, usage),
@@ -792,9 +816,14 @@ export class Gateway {
       res.destroy();
       return;
     }
-    if (res.destroyed) return;
+    if (endedFirst || res.destroyed) return;
     if (translated) res.end(translated.end());
     else res.end();
+  }
+
+  /** The meter's or the transcripts' queue is nearly full: replies wait for their bookkeeping. */
+  private get backedUp(): boolean {
+    return this.meter.nearlyFull || (this.transcripts?.nearlyFull ?? false);
   }
 
   /** When the provider reported no (or partial) usage: a conservative estimate from the text. */
@@ -936,6 +965,9 @@ export function promptTokenBound(requestText: string): number {
   const tools = requestText.includes('"tools"') || requestText.includes('"functionDeclarations"');
   return Buffer.byteLength(requestText) + 64 + (tools ? 1_024 : 0) + images * 1_600;
 }
+
+/** Every protocol's stream meter looks only at events whose data holds this ("usage", "usageMetadata"). */
+const USAGE_MENTION = '"usage';
 
 /** How long a stream's headers wait to go out with its first chunk. */
 const FIRST_CHUNK_WAIT_MS = 5;

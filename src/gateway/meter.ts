@@ -60,6 +60,11 @@ export class Meter {
     return this.pending.length;
   }
 
+  /** The next record() will ask its caller to wait. */
+  get nearlyFull(): boolean {
+    return this.pending.length + 1 >= this.maxPending;
+  }
+
   /**
    * Queues a row. Returns a promise when the queue is full: the caller should wait on it before
    * taking more work (it resolves once the ledger has caught up), and undefined otherwise.

@@ -147,6 +147,11 @@ export class Transcripts {
     }
   }
 
+  /** Half the bound is queued: a large line could make the next append() ask its caller to wait. */
+  get nearlyFull(): boolean {
+    return this.queuedChars * 2 >= this.maxQueuedChars;
+  }
+
   /** Characters queued and not yet written. */
   get backlog(): number {
     return this.queuedChars;

@@ -186,10 +186,19 @@ function post(
 }
 
 /** Reads a whole reply body as text. */
-export async function readText(body: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
+export function readText(body: IncomingMessage): Promise<string> {
+  // Events rather than the async iterator: no promise per chunk on the hot path.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    body.on("data", (chunk: Buffer) => chunks.push(chunk));
+    body.once("end", () =>
+      resolve((chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)).toString()),
+    );
+    body.once("error", reject);
+    body.once("close", () => {
+      if (!body.complete) reject(new Error("the provider's reply was cut off"));
+    });
+  });
 }
 
 function delayFor(attempt: number, policy: RetryPolicy, retryAfter: string | null): number {

@@ -8,6 +8,7 @@ import { lockDataDir } from "./lock.ts";
 import { takeMemoryPglite } from "./memory-ledgers.ts";
 import { migrate } from "./migrate.ts";
 import { PGliteDialect } from "./pglite-dialect.ts";
+import { type PGliteSession, ThreadedPGlite } from "./pglite-thread.ts";
 import type { Database } from "./schema.ts";
 
 export { type LedgerLocation, ledgerLocationFor } from "./location.ts";
@@ -28,7 +29,9 @@ export async function openLedger(
     case "embedded": {
       const unlock = await lockDataDir(location.dataDir, purpose);
       try {
-        const pglite = await PGlite.create(location.dataDir);
+        // On a thread of its own: PGlite runs each statement synchronously, which on the main
+        // thread held up the gateway's requests and the line's event loop (pglite-thread.ts).
+        const pglite = await ThreadedPGlite.create(location.dataDir);
         const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
         return await ledgerOver(db, { unlock, wakeups: pgliteWakeups(pglite, db) });
       } catch (error) {
@@ -138,7 +141,10 @@ function postgresWakeups(url: string, db: Kysely<Database>): WakeupSource {
  * kysely so that it waits its turn on that session instead of landing inside another caller's
  * transaction; it is never undone (a session listening with nobody subscribed costs nothing).
  */
-function pgliteWakeups(pglite: Pick<PGlite, "onNotification">, db: Kysely<Database>): WakeupSource {
+function pgliteWakeups(
+  pglite: Pick<PGliteSession, "onNotification">,
+  db: Kysely<Database>,
+): WakeupSource {
   return async (onWake) => {
     const off = pglite.onNotification((channel) => {
       if (channel === WAKEUP_CHANNEL) onWake();

@@ -1,4 +1,3 @@
-import type { PGlite } from "@electric-sql/pglite";
 import {
   type CompiledQuery,
   type DatabaseConnection,
@@ -10,6 +9,7 @@ import {
   PostgresQueryCompiler,
   type QueryResult,
 } from "kysely";
+import type { PGliteSession } from "./pglite-thread.ts";
 
 /**
  * Kysely over embedded PGlite. Written here rather than taken from kysely-pglite-dialect because
@@ -20,7 +20,7 @@ import {
 export class PGliteDialect implements Dialect {
   /** `release`: what closing the database does instead of closing PGlite (a pooled one). */
   constructor(
-    private readonly pglite: PGlite,
+    private readonly pglite: PGliteSession,
     private readonly release?: () => Promise<void>,
   ) {}
 
@@ -44,7 +44,7 @@ class PGliteDriver implements Driver {
   private release: (() => void) | undefined;
 
   constructor(
-    private readonly pglite: PGlite,
+    private readonly pglite: PGliteSession,
     private readonly releasePglite?: () => Promise<void>,
   ) {
     this.connection = new PGliteConnection(pglite);
@@ -87,7 +87,7 @@ class PGliteDriver implements Driver {
 }
 
 class PGliteConnection implements DatabaseConnection {
-  constructor(private readonly pglite: PGlite) {}
+  constructor(private readonly pglite: PGliteSession) {}
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
     const result = await this.run<R>(compiledQuery);

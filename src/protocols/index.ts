@@ -103,6 +103,7 @@ export { safeJson } from "./safe-json.ts";
 export {
   decodeSSE,
   encodeSSE,
+  eventsMentioning,
   parseSSE,
   SSEDecoder,
   type SSEEvent,

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { decodeSSE, encodeSSE, parseSSE, SSEDecoder } from "../../src/protocols/index.ts";
+import {
+  decodeSSE,
+  encodeSSE,
+  eventsMentioning,
+  parseSSE,
+  SSEDecoder,
+} from "../../src/protocols/index.ts";
 
 async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -12,6 +18,30 @@ describe("SSE", () => {
     expect(encodeSSE({ a: 1 })).toBe('data: {"a":1}\n\n');
     expect(encodeSSE("[DONE]")).toBe("data: [DONE]\n\n");
     expect(encodeSSE("two\nlines", "note")).toBe("event: note\ndata: two\ndata: lines\n\n");
+  });
+
+  it("finds the events that mention a word as a full parse would, whatever the line endings", () => {
+    const events = [
+      { event: "message_start", data: '{"usage":{"input_tokens":3}}' },
+      { data: '{"text":"no mention"}' },
+      { data: 'first line\n{"usage":{"output_tokens":5}}' },
+      { data: "[DONE]" },
+    ];
+    const lf = events.map((e) => encodeSSE(e.data, e.event)).join("");
+    for (const text of [
+      lf,
+      lf.replaceAll("\n", "\r\n"),
+      lf.replaceAll("\n", "\r"),
+      `: hi\n${lf}`,
+    ]) {
+      const expected = parseSSE(text).filter((e) => e.data.includes('"usage'));
+      expect(expected).toHaveLength(2);
+      expect(eventsMentioning(text, '"usage')).toEqual(expected);
+      // The first mention's event is found from the blank line before it, not from the start.
+      const later = text.slice(text.indexOf('data: {"text'));
+      expect(eventsMentioning(later, '"usage')).toEqual(expected.slice(1));
+    }
+    expect(eventsMentioning(lf.replaceAll("usage", "tokens"), '"usage')).toEqual([]);
   });
 
   it("round-trips through the decoder, including multi-line data and comments", () => {
