@@ -6,7 +6,7 @@ import type { SandboxLimits } from "./types.ts";
 
 /** Paths inside the sandbox that nightshift itself provides. */
 export const SANDBOX_HOME = "/home/nightshift";
-export const SUPERVISOR_PATH = "/run/nightshift/supervisor.mjs";
+export const RELAY_PATH = "/run/nightshift/relay.mjs";
 export const GATEWAY_SOCKET_PATH = "/run/nightshift/gateway.sock";
 
 /** The toolchain: visible, never writable. On merged-/usr systems most of these are symlinks. */
@@ -55,10 +55,18 @@ export interface MountPlanInput {
   readOnly: string[];
   /** Host paths writable at the same place (an agent CLI's private home). */
   writable: string[];
-  /** The host side of the gateway relay, bound to GATEWAY_SOCKET_PATH. */
+  /**
+   * The host side of the gateway relay, bound to GATEWAY_SOCKET_PATH, and the relay's script,
+   * bound to RELAY_PATH: only for a command that starts its own relay (hosts where commands cannot
+   * join the run's network holder).
+   */
   gatewaySocket: string | undefined;
-  /** The gateway relay's script, bound in when the run has a gateway. */
-  supervisorFile: string | undefined;
+  relayFile: string | undefined;
+  /**
+   * "shared": the command keeps the network namespace it is started in (the run's network
+   * holder's, joined from the host); otherwise it gets a new one with only loopback.
+   */
+  network?: "own" | "shared";
   limits: SandboxLimits;
   cwd: string;
 }
@@ -69,19 +77,8 @@ export interface MountPlanInput {
  * namespace unshared (network: loopback only). The order matters: later mounts cover earlier ones.
  */
 export function bwrapArgs(input: MountPlanInput): string[] {
-  const args = [
-    "--unshare-all",
-    // As root, bwrap would keep every capability; a user namespace plus dropping them all leaves a
-    // uid 0 that owns nothing outside and cannot mount, trace, or change the rules.
-    "--unshare-user",
-    "--disable-userns",
-    "--cap-drop",
-    "ALL",
-    "--die-with-parent",
-    "--new-session",
-    "--hostname",
-    "nightshift-sandbox",
-  ];
+  const args = namespaceArgs(input.network === "shared");
+  args.push("--hostname", "nightshift-sandbox");
   for (const dir of SYSTEM_DIRS) args.push(...bindSystemPath(dir));
   for (const file of ETC_FILES) args.push("--ro-bind-try", file, file);
   for (const dir of SECRET_DIRS_IN_ETC) args.push("--perms", "0000", "--dir", dir);
@@ -119,7 +116,7 @@ export function bwrapArgs(input: MountPlanInput): string[] {
     // (which commits the run's work) at another repository.
     args.push("--ro-bind", input.git.dotGit, input.git.dotGit);
   }
-  if (input.supervisorFile) args.push("--ro-bind", input.supervisorFile, SUPERVISOR_PATH);
+  if (input.relayFile) args.push("--ro-bind", input.relayFile, RELAY_PATH);
   if (input.gatewaySocket) args.push("--ro-bind", input.gatewaySocket, GATEWAY_SOCKET_PATH);
   // The folders above the worktree (the repository, .nightshift, worktrees/) can be passed
   // through but not listed: other runs, the ledger and the main checkout stay out of sight.
@@ -128,6 +125,43 @@ export function bwrapArgs(input: MountPlanInput): string[] {
   }
   args.push("--remount-ro", "/");
   args.push("--chdir", input.cwd);
+  return args;
+}
+
+/**
+ * Every namespace new (with "shared network", all but the network one), no capability, no way to
+ * make another user namespace, gone with its parent.
+ */
+function namespaceArgs(sharedNetwork: boolean): string[] {
+  return [
+    "--unshare-all",
+    ...(sharedNetwork ? ["--share-net"] : []),
+    // As root, bwrap would keep every capability; a user namespace plus dropping them all leaves a
+    // uid 0 that owns nothing outside and cannot mount, trace, or change the rules.
+    "--unshare-user",
+    "--disable-userns",
+    "--cap-drop",
+    "ALL",
+    "--die-with-parent",
+    "--new-session",
+  ];
+}
+
+/**
+ * The run's network holder: a sandbox of its own (new network namespace with only loopback, new
+ * pid namespace, so no command can signal it) that sees the toolchain, the relay's script and the
+ * gateway's socket, read-only, and nothing else. Its network namespace is the one the run's
+ * gateway-reaching commands join.
+ */
+export function holderArgs(input: { relayFile: string; gatewaySocket: string }): string[] {
+  const args = namespaceArgs(false);
+  args.push("--hostname", "nightshift-relay");
+  for (const dir of SYSTEM_DIRS) args.push(...bindSystemPath(dir));
+  args.push("--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache", "--dev", "/dev");
+  for (const dir of toolchainOutsideUsr()) args.push("--ro-bind", dir, dir);
+  args.push("--ro-bind", input.relayFile, RELAY_PATH);
+  args.push("--ro-bind", input.gatewaySocket, GATEWAY_SOCKET_PATH);
+  args.push("--remount-ro", "/", "--chdir", "/");
   return args;
 }
 
