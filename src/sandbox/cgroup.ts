@@ -47,8 +47,12 @@ export interface CommandCgroup {
   /** Write a pid into each of these to put that process (and its future children) in the group. */
   readonly procsFiles: string[];
   usage(): Promise<CgroupUsage>;
-  /** Kills every process of the group, frozen first where the host can freeze it. */
-  killAll(): Promise<void>;
+  /**
+   * Kills every process of the group, frozen first where the host can freeze it, and waits until
+   * the group is empty; with `wait: false`, returns once every process was sent SIGKILL (none of
+   * them runs another instruction of its own; the last may still be tearing down its namespaces).
+   */
+  killAll(options?: { wait?: boolean }): Promise<void>;
   remove(): Promise<void>;
 }
 
@@ -158,7 +162,7 @@ async function createV2(
         oomKills: field(memory, "oom_kill"),
       };
     },
-    async killAll() {
+    async killAll(options) {
       if (await allEmpty([procs])) return;
       const killed = await set("cgroup.kill", "1").then(
         () => true,
@@ -170,7 +174,7 @@ async function createV2(
         await killListed([procs]);
         await set("cgroup.freeze", "0").catch(() => undefined);
       }
-      await untilEmpty([procs]);
+      if (options?.wait !== false) await untilEmpty([procs]);
     },
     remove: () => removeDirs([dir], [procs]),
   };
@@ -251,12 +255,12 @@ async function createV1(
         oomKills: field(oom, "oom_kill"),
       };
     },
-    async killAll() {
+    async killAll(options) {
       if (await allEmpty(procsFiles)) return;
       await set(dirs.freezer, "freezer.state", "FROZEN").catch(() => undefined);
       await killListed(procsFiles);
       await set(dirs.freezer, "freezer.state", "THAWED").catch(() => undefined);
-      await untilEmpty(procsFiles);
+      if (options?.wait !== false) await untilEmpty(procsFiles);
     },
     remove: () => removeDirs(all, procsFiles),
   };

@@ -79,7 +79,7 @@ export interface MountPlanInput {
 export function bwrapArgs(input: MountPlanInput): string[] {
   const args = namespaceArgs(input.network === "shared");
   args.push("--hostname", "nightshift-sandbox");
-  for (const dir of SYSTEM_DIRS) args.push(...bindSystemPath(dir));
+  args.push(...systemBinds());
   for (const file of ETC_FILES) args.push("--ro-bind-try", file, file);
   for (const dir of SECRET_DIRS_IN_ETC) args.push("--perms", "0000", "--dir", dir);
   args.push("--proc", "/proc", "--dev", "/dev");
@@ -101,7 +101,8 @@ export function bwrapArgs(input: MountPlanInput): string[] {
   for (const dir of unique(input.readOnly)) args.push("--ro-bind", dir, dir);
   if (input.git) {
     const { commonDir, adminDir } = input.git;
-    args.push("--ro-bind", commonDir, commonDir);
+    // A plain checkout's .git is inside the worktree: bound read-only after it (below), as .git.
+    if (commonDir !== input.git.dotGit) args.push("--ro-bind", commonDir, commonDir);
     const worktreesDir = path.join(commonDir, "worktrees");
     if (adminDir !== commonDir && adminDir.startsWith(worktreesDir + path.sep)) {
       // Other runs' admin dirs (their index, their HEAD) are none of this run's business.
@@ -156,13 +157,22 @@ function namespaceArgs(sharedNetwork: boolean): string[] {
 export function holderArgs(input: { relayFile: string; gatewaySocket: string }): string[] {
   const args = namespaceArgs(false);
   args.push("--hostname", "nightshift-relay");
-  for (const dir of SYSTEM_DIRS) args.push(...bindSystemPath(dir));
+  args.push(...systemBinds());
   args.push("--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache", "--dev", "/dev");
   for (const dir of toolchainOutsideUsr()) args.push("--ro-bind", dir, dir);
   args.push("--ro-bind", input.relayFile, RELAY_PATH);
   args.push("--ro-bind", input.gatewaySocket, GATEWAY_SOCKET_PATH);
   args.push("--remount-ro", "/", "--chdir", "/");
   return args;
+}
+
+let systemBindsFound: string[] | undefined;
+let toolchainFound: string[] | undefined;
+
+/** The toolchain's binds: looked up once per process (the host's /usr does not move). */
+function systemBinds(): string[] {
+  systemBindsFound ??= SYSTEM_DIRS.flatMap(bindSystemPath);
+  return systemBindsFound;
 }
 
 function bindSystemPath(dir: string): string[] {
@@ -174,6 +184,11 @@ function bindSystemPath(dir: string): string[] {
 
 /** Node's own install, when it is not under /usr (nvm, /opt, a tarball): read-only. */
 function toolchainOutsideUsr(): string[] {
+  toolchainFound ??= findToolchainOutsideUsr();
+  return toolchainFound;
+}
+
+function findToolchainOutsideUsr(): string[] {
   const node = realpathSync(process.execPath);
   const prefix = path.dirname(path.dirname(node));
   if (SYSTEM_DIRS.some((dir) => node.startsWith(`${dir}/`))) return [];
