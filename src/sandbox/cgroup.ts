@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 
@@ -164,10 +164,7 @@ async function createV2(
     },
     async killAll(options) {
       if (await allEmpty([procs])) return;
-      const killed = await set("cgroup.kill", "1").then(
-        () => true,
-        () => false,
-      );
+      const killed = writeSmall(dir, "cgroup.kill", "1");
       if (!killed) {
         // Kernels before 5.14: freeze, kill each process, thaw so the kills take effect.
         await set("cgroup.freeze", "1").catch(() => undefined);
@@ -257,9 +254,11 @@ async function createV1(
     },
     async killAll(options) {
       if (await allEmpty(procsFiles)) return;
-      await set(dirs.freezer, "freezer.state", "FROZEN").catch(() => undefined);
+      // Synchronous, like the reads: kernel files, and this runs after most commands (the
+      // sandbox's pid 1 is often still exiting), where a thread-pool round trip costs more.
+      writeSmall(dirs.freezer, "freezer.state", "FROZEN");
       await killListed(procsFiles);
-      await set(dirs.freezer, "freezer.state", "THAWED").catch(() => undefined);
+      writeSmall(dirs.freezer, "freezer.state", "THAWED");
       if (options?.wait !== false) await untilEmpty(procsFiles);
     },
     remove: () => removeDirs(all, procsFiles),
@@ -355,6 +354,17 @@ function readSmall(file: string): string {
     return readFileSync(file, "utf8");
   } catch {
     return "";
+  }
+}
+
+/** Writes a cgroup file synchronously; false when it could not (absent controller, old kernel). */
+function writeSmall(dir: string | undefined, file: string, value: string): boolean {
+  if (!dir) return false;
+  try {
+    writeFileSync(path.join(dir, file), value);
+    return true;
+  } catch {
+    return false;
   }
 }
 
