@@ -4,6 +4,7 @@ import {
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readlinkSync,
   realpathSync,
   renameSync,
@@ -210,7 +211,8 @@ function etcBinds(): string[] {
 }
 
 function makeEtcView(): { dir: string; copied: Map<string, string> } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "nightshift-etc-"));
+  sweepStaleEtcViews();
+  const dir = mkdtempSync(path.join(os.tmpdir(), `nightshift-etc-${process.pid}-`));
   process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
   for (const file of ETC_FILES) {
     const info = etcEntry(file);
@@ -221,6 +223,28 @@ function makeEtcView(): { dir: string; copied: Map<string, string> } {
   }
   for (const secret of SECRET_DIRS_IN_ETC) mkdirSync(path.join(dir, path.basename(secret)), 0o000);
   return { dir, copied: new Map() };
+}
+
+/** Copies left by a nightshift process that did not exit normally (killed, a test worker ended). */
+function sweepStaleEtcViews(): void {
+  let names: string[] = [];
+  try {
+    names = readdirSync(os.tmpdir());
+  } catch {}
+  for (const name of names) {
+    const pid = Number(/^nightshift-etc-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pid === process.pid || processAlive(pid)) continue;
+    rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /** "link" for a symlink into the toolchain (it resolves inside too), else what it points at. */
