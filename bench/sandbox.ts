@@ -2,9 +2,13 @@
  * npm run bench:sandbox: what the sandbox costs per command. In one run it starts the same short
  * commands unsandboxed (runCommand: bash in its own process group, the baseline), in a bare
  * `bwrap --unshare-all` (the floor any bubblewrap sandbox pays), and in nightshift's bubblewrap
- * sandbox (namespaces, mounts, the host-side cgroup and limit watch), with and without the gateway
- * relay, in alternating rounds, and prints medians, the ratios against the baseline and the time
- * added over the bare bwrap start. Only ratios from one run mean much on a shared machine.
+ * sandbox (namespaces, mounts, the host-side cgroup and limit watch), without a gateway and with
+ * one (as shipped: commands join the run's network holder where this host allows it, else each
+ * starts its own relay; the row says which). Targets take turns sample by sample, so load that
+ * drifts during the run hits them alike; it prints medians, ratios against the baseline, and the
+ * time added over the bare bwrap start as the median of the paired differences (each sample
+ * against the bare bwrap sample taken just before it). Only figures from one run mean much on a
+ * shared machine.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -31,23 +35,30 @@ async function main() {
     workspacePath: dir,
     gateway: { url: `http://127.0.0.1:${port}/v1`, apiKey: "bench" },
   });
+  const relayMode = relayed.limitsNote?.relay?.startsWith("one per run")
+    ? "per run"
+    : "per command";
   const targets: Record<string, (command: string) => Promise<unknown>> = {
     unsandboxed: (command) => runCommand({ command, cwd: dir, timeoutMs: 30_000 }),
     "bare bwrap --unshare-all": (command) => bareBwrap(backend.bwrapPath, dir, command),
     bubblewrap: (command) => exec(plain, command),
-    "bubblewrap + gateway relay": (command) => exec(relayed, command),
+    [`bubblewrap + relay (${relayMode})`]: (command) => exec(relayed, command),
   };
   const samples: Record<string, number[]> = {};
+  const overBare: Record<string, number[]> = {};
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const [label, command] of Object.entries(COMMANDS)) {
-        for (const [name, run] of Object.entries(targets)) {
-          const key = `${label}|${name}`;
-          samples[key] ??= [];
-          for (let i = 0; i < SAMPLES; i++) {
+        for (let i = 0; i < SAMPLES; i++) {
+          let bare = Number.NaN;
+          for (const [name, run] of Object.entries(targets)) {
+            const key = `${label}|${name}`;
             const started = performance.now();
             await run(command);
-            samples[key].push(performance.now() - started);
+            const took = performance.now() - started;
+            if (name === "bare bwrap --unshare-all") bare = took;
+            (samples[key] ??= []).push(took);
+            (overBare[key] ??= []).push(took - bare);
           }
         }
       }
@@ -59,17 +70,17 @@ async function main() {
     await rm(dir, { recursive: true, force: true });
   }
   console.log(
-    `per-command start-up, ${SAMPLES} samples x ${ROUNDS} alternating rounds, median (p90), load ${os.loadavg()[0]?.toFixed(1)}`,
+    `per-command start-up, ${SAMPLES} samples x ${ROUNDS} rounds, targets taking turns, median (p90), load ${os.loadavg()[0]?.toFixed(1)}`,
   );
   for (const label of Object.keys(COMMANDS)) {
     const base = median(samples[`${label}|unsandboxed`]!);
-    const bare = median(samples[`${label}|bare bwrap --unshare-all`]!);
     console.log(`\ncommand: ${label}`);
     for (const name of Object.keys(targets)) {
       const values = samples[`${label}|${name}`]!;
       const m = median(values);
+      const over = median(overBare[`${label}|${name}`]!);
       console.log(
-        `  ${name.padEnd(28)} ${m.toFixed(1).padStart(7)} ms  (p90 ${quantile(values, 0.9).toFixed(1)} ms)  ratio ${(m / base).toFixed(2)}x  added ${(m - base).toFixed(1)} ms  over bare bwrap ${(m - bare).toFixed(1)} ms`,
+        `  ${name.padEnd(32)} ${m.toFixed(1).padStart(7)} ms  (p90 ${quantile(values, 0.9).toFixed(1)} ms)  ratio ${(m / base).toFixed(2)}x  added ${(m - base).toFixed(1)} ms  over bare bwrap ${Number.isNaN(over) ? "-" : `${over.toFixed(1)} ms`}`,
       );
     }
   }

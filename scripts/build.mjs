@@ -2,7 +2,7 @@
 // Compiles src/ to dist/ (the `build` and `prepare` scripts, so `npm ci`, `npm install` and
 // `npm pack` run it). Type errors do not stop it: `npm run typecheck` reports those, and a build
 // that refused to emit would make `npm ci` fail on a work in progress. Files that are not
-// TypeScript (SQL migrations, the price table, the sandbox supervisor) are copied beside the code
+// TypeScript (SQL migrations, the price table, the sandbox gateway relay) are copied beside the code
 // that reads them. The new build is made in a scratch folder and swapped in whole, and its stamp
 // (bin/built.js) is written last, so bin/nightshift.js never runs a half-written dist/. The
 // console's web UI (src/console/web, React) is built by Vite into dist/console/web, so the npm

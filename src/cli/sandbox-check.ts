@@ -37,5 +37,6 @@ export async function sandboxLimitsCheck(config: FactoryConfig): Promise<Check> 
 
 export function describeLimits(note: SandboxLimitsNote): string {
   const held = `enforced from outside the sandbox: ${note.enforced.join(", ")}`;
-  return note.missing ? `${held}; NOT enforced: ${note.missing}` : held;
+  const relay = note.relay ? `; gateway relay: ${note.relay}` : "";
+  return (note.missing ? `${held}; NOT enforced: ${note.missing}` : held) + relay;
 }

@@ -1,3 +1,4 @@
+import { realpathSync, statSync } from "node:fs";
 import { realpath } from "node:fs/promises";
 import { createRequire } from "node:module";
 import os from "node:os";
@@ -11,9 +12,10 @@ import { findProgram } from "./find-program.ts";
 import { GatewayRelay, gatewayAddress } from "./gateway-relay.ts";
 import { type GitLayout, gitLayout } from "./git-layout.ts";
 import { LimitWatch } from "./limit-watch.ts";
-import { bwrapArgs, GATEWAY_SOCKET_PATH, SANDBOX_HOME, SUPERVISOR_PATH } from "./mount-plan.ts";
+import { bwrapArgs, GATEWAY_SOCKET_PATH, RELAY_PATH, SANDBOX_HOME } from "./mount-plan.ts";
 import { describeNetAttempts } from "./net-counters.ts";
-import { assertDirectory, notStarted, supervision } from "./run-command.ts";
+import { NetworkHolder, networkJoiner } from "./network-holder.ts";
+import { notStarted, supervision } from "./run-command.ts";
 import { endingNote, superviseProcess } from "./supervise.ts";
 import {
   DEFAULT_LIMITS,
@@ -26,7 +28,7 @@ import {
   type SandboxSpec,
   type SandboxViolation,
 } from "./types.ts";
-import { OutputScanner, onePerKind, parseSupervisorReport, probesInCommand } from "./violations.ts";
+import { OutputScanner, onePerKind, probesInCommand } from "./violations.ts";
 import { restoreWorkspace, walkWorkspace } from "./workspace-snapshot.ts";
 
 export const BWRAP_INSTALL_HINT =
@@ -38,7 +40,21 @@ export const BWRAP_INSTALL_HINT =
  */
 const TASKS_PER_PROCESS = 4;
 
-const SUPERVISOR_FILE = fileURLToPath(new URL("./supervisor.mjs", import.meta.url));
+const RELAY_FILE = fileURLToPath(new URL("./relay.mjs", import.meta.url));
+
+/**
+ * Where a command cannot join the run's network holder: bash starts the relay in the command's
+ * own sandbox, waits for its "ready" line, and becomes the command. The relay is a sibling, not
+ * the command's parent: killing it takes away the gateway and nothing else, and bwrap's exit
+ * status is the command's. Arguments: node, the relay's script, port, socket, the command.
+ */
+const OWN_RELAY_SCRIPT = [
+  'exec 3< <(exec "$1" "$2" "$3" "$4" 2>&1)',
+  "read -r ready <&3",
+  "exec 3<&-",
+  'if [ "$ready" != ready ]; then echo "nightshift sandbox: the gateway relay did not start: $ready" >&2; exit 126; fi',
+  'exec /bin/bash -c "$5"',
+].join("\n");
 
 /**
  * The node_modules that holds nightshift's own dependencies, read-only in every sandbox: test
@@ -59,6 +75,12 @@ export interface BubblewrapOptions {
   limits?: Partial<SandboxLimits>;
   /** Host paths every sandbox of this backend may read (read-only, same place). */
   readOnlyPaths?: string[];
+  /**
+   * How gateway-reaching commands get their relay: "per-run" (default where this process may
+   * join another network namespace, i.e. has CAP_SYS_ADMIN: one network holder per run, commands
+   * join it) or "per-command" (each such command starts its own relay; the default elsewhere).
+   */
+  relay?: "per-run" | "per-command";
 }
 
 /** Linux namespaces through bubblewrap: the default backend. See docs/sandbox.md. */
@@ -84,7 +106,12 @@ export class BubblewrapBackend implements SandboxBackend {
   /** Which limits the kernel enforces from outside on this host (for doctor and the run log). */
   async limitsNote(): Promise<SandboxLimitsNote> {
     this.cgroupsFound ??= detectCgroups();
-    return noteFor(await this.cgroupsFound);
+    return noteFor(await this.cgroupsFound, this.joiner());
+  }
+
+  /** nsenter when commands may join a run's network holder; null when each starts its relay. */
+  private joiner(): string | null {
+    return this.options.relay === "per-command" ? null : networkJoiner();
   }
 
   async create(spec: SandboxSpec): Promise<RunSandbox> {
@@ -100,7 +127,9 @@ export class BubblewrapBackend implements SandboxBackend {
     const cgroups = await this.cgroupsFound;
     const target = spec.gateway ? gatewayAddress(spec.gateway.url) : undefined;
     const relay = target ? await GatewayRelay.start(target) : undefined;
-    const sandbox = new BubblewrapSandbox(this.bwrapPath, workspace, git, relay, cgroups, spec, {
+    const sandbox = new BubblewrapSandbox(this.bwrapPath, workspace, git, cgroups, spec, {
+      relay,
+      joiner: relay ? this.joiner() : null,
       limits: { ...DEFAULT_LIMITS, ...this.options.limits, ...spec.limits },
       readOnly: [
         ...nightshiftModules(),
@@ -109,6 +138,13 @@ export class BubblewrapBackend implements SandboxBackend {
         ...(spec.readOnlyPaths ?? []),
       ],
     });
+    if (relay && sandbox.joinsNetworkHolder) {
+      // Listening before the first command: a relay that cannot start fails the run's set-up.
+      await sandbox.networkHolder().catch(async (error) => {
+        await sandbox.dispose();
+        throw error;
+      });
+    }
     spec.onEvent?.({ kind: "limits", note: sandbox.limitsNote });
     return sandbox;
   }
@@ -116,18 +152,23 @@ export class BubblewrapBackend implements SandboxBackend {
 
 const LIMIT_NAMES = { pids: "processes", memory: "memory", cpu: "cpu" } as const;
 
-function noteFor(cgroups: CgroupDetection): SandboxLimitsNote {
+function noteFor(cgroups: CgroupDetection, joiner: string | null): SandboxLimitsNote {
   // RLIMIT_CPU and RLIMIT_FSIZE are set by the launcher outside the sandbox on every host.
   const always = ["cpu seconds per process", "file size", "disk (watched from the host)"];
+  const relay = joiner
+    ? "one per run (commands join its network namespace)"
+    : "one per command (this process cannot join another network namespace: no CAP_SYS_ADMIN or no nsenter), a node start per command that may reach the gateway";
   if (!cgroups.host) {
     return {
       enforced: always,
       missing: `processes, memory and cpu are not capped by the kernel: ${cgroups.missing}`,
+      relay,
     };
   }
   return {
     enforced: [...cgroups.host.enforced.map((c) => LIMIT_NAMES[c]), ...always],
     missing: cgroups.host.missing,
+    relay,
   };
 }
 
@@ -142,6 +183,9 @@ function shellWord(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
+/** The run's network holder was gone when a command tried to join it. */
+class HolderGone extends Error {}
+
 const LIMIT_KIND = {
   processes: "process_limit",
   memory: "memory_limit",
@@ -155,18 +199,29 @@ class BubblewrapSandbox implements RunSandbox {
   readonly limitsNote: SandboxLimitsNote;
   private disposed = false;
   private readonly cgroupPool: CgroupPool | undefined;
+  private readonly relay: GatewayRelay | undefined;
+  /** nsenter, when gateway-reaching commands join the run's network holder. */
+  private readonly joiner: string | null;
+  /** The run's network holder (started at the first command that needs it, restarted if it died). */
+  private holder: Promise<NetworkHolder> | undefined;
 
   constructor(
     private readonly bwrap: string,
     readonly workspacePath: string,
     private readonly git: GitLayout | undefined,
-    private readonly relay: GatewayRelay | undefined,
     cgroups: CgroupDetection,
     private readonly spec: SandboxSpec,
-    private readonly settings: { limits: SandboxLimits; readOnly: string[] },
+    private readonly settings: {
+      relay: GatewayRelay | undefined;
+      joiner: string | null;
+      limits: SandboxLimits;
+      readOnly: string[];
+    },
   ) {
+    this.relay = settings.relay;
+    this.joiner = settings.joiner;
     this.kernelProcessLimit = cgroups.host?.enforced.includes("pids") ?? false;
-    this.limitsNote = noteFor(cgroups);
+    this.limitsNote = noteFor(cgroups, this.joiner);
     const { limits } = settings;
     this.cgroupPool =
       cgroups.host &&
@@ -180,7 +235,31 @@ class BubblewrapSandbox implements RunSandbox {
       : {};
   }
 
+  get joinsNetworkHolder(): boolean {
+    return this.joiner !== null;
+  }
+
   async exec(options: ExecOptions): Promise<ExecResult> {
+    try {
+      return await this.execOnce(options);
+    } catch (error) {
+      // The holder died between the check and the join (killed from the host just then): the
+      // command never started; once, it gets a new holder.
+      if (!(error instanceof HolderGone)) throw error;
+    }
+    try {
+      return await this.execOnce(options);
+    } catch (error) {
+      if (!(error instanceof HolderGone)) throw error;
+      throw new SandboxError(
+        "command_could_not_start",
+        "the run's gateway relay (its network holder) died twice as the command started",
+        "something on the host is killing nightshift's relay processes (nightshift-relay); stop it and run again",
+      );
+    }
+  }
+
+  private async execOnce(options: ExecOptions): Promise<ExecResult> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     if (this.disposed) {
@@ -190,19 +269,25 @@ class BubblewrapSandbox implements RunSandbox {
         "create a new sandbox for the run",
       );
     }
-    const cwd = await this.insideWorkspace(options.cwd ?? this.workspacePath);
+    const cwd = this.insideWorkspace(options.cwd ?? this.workspacePath);
     if (options.signal?.aborted) return { ...notStarted(elapsed()), violations: [] };
     const { limits } = this.settings;
     const separateStderr = options.onStderr !== undefined;
-    const withRelay =
-      this.relay !== undefined && this.spec.gateway !== undefined && options.reachGateway !== false;
+    const gatewayPort =
+      this.relay && this.spec.gateway && options.reachGateway !== false
+        ? gatewayAddress(this.spec.gateway.url).port
+        : undefined;
+    const holder =
+      gatewayPort !== undefined && this.joiner ? await this.networkHolder() : undefined;
+    const ownRelay = gatewayPort !== undefined && !holder;
     const args = bwrapArgs({
       workspace: this.workspacePath,
       git: this.git,
       readOnly: [...this.settings.readOnly, ...(options.readOnlyPaths ?? [])],
       writable: options.writablePaths ?? [],
-      gatewaySocket: withRelay ? this.relay?.socketPath : undefined,
-      supervisorFile: withRelay ? SUPERVISOR_FILE : undefined,
+      gatewaySocket: ownRelay ? this.relay?.socketPath : undefined,
+      relayFile: ownRelay ? RELAY_FILE : undefined,
+      network: holder ? "shared" : "own",
       limits,
       cwd,
     });
@@ -210,32 +295,31 @@ class BubblewrapSandbox implements RunSandbox {
       HOME: SANDBOX_HOME,
       TMPDIR: "/tmp",
       USER: "nightshift",
-      ...(withRelay ? this.gatewayEnv : {}),
+      ...(gatewayPort !== undefined ? this.gatewayEnv : {}),
       ...options.env,
     });
-    // Without a gateway nothing but the command runs inside; with one, the relay starts it.
-    const inside =
-      withRelay && this.spec.gateway
-        ? [
-            process.execPath,
-            SUPERVISOR_PATH,
-            JSON.stringify({
-              command: options.command,
-              cwd,
-              separateStderr,
-              gateway: {
-                port: gatewayAddress(this.spec.gateway.url).port,
-                socket: GATEWAY_SOCKET_PATH,
-              },
-            }),
-          ]
-        : ["/bin/bash", "-c", options.command];
+    // Nothing but the command runs inside, except where it must start its own relay.
+    const inside = ownRelay
+      ? [
+          "/bin/bash",
+          "-c",
+          OWN_RELAY_SCRIPT,
+          "nightshift-relay",
+          process.execPath,
+          RELAY_PATH,
+          String(gatewayPort),
+          GATEWAY_SOCKET_PATH,
+          options.command,
+        ]
+      : ["/bin/bash", "-c", options.command];
+    // A command of the run's network holder joins its namespace from the host, before bwrap.
+    const join = holder && this.joiner ? [this.joiner, `--net=${holder.netns}`, "--"] : [];
     // What was there before the command, to undo what it adds if a limit kills it.
     const before = await walkWorkspace(this.workspacePath);
     const cgroup = await this.cgroupPool?.acquire();
     const launch = {
       file: "/bin/sh",
-      args: this.launcher(cgroup, separateStderr, [this.bwrap, ...args, "--", ...inside]),
+      args: this.launcher(cgroup, separateStderr, [...join, this.bwrap, ...args, "--", ...inside]),
     };
     const named = options.label ?? options.command;
     // Every line of output is scanned as it streams, not only what the capped capture keeps.
@@ -249,13 +333,13 @@ class BubblewrapSandbox implements RunSandbox {
       limits,
       Math.max(limits.maxWorkspaceBytes, before.bytes),
       () => stopGroup(),
+      holder?.pid,
     );
     const ending = await superviseProcess(
       {
         ...launch,
         cwd: this.workspacePath,
         env,
-        reportChannel: withRelay,
         captureStderr: true,
         onSpawn: (pid) => {
           stopGroup = () => {
@@ -278,9 +362,10 @@ class BubblewrapSandbox implements RunSandbox {
         },
       },
     ).finally(async () => {
-      await watch.stop();
-      // Leftovers the command backgrounded (or hid from bwrap) end with it: remove() kills them.
+      // Leftovers the command backgrounded (or hid from bwrap) end with it: remove() kills them,
+      // before the watch's last disk check, so that none of them writes after it.
       await cgroup?.remove();
+      await watch.stop();
     });
     if (ending.kind === "spawn_error") {
       throw new SandboxError(
@@ -290,10 +375,10 @@ class BubblewrapSandbox implements RunSandbox {
         { cause: ending.error },
       );
     }
-    const report = withRelay ? parseSupervisorReport(ending.report) : undefined;
     const limitHit = watch.hits[0];
-    if (!limitHit && !ending.timedOut && !ending.aborted && (report ? !report.exit : true)) {
-      const setupError = /^bwrap: .*$/m.exec(ending.output)?.[0];
+    if (!limitHit && !ending.timedOut && !ending.aborted) {
+      const setupError = /^(bwrap|nsenter): .*$/m.exec(ending.output)?.[0];
+      if (setupError?.startsWith("nsenter:") && holder && !holder.alive) throw new HolderGone();
       if (setupError) {
         throw new SandboxError(
           "backend_unavailable",
@@ -337,20 +422,9 @@ class BubblewrapSandbox implements RunSandbox {
         detail: `timed out after ${options.timeoutMs} ms`,
         command: named,
       });
-    } else if (report && !report.exit && !ending.aborted && !limitHit) {
-      violations.push({
-        kind: "supervisor_killed",
-        detail:
-          "the sandbox's gateway relay was killed from inside; every process of the command ended",
-        command: named,
-      });
     }
     for (const violation of violations) this.spec.onEvent?.({ kind: "violation", violation });
-    const exited = {
-      ...ending,
-      code: report?.exit ? (report.exit.signal ? null : report.exit.code) : ending.code,
-      signal: report?.exit?.signal ?? ending.signal,
-    };
+    const exited = ending;
     return {
       exitCode: exited.code,
       signal: exited.signal,
@@ -385,9 +459,33 @@ class BubblewrapSandbox implements RunSandbox {
     return ["-c", lines.join(" && "), "nightshift-launcher", ...command];
   }
 
+  /**
+   * The run's network holder, started once and waited for until its relay listens; a holder that
+   * died (killed from the host: nothing inside a command can reach it) is replaced by a new one.
+   */
+  async networkHolder(): Promise<NetworkHolder> {
+    const pending = this.holder;
+    const current = await pending?.catch(() => undefined);
+    if (current?.alive) return current;
+    // Another command restarted it while this one waited.
+    if (this.holder !== pending) return this.networkHolder();
+    const relay = this.relay;
+    const gateway = this.spec.gateway;
+    if (!relay || !gateway) throw new Error("a network holder needs the run's gateway");
+    this.holder = NetworkHolder.start({
+      bwrap: this.bwrap,
+      relayFile: RELAY_FILE,
+      gatewaySocket: relay.socketPath,
+      port: gatewayAddress(gateway.url).port,
+    });
+    return this.holder;
+  }
+
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    const holder = await this.holder?.catch(() => undefined);
+    await holder?.stop();
     await this.relay?.close();
     await this.cgroupPool?.dispose();
   }
@@ -401,9 +499,22 @@ class BubblewrapSandbox implements RunSandbox {
     return [...repoTop, os.homedir(), "/root"].filter((dir) => dir !== "/");
   }
 
-  private async insideWorkspace(cwd: string): Promise<string> {
-    await assertDirectory(cwd);
-    const real = await realpath(cwd);
+  /**
+   * Synchronous on purpose: two syscalls on a path, far cheaper than two thread-pool round trips
+   * on a busy host (they showed as ~1-4 ms per command under load).
+   */
+  private insideWorkspace(cwd: string): string {
+    let real: string | undefined;
+    try {
+      real = statSync(cwd).isDirectory() ? realpathSync(cwd) : undefined;
+    } catch {}
+    if (!real) {
+      throw new SandboxError(
+        "command_could_not_start",
+        `working directory ${cwd} is not a directory`,
+        "the directory was removed before the command ran; check workspace release and pruning",
+      );
+    }
     if (real !== this.workspacePath && !real.startsWith(this.workspacePath + path.sep)) {
       throw new SandboxError(
         "invalid_sandbox_spec",

@@ -9,6 +9,8 @@ import type { CgroupHost, CgroupLimits, CgroupUsage, CommandCgroup } from "./cgr
 export class CgroupPool {
   private readonly idle: CommandCgroup[] = [];
   private readonly all = new Set<CommandCgroup>();
+  /** Groups whose last processes are still dying, on their way back to `idle` (or removal). */
+  private readonly settling = new Set<Promise<void>>();
   private disposed = false;
 
   constructor(
@@ -28,24 +30,35 @@ export class CgroupPool {
     return {
       procsFiles: held.procsFiles,
       usage: async () => since(start, await held.usage()),
-      killAll: () => held.killAll(),
+      killAll: (options) => held.killAll(options),
+      // Every leftover is sent SIGKILL before this returns; waiting for the group to empty (the
+      // sandbox's pid 1 is often still tearing its namespaces down, for a few ms) is not the
+      // command's time: the group goes back to the pool once it is empty.
       remove: async () => {
         if (released) return;
         released = true;
-        await held.killAll();
-        if (!this.disposed && (await held.usage()).processes === 0) {
-          this.idle.push(held);
-        } else {
-          this.all.delete(held);
-          await held.remove();
-        }
+        await held.killAll({ wait: false });
+        const settle = this.settle(held);
+        this.settling.add(settle);
+        void settle.finally(() => this.settling.delete(settle));
       },
     };
+  }
+
+  private async settle(group: CommandCgroup): Promise<void> {
+    await group.killAll();
+    if (!this.disposed && (await group.usage()).processes === 0) {
+      this.idle.push(group);
+    } else {
+      this.all.delete(group);
+      await group.remove();
+    }
   }
 
   /** Removes the idle groups; a group still held is removed when its command releases it. */
   async dispose(): Promise<void> {
     this.disposed = true;
+    await Promise.all(this.settling);
     for (const group of this.idle.splice(0)) {
       this.all.delete(group);
       await group.remove();

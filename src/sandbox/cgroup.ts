@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 
@@ -47,8 +47,12 @@ export interface CommandCgroup {
   /** Write a pid into each of these to put that process (and its future children) in the group. */
   readonly procsFiles: string[];
   usage(): Promise<CgroupUsage>;
-  /** Kills every process of the group, frozen first where the host can freeze it. */
-  killAll(): Promise<void>;
+  /**
+   * Kills every process of the group, frozen first where the host can freeze it, and waits until
+   * the group is empty; with `wait: false`, returns once every process was sent SIGKILL (none of
+   * them runs another instruction of its own; the last may still be tearing down its namespaces).
+   */
+  killAll(options?: { wait?: boolean }): Promise<void>;
   remove(): Promise<void>;
 }
 
@@ -158,19 +162,16 @@ async function createV2(
         oomKills: field(memory, "oom_kill"),
       };
     },
-    async killAll() {
+    async killAll(options) {
       if (await allEmpty([procs])) return;
-      const killed = await set("cgroup.kill", "1").then(
-        () => true,
-        () => false,
-      );
+      const killed = writeSmall(dir, "cgroup.kill", "1");
       if (!killed) {
         // Kernels before 5.14: freeze, kill each process, thaw so the kills take effect.
         await set("cgroup.freeze", "1").catch(() => undefined);
         await killListed([procs]);
         await set("cgroup.freeze", "0").catch(() => undefined);
       }
-      await untilEmpty([procs]);
+      if (options?.wait !== false) await untilEmpty([procs]);
     },
     remove: () => removeDirs([dir], [procs]),
   };
@@ -251,12 +252,14 @@ async function createV1(
         oomKills: field(oom, "oom_kill"),
       };
     },
-    async killAll() {
+    async killAll(options) {
       if (await allEmpty(procsFiles)) return;
-      await set(dirs.freezer, "freezer.state", "FROZEN").catch(() => undefined);
+      // Synchronous, like the reads: kernel files, and this runs after most commands (the
+      // sandbox's pid 1 is often still exiting), where a thread-pool round trip costs more.
+      writeSmall(dirs.freezer, "freezer.state", "FROZEN");
       await killListed(procsFiles);
-      await set(dirs.freezer, "freezer.state", "THAWED").catch(() => undefined);
-      await untilEmpty(procsFiles);
+      writeSmall(dirs.freezer, "freezer.state", "THAWED");
+      if (options?.wait !== false) await untilEmpty(procsFiles);
     },
     remove: () => removeDirs(all, procsFiles),
   };
@@ -351,6 +354,17 @@ function readSmall(file: string): string {
     return readFileSync(file, "utf8");
   } catch {
     return "";
+  }
+}
+
+/** Writes a cgroup file synchronously; false when it could not (absent controller, old kernel). */
+function writeSmall(dir: string | undefined, file: string, value: string): boolean {
+  if (!dir) return false;
+  try {
+    writeFileSync(path.join(dir, file), value);
+    return true;
+  } catch {
+    return false;
   }
 }
 

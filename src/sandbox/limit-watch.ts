@@ -27,8 +27,12 @@ const mib = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MiB`;
  */
 export class LimitWatch {
   readonly hits: LimitHit[] = [];
-  /** The last reading of the sandbox's network counters (its namespace dies with the command). */
+  /**
+   * The last reading of the sandbox's network counters: of the command's own namespace (which
+   * dies with it), or of the run's shared one since the command started.
+   */
   net: NetAttempts | undefined;
+  private readonly netBaseline: NetAttempts | undefined;
   private stopped = false;
   private readonly timers = new Set<NodeJS.Timeout>();
   private killing: Promise<void> = Promise.resolve();
@@ -41,7 +45,14 @@ export class LimitWatch {
     private readonly allowedBytes: number,
     /** Ends the command where there is no cgroup to kill (its process group, from the host). */
     private readonly killWithoutCgroup: () => void,
+    /**
+     * A process of the run's network holder, when the command joins that shared namespace: its
+     * counters are read through it, relative to their values now (commands of the run running at
+     * the same time count in each other's figures).
+     */
+    private readonly sharedNetPid?: number,
   ) {
+    if (sharedNetPid !== undefined) this.netBaseline = readNetAttempts([sharedNetPid]);
     if (cgroup) this.schedule(() => this.checkCgroup(), CGROUP_POLL_MS);
     this.schedule(() => this.checkDisk(), DISK_POLL_MS);
   }
@@ -52,6 +63,8 @@ export class LimitWatch {
     this.stopped = true;
     for (const timer of this.timers) clearTimeout(timer);
     if (this.hits.length === 0) await this.checkDisk(true);
+    // The shared namespace outlives the command: one last reading sees its very last attempts.
+    this.readSharedNet();
     await this.killing;
   }
 
@@ -69,7 +82,8 @@ export class LimitWatch {
   private async checkCgroup(): Promise<number | undefined> {
     if (!this.cgroup || this.stopped) return undefined;
     const usage = await this.cgroup.usage();
-    this.net = readNetAttempts(usage.pids) ?? this.net;
+    if (this.sharedNetPid === undefined) this.net = readNetAttempts(usage.pids) ?? this.net;
+    else this.readSharedNet();
     // The launcher and bwrap's own two processes are in the group too.
     if (usage.processes > this.limits.maxProcesses + 3 || usage.forksRefused > 0) {
       this.hit("processes", `more than ${this.limits.maxProcesses} processes at once`);
@@ -80,6 +94,18 @@ export class LimitWatch {
       );
     }
     return CGROUP_POLL_MS;
+  }
+
+  private readSharedNet(): void {
+    if (this.sharedNetPid === undefined || !this.netBaseline) return;
+    const now = readNetAttempts([this.sharedNetPid]);
+    if (!now) return;
+    const base = this.netBaseline;
+    this.net = {
+      refusedConnections: now.refusedConnections - base.refusedConnections,
+      refusedDatagrams: now.refusedDatagrams - base.refusedDatagrams,
+      unroutable: now.unroutable - base.unroutable,
+    };
   }
 
   private async checkDisk(last = false): Promise<number | undefined> {

@@ -1,4 +1,18 @@
-import { existsSync, lstatSync, readlinkSync, realpathSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  type Stats,
+  statSync,
+  symlinkSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { GitLayout } from "./git-layout.ts";
@@ -6,7 +20,7 @@ import type { SandboxLimits } from "./types.ts";
 
 /** Paths inside the sandbox that nightshift itself provides. */
 export const SANDBOX_HOME = "/home/nightshift";
-export const SUPERVISOR_PATH = "/run/nightshift/supervisor.mjs";
+export const RELAY_PATH = "/run/nightshift/relay.mjs";
 export const GATEWAY_SOCKET_PATH = "/run/nightshift/gateway.sock";
 
 /** The toolchain: visible, never writable. On merged-/usr systems most of these are symlinks. */
@@ -55,10 +69,18 @@ export interface MountPlanInput {
   readOnly: string[];
   /** Host paths writable at the same place (an agent CLI's private home). */
   writable: string[];
-  /** The host side of the gateway relay, bound to GATEWAY_SOCKET_PATH. */
+  /**
+   * The host side of the gateway relay, bound to GATEWAY_SOCKET_PATH, and the relay's script,
+   * bound to RELAY_PATH: only for a command that starts its own relay (hosts where commands cannot
+   * join the run's network holder).
+   */
   gatewaySocket: string | undefined;
-  /** The gateway relay's script, bound in when the run has a gateway. */
-  supervisorFile: string | undefined;
+  relayFile: string | undefined;
+  /**
+   * "shared": the command keeps the network namespace it is started in (the run's network
+   * holder's, joined from the host); otherwise it gets a new one with only loopback.
+   */
+  network?: "own" | "shared";
   limits: SandboxLimits;
   cwd: string;
 }
@@ -69,22 +91,10 @@ export interface MountPlanInput {
  * namespace unshared (network: loopback only). The order matters: later mounts cover earlier ones.
  */
 export function bwrapArgs(input: MountPlanInput): string[] {
-  const args = [
-    "--unshare-all",
-    // As root, bwrap would keep every capability; a user namespace plus dropping them all leaves a
-    // uid 0 that owns nothing outside and cannot mount, trace, or change the rules.
-    "--unshare-user",
-    "--disable-userns",
-    "--cap-drop",
-    "ALL",
-    "--die-with-parent",
-    "--new-session",
-    "--hostname",
-    "nightshift-sandbox",
-  ];
-  for (const dir of SYSTEM_DIRS) args.push(...bindSystemPath(dir));
-  for (const file of ETC_FILES) args.push("--ro-bind-try", file, file);
-  for (const dir of SECRET_DIRS_IN_ETC) args.push("--perms", "0000", "--dir", dir);
+  const args = namespaceArgs(input.network === "shared");
+  args.push("--hostname", "nightshift-sandbox");
+  args.push(...systemBinds());
+  args.push(...etcBinds());
   args.push("--proc", "/proc", "--dev", "/dev");
   args.push("--size", String(input.limits.tmpBytes), "--tmpfs", "/tmp");
   args.push("--size", String(input.limits.tmpBytes), "--tmpfs", SANDBOX_HOME);
@@ -104,7 +114,8 @@ export function bwrapArgs(input: MountPlanInput): string[] {
   for (const dir of unique(input.readOnly)) args.push("--ro-bind", dir, dir);
   if (input.git) {
     const { commonDir, adminDir } = input.git;
-    args.push("--ro-bind", commonDir, commonDir);
+    // A plain checkout's .git is inside the worktree: bound read-only after it (below), as .git.
+    if (commonDir !== input.git.dotGit) args.push("--ro-bind", commonDir, commonDir);
     const worktreesDir = path.join(commonDir, "worktrees");
     if (adminDir !== commonDir && adminDir.startsWith(worktreesDir + path.sep)) {
       // Other runs' admin dirs (their index, their HEAD) are none of this run's business.
@@ -119,7 +130,7 @@ export function bwrapArgs(input: MountPlanInput): string[] {
     // (which commits the run's work) at another repository.
     args.push("--ro-bind", input.git.dotGit, input.git.dotGit);
   }
-  if (input.supervisorFile) args.push("--ro-bind", input.supervisorFile, SUPERVISOR_PATH);
+  if (input.relayFile) args.push("--ro-bind", input.relayFile, RELAY_PATH);
   if (input.gatewaySocket) args.push("--ro-bind", input.gatewaySocket, GATEWAY_SOCKET_PATH);
   // The folders above the worktree (the repository, .nightshift, worktrees/) can be passed
   // through but not listed: other runs, the ledger and the main checkout stay out of sight.
@@ -131,6 +142,134 @@ export function bwrapArgs(input: MountPlanInput): string[] {
   return args;
 }
 
+/**
+ * Every namespace new (with "shared network", all but the network one), no capability, no way to
+ * make another user namespace, gone with its parent.
+ */
+function namespaceArgs(sharedNetwork: boolean): string[] {
+  return [
+    "--unshare-all",
+    ...(sharedNetwork ? ["--share-net"] : []),
+    // As root, bwrap would keep every capability; a user namespace plus dropping them all leaves a
+    // uid 0 that owns nothing outside and cannot mount, trace, or change the rules.
+    "--unshare-user",
+    "--disable-userns",
+    "--cap-drop",
+    "ALL",
+    "--die-with-parent",
+    "--new-session",
+  ];
+}
+
+/**
+ * The run's network holder: a sandbox of its own (new network namespace with only loopback, new
+ * pid namespace, so no command can signal it) that sees the toolchain, the relay's script and the
+ * gateway's socket, read-only, and nothing else. Its network namespace is the one the run's
+ * gateway-reaching commands join.
+ */
+export function holderArgs(input: { relayFile: string; gatewaySocket: string }): string[] {
+  const args = namespaceArgs(false);
+  args.push("--hostname", "nightshift-relay");
+  args.push(...systemBinds());
+  args.push("--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache", "--dev", "/dev");
+  for (const dir of toolchainOutsideUsr()) args.push("--ro-bind", dir, dir);
+  args.push("--ro-bind", input.relayFile, RELAY_PATH);
+  args.push("--ro-bind", input.gatewaySocket, GATEWAY_SOCKET_PATH);
+  args.push("--remount-ro", "/", "--chdir", "/");
+  return args;
+}
+
+/**
+ * /etc as the sandbox sees it: one read-only bind of a private copy of ETC_FILES' files (with the
+ * tripwires in it), plus the folders among them bound one each. One bind instead of fourteen: each
+ * bind is a mount, a remount and a walk of the mount table in bwrap, about 2-3 ms a command in
+ * all. The copy is made once per process and refreshed when a host file changes (checked per
+ * command: a stat each); it is replaced by rename, so a command never reads half a file.
+ */
+let etcView: { dir: string; copied: Map<string, string> } | undefined;
+
+function etcBinds(): string[] {
+  etcView ??= makeEtcView();
+  const { dir, copied } = etcView;
+  const args = ["--ro-bind", dir, "/etc"];
+  for (const file of ETC_FILES) {
+    const info = etcEntry(file);
+    if (info === "link") continue;
+    if (info?.isDirectory()) {
+      args.push("--ro-bind", file, file);
+    } else if (info?.isFile()) {
+      const stamp = `${info.size}:${info.mtimeMs}:${info.ino}`;
+      if (copied.get(file) !== stamp) {
+        const target = path.join(dir, path.basename(file));
+        copyFileSync(file, `${target}.new`);
+        renameSync(`${target}.new`, target);
+        copied.set(file, stamp);
+      }
+    }
+  }
+  return args;
+}
+
+function makeEtcView(): { dir: string; copied: Map<string, string> } {
+  sweepStaleEtcViews();
+  const dir = mkdtempSync(path.join(os.tmpdir(), `nightshift-etc-${process.pid}-`));
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  for (const file of ETC_FILES) {
+    const info = etcEntry(file);
+    const target = path.join(dir, path.basename(file));
+    // Folders: a mount point for their own bind. Links into the toolchain (localtime): as they are.
+    if (info === "link") symlinkSync(readlinkSync(file), target);
+    else if (info?.isDirectory()) mkdirSync(target);
+  }
+  for (const secret of SECRET_DIRS_IN_ETC) mkdirSync(path.join(dir, path.basename(secret)), 0o000);
+  return { dir, copied: new Map() };
+}
+
+/** Copies left by a nightshift process that did not exit normally (killed, a test worker ended). */
+function sweepStaleEtcViews(): void {
+  let names: string[] = [];
+  try {
+    names = readdirSync(os.tmpdir());
+  } catch {}
+  for (const name of names) {
+    const pid = Number(/^nightshift-etc-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pid === process.pid || processAlive(pid)) continue;
+    rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** "link" for a symlink into the toolchain (it resolves inside too), else what it points at. */
+function etcEntry(file: string): "link" | Stats | undefined {
+  const info = lstatSync(file, { throwIfNoEntry: false });
+  if (!info?.isSymbolicLink()) return info;
+  let real: string;
+  try {
+    real = realpathSync(file);
+  } catch {
+    return undefined;
+  }
+  if (SYSTEM_DIRS.some((dir) => real.startsWith(`${dir}/`))) return "link";
+  return statSync(real, { throwIfNoEntry: false });
+}
+
+let systemBindsFound: string[] | undefined;
+let toolchainFound: string[] | undefined;
+
+/** The toolchain's binds: looked up once per process (the host's /usr does not move). */
+function systemBinds(): string[] {
+  systemBindsFound ??= SYSTEM_DIRS.flatMap(bindSystemPath);
+  return systemBindsFound;
+}
+
 function bindSystemPath(dir: string): string[] {
   const info = lstatSync(dir, { throwIfNoEntry: false });
   if (!info) return [];
@@ -140,6 +279,11 @@ function bindSystemPath(dir: string): string[] {
 
 /** Node's own install, when it is not under /usr (nvm, /opt, a tarball): read-only. */
 function toolchainOutsideUsr(): string[] {
+  toolchainFound ??= findToolchainOutsideUsr();
+  return toolchainFound;
+}
+
+function findToolchainOutsideUsr(): string[] {
   const node = realpathSync(process.execPath);
   const prefix = path.dirname(path.dirname(node));
   if (SYSTEM_DIRS.some((dir) => node.startsWith(`${dir}/`))) return [];

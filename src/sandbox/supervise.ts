@@ -8,8 +8,6 @@ export interface Launch {
   args: string[];
   cwd: string;
   env: Record<string, string>;
-  /** Open fd 3 as a side channel the process may report on (the sandbox's supervisor does). */
-  reportChannel?: boolean;
   /**
    * Capture stderr too (into the same output). runCommand's wrapper already points stderr at
    * stdout; a sandbox launcher needs this for its own set-up errors.
@@ -40,14 +38,11 @@ export type Exited = {
   timedOut: boolean;
   aborted: boolean;
   output: string;
-  /** What the process wrote on fd 3 (only with reportChannel), capped. */
-  report: string;
 };
 export type Ending = Exited | { kind: "spawn_error"; error: Error };
 
 /** After the main process exits, how long to wait for its output pipe to drain. */
 const DRAIN_MS = 250;
-const MAX_REPORT_BYTES = 64 * 1024;
 
 /**
  * Starts a process in its own process group and supervises it: a timeout or an abort kills the
@@ -57,7 +52,6 @@ const MAX_REPORT_BYTES = 64 * 1024;
  */
 export function superviseProcess(launch: Launch, options: SuperviseOptions): Promise<Ending> {
   const stdio: ("ignore" | "pipe")[] = ["ignore", "pipe", launch.captureStderr ? "pipe" : "ignore"];
-  if (launch.reportChannel) stdio.push("pipe");
   const child = spawn(launch.file, launch.args, {
     cwd: launch.cwd,
     env: launch.env,
@@ -81,9 +75,6 @@ export function superviseProcess(launch: Launch, options: SuperviseOptions): Pro
         }
       : onData,
   );
-  const report = new CappedOutput(MAX_REPORT_BYTES);
-  const reportStream = launch.reportChannel ? (child.stdio[3] as Readable | null) : null;
-  reportStream?.on("data", (chunk: Buffer) => report.write(chunk));
   return new Promise((resolve) => {
     let timedOut = false;
     let aborted = false;
@@ -114,17 +105,15 @@ export function superviseProcess(launch: Launch, options: SuperviseOptions): Pro
       cleanup();
       // Leftovers (servers, watchers the command backgrounded) must not outlive the command.
       signalGroup(child, "SIGKILL");
-      void Promise.all([drained(child.stdout), drained(child.stderr), drained(reportStream)]).then(
-        () =>
-          resolve({
-            kind: "exited",
-            code,
-            signal: exitSignal,
-            timedOut,
-            aborted,
-            output: output.toString(),
-            report: report.toString(),
-          }),
+      void Promise.all([drained(child.stdout), drained(child.stderr)]).then(() =>
+        resolve({
+          kind: "exited",
+          code,
+          signal: exitSignal,
+          timedOut,
+          aborted,
+          output: output.toString(),
+        }),
       );
     });
   });

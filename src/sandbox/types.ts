@@ -41,13 +41,11 @@ export type SandboxViolationKind =
   | "memory_limit"
   | "disk_limit"
   | "cpu_limit"
-  | "timeout"
-  /** The sandbox's gateway relay was killed from inside (kill -1 and friends). */
-  | "supervisor_killed";
+  | "timeout";
 
 export interface SandboxViolation {
   kind: SandboxViolationKind;
-  /** The evidence: the output line, or what the supervisor saw. */
+  /** The evidence: the output line, or what the host saw. */
   detail: string;
   /** The command that caused it, when a command did. */
   command?: string;
@@ -59,6 +57,8 @@ export interface SandboxLimitsNote {
   enforced: string[];
   /** What is not enforced from outside here, and why; empty when everything is. */
   missing: string;
+  /** How the gateway relay runs: one per run, or one per command where joining is not allowed. */
+  relay?: string;
 }
 
 export type SandboxEvent =

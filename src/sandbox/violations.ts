@@ -19,7 +19,7 @@ const SIGNATURES: { kind: SandboxViolationKind; pattern: RegExp }[] = [
     pattern:
       /Connection refused|\bECONNREFUSED\b|Network is unreachable|\bENETUNREACH\b|Could not resolve host|Temporary failure in name resolution|\bEAI_AGAIN\b|\bENOTFOUND\b/,
   },
-  { kind: "kill_blocked", pattern: /kill: \(?\d+\)? ?-? ?No such process|\bESRCH\b/ },
+  { kind: "kill_blocked", pattern: /kill: \(?-?\d+\)? ?-? ?No such process|\bESRCH\b/ },
   { kind: "process_limit", pattern: /fork: (retry: )?Resource temporarily unavailable/ },
   { kind: "disk_limit", pattern: /File size limit exceeded|No space left on device|\bENOSPC\b/ },
   { kind: "cpu_limit", pattern: /CPU time limit exceeded/ },
@@ -102,34 +102,6 @@ export class OutputScanner {
 export function onePerKind(violations: SandboxViolation[]): SandboxViolation[] {
   const seen = new Set<string>();
   return violations.filter((v) => !seen.has(v.kind) && seen.add(v.kind));
-}
-
-/** What the gateway relay reported on its side channel (see supervisor.mjs): how the command ended. */
-export interface SupervisorReport {
-  exit?: { code: number | null; signal: NodeJS.Signals | null; error?: string };
-}
-
-export function parseSupervisorReport(text: string): SupervisorReport {
-  const report: SupervisorReport = {};
-  for (const line of text.split("\n")) {
-    if (!line.trim()) continue;
-    let entry: unknown;
-    try {
-      entry = JSON.parse(line);
-    } catch {
-      continue;
-    }
-    if (typeof entry !== "object" || entry === null) continue;
-    const e = entry as Record<string, unknown>;
-    if (e.kind === "exit") {
-      report.exit = {
-        code: typeof e.code === "number" ? e.code : null,
-        signal: typeof e.signal === "string" ? (e.signal as NodeJS.Signals) : null,
-        ...(typeof e.error === "string" ? { error: e.error } : {}),
-      };
-    }
-  }
-  return report;
 }
 
 /** Where secrets live: reaching for these is an attempt even when the sandbox shows nothing there. */

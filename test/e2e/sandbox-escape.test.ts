@@ -239,10 +239,19 @@ const attempts: Attempt[] = [
     hostUnchanged: () => sleeper.exitCode === null && sleeper.signalCode === null,
   },
   {
-    name: "kill everything it can see",
-    command: () => "kill -9 -1; sleep 5",
-    kinds: ["supervisor_killed"],
-    hostUnchanged: () => sleeper.exitCode === null && sleeper.signalCode === null,
+    name: "kill everything it can see (the run's gateway relay among it)",
+    command: () => "kill -9 -1; sleep 1",
+    kinds: ["kill_blocked"],
+    hostUnchanged: async () =>
+      sleeper.exitCode === null &&
+      sleeper.signalCode === null &&
+      // The relay is in a pid namespace of its own: the run still reaches the gateway.
+      (
+        await run(
+          hostile,
+          `node -e "fetch(process.env.NIGHTSHIFT_GATEWAY_URL+'/models').then(r=>r.text()).then(t=>console.log(t))"`,
+        )
+      ).output.includes("gateway ok"),
   },
   {
     name: "mount over the sandbox",

@@ -58,6 +58,28 @@ describe("the bubblewrap backend", () => {
     }
   });
 
+  it("shows the host's /etc files programs need, read-only and current, with the secrets as tripwires", async () => {
+    const sandbox = await new BubblewrapBackend().create({ workspacePath: workspace });
+    try {
+      const result = await sandbox.exec({
+        command:
+          "cat /etc/passwd /etc/hosts; test -d /etc/ssl/certs && echo SSL; cat /etc/shadow; echo x >> /etc/passwd; ls /etc/ssh",
+        timeoutMs: 20_000,
+      });
+      const host = readFileSync("/etc/passwd", "utf8") + readFileSync("/etc/hosts", "utf8");
+      expect(result.output.startsWith(`${host}SSL\n`), result.output).toBe(true);
+      expect(result.output).toContain("cat: /etc/shadow: Permission denied");
+      expect(result.output).toContain("/etc/passwd: Read-only file system");
+      expect(result.output).toContain("ls: cannot open directory '/etc/ssh': Permission denied");
+      expect(result.violations.map((v) => v.kind).sort()).toEqual([
+        "access_denied",
+        "write_denied",
+      ]);
+    } finally {
+      await sandbox.dispose();
+    }
+  });
+
   it("refuses a working directory outside the workspace", async () => {
     const sandbox = await new BubblewrapBackend().create({ workspacePath: workspace });
     try {

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -14,9 +14,10 @@ import {
 
 /**
  * The limits hold whatever runs inside: the kernel enforces them on a cgroup the host made, and
- * the host watches the disk. A command that stops or kills the sandbox's only other process (the
- * gateway relay) first still hits every limit; a command killed for the disk leaves the
- * worktree as it was. Loopback only.
+ * the host watches the disk. A command that joined the run's network holder, or one that stops its
+ * own gateway relay first (hosts where commands cannot join), still hits every limit; a command
+ * killed for the disk leaves the worktree as it was. The run's relay cannot be signalled from
+ * inside, is restarted when it died, and leaves no process after dispose. Loopback only.
  */
 
 const CAP = 16 * 1024 ** 2;
@@ -24,7 +25,9 @@ let dir: string;
 let workspace: string;
 let gateway: http.Server;
 let relayed: RunSandbox;
+let ownRelay: RunSandbox;
 let plain: RunSandbox;
+let gatewayUrl: string;
 const events: SandboxEvent[] = [];
 
 const git = (...args: string[]) =>
@@ -42,26 +45,51 @@ beforeAll(async () => {
   const backend = new BubblewrapBackend({
     limits: { maxProcesses: 32, maxMemoryBytes: 256 * 1024 ** 2, maxWorkspaceBytes: CAP },
   });
+  gatewayUrl = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}/v1`;
   relayed = await backend.create({
     workspacePath: workspace,
-    gateway: {
-      url: `http://127.0.0.1:${(gateway.address() as AddressInfo).port}/v1`,
-      apiKey: "limits",
-    },
+    gateway: { url: gatewayUrl, apiKey: "limits" },
     onEvent: (event) => events.push(event),
   });
+  ownRelay = await new BubblewrapBackend({
+    limits: { maxProcesses: 32, maxMemoryBytes: 256 * 1024 ** 2, maxWorkspaceBytes: CAP },
+    relay: "per-command",
+  }).create({ workspacePath: workspace, gateway: { url: gatewayUrl, apiKey: "limits" } });
   plain = await backend.create({ workspacePath: workspace, onEvent: (e) => events.push(e) });
 });
 
 afterAll(async () => {
   await relayed?.dispose();
+  await ownRelay?.dispose();
   await plain?.dispose();
   gateway?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** The command's shell is the relay's child: $PPID is the relay (bwrap's init without one). */
-const signalRelay = (signal: "STOP" | "KILL") => `kill -${signal} $PPID`;
+/**
+ * Signals the relay a command started in its own sandbox (hosts where it cannot join the run's):
+ * the only node process there when the command starts.
+ */
+const signalOwnRelay = (signal: "STOP" | "KILL") =>
+  `for p in /proc/[0-9]*; do case "$(readlink $p/exe)" in *node) kill -${signal} \${p#/proc/};; esac; done`;
+
+const askGateway = `node -e "fetch(process.env.NIGHTSHIFT_GATEWAY_URL+'/models').then(r=>r.text()).then(t=>console.log(t))"`;
+
+/** Host pids of the run's network holder (its bwrap, pid 1 and relay), found by the relay's port. */
+function holderPids(): number[] {
+  const port = new URL(gatewayUrl).port;
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+        return args.some((a) => a.endsWith("relay.mjs")) && args.includes(port);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
 
 const HOSTILE: { name: string; command: string; kind: SandboxViolationKind }[] = [
   { name: "fork bomb", command: "bomb() { bomb | bomb & }; bomb; sleep 30", kind: "process_limit" },
@@ -93,10 +121,10 @@ describe("limits set from outside the sandbox", () => {
   });
 
   it.each(HOSTILE)(
-    "ends a $name that first stopped the gateway relay, naming the limit",
+    "ends a $name that first stopped its own gateway relay, naming the limit",
     async ({ command, kind }) => {
-      const result = await relayed.exec({
-        command: `${signalRelay("STOP")}; ${command}`,
+      const result = await ownRelay.exec({
+        command: `${signalOwnRelay("STOP")}; ${command}`,
         timeoutMs: 60_000,
       });
       expect(result.timedOut, result.output).toBe(false);
@@ -104,6 +132,16 @@ describe("limits set from outside the sandbox", () => {
       expect(result.output).toContain("[nightshift sandbox:");
       expect(existsSync(join(workspace, "fill-1.bin"))).toBe(false);
       expect(existsSync(join(workspace, "big.bin"))).toBe(false);
+    },
+  );
+
+  it.each(HOSTILE)(
+    "ends a $name that joined the run's network holder, naming the limit",
+    async ({ command, kind }) => {
+      const result = await relayed.exec({ command, timeoutMs: 60_000 });
+      expect(result.timedOut, result.output).toBe(false);
+      expect(result.violations.map((v) => v.kind)).toContain(kind);
+      expect(existsSync(join(workspace, "fill-1.bin"))).toBe(false);
     },
   );
 
@@ -116,15 +154,52 @@ describe("limits set from outside the sandbox", () => {
     },
   );
 
-  it("ends every process of the command when the gateway relay is killed, and records it", async () => {
-    const result = await relayed.exec({
-      command: `(sleep 0.3; ${signalRelay("KILL")}) & for i in $(seq 1 12); do head -c 1000000 /dev/zero > fill-$i.bin; done; sleep 30`,
+  it("a command that kills its own relay loses the gateway and nothing else; its exit status is its own", async () => {
+    const result = await ownRelay.exec({
+      command: `${signalOwnRelay("KILL")}; ${askGateway} || echo NO-GATEWAY; exit 7`,
       timeoutMs: 60_000,
     });
-    expect(result.timedOut).toBe(false);
-    expect(result.violations.map((v) => v.kind)).toContain("supervisor_killed");
+    expect(result.output).toContain("NO-GATEWAY");
+    expect(result.exitCode).toBe(7);
+    expect((await ownRelay.exec({ command: askGateway, timeoutMs: 20_000 })).output).toBe(
+      "gateway ok\n",
+    );
   });
 
+  it("a command cannot signal the run's relay: after kill -9 -1 the next command reaches the gateway", async () => {
+    const before = holderPids();
+    expect(before.length).toBeGreaterThan(0);
+    const result = await relayed.exec({
+      command: `kill -9 -1; ${signalOwnRelay("KILL")}; ${askGateway}`,
+      timeoutMs: 20_000,
+    });
+    expect(result.output).toContain("gateway ok");
+    expect(holderPids()).toEqual(before);
+  });
+});
+
+describe("the run's network holder", () => {
+  it("is restarted when it died, and leaves no process behind after dispose", async () => {
+    const relayedPids = holderPids();
+    const sandbox = await new BubblewrapBackend().create({
+      workspacePath: workspace,
+      gateway: { url: gatewayUrl, apiKey: "holder" },
+    });
+    const before = holderPids().filter((pid) => !relayedPids.includes(pid));
+    expect(before.length).toBeGreaterThan(0);
+    // Killed from the host (nothing inside can): the next command notices and gets a new one.
+    for (const pid of before) process.kill(pid, "SIGKILL");
+    const again = await sandbox.exec({ command: askGateway, timeoutMs: 20_000 });
+    expect(again.output).toBe("gateway ok\n");
+    const restarted = holderPids().filter((pid) => !relayedPids.includes(pid));
+    expect(restarted.length).toBeGreaterThan(0);
+    expect(restarted.some((pid) => before.includes(pid))).toBe(false);
+    await sandbox.dispose();
+    expect(holderPids().filter((pid) => !relayedPids.includes(pid))).toEqual([]);
+  });
+});
+
+describe("a sandbox's limits", () => {
   it("cannot lift a limit from inside: no cgroup, no capability", async () => {
     const result = await plain.exec({
       command:
