@@ -57,8 +57,8 @@ async function main() {
             await run(command);
             const took = performance.now() - started;
             if (name === "bare bwrap --unshare-all") bare = took;
-            (samples[key] ??= []).push(took);
-            (overBare[key] ??= []).push(took - bare);
+            samples[key] = [...(samples[key] ?? []), took];
+            overBare[key] = [...(overBare[key] ?? []), took - bare];
           }
         }
       }
