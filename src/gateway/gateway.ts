@@ -792,11 +792,9 @@ export class Gateway {
     const complete = usage && usage.outputTokens > 0;
     // A stream that ended well is ended for the client first, and metered while it reads the end
     // (unless the meter's or the transcripts' queue is nearly full: then the end waits for them).
+    const endForClient = () => (translated ? res.end(translated.end()) : res.end());
     const endedFirst = failure === undefined && !clientLeft && !this.backedUp;
-    if (endedFirst) {
-      if (translated) res.end(translated.end());
-      else res.end();
-    }
+    if (endedFirst) endForClient();
     await this.finish(exchange, {
       status,
       usage: complete ? usage : this.estimatedUsage(exchange, received, usage),
@@ -817,8 +815,7 @@ export class Gateway {
       return;
     }
     if (endedFirst || res.destroyed) return;
-    if (translated) res.end(translated.end());
-    else res.end();
+    endForClient();
   }
 
   /** The meter's or the transcripts' queue is nearly full: replies wait for their bookkeeping. */

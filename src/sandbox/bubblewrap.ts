@@ -240,17 +240,15 @@ class BubblewrapSandbox implements RunSandbox {
   }
 
   async exec(options: ExecOptions): Promise<ExecResult> {
-    try {
-      return await this.execOnce(options);
-    } catch (error) {
-      // The holder died between the check and the join (killed from the host just then): the
-      // command never started; once, it gets a new holder.
-      if (!(error instanceof HolderGone)) throw error;
-    }
-    try {
-      return await this.execOnce(options);
-    } catch (error) {
-      if (!(error instanceof HolderGone)) throw error;
+    // The holder can die between the check and the join (killed from the host just then): the
+    // command never started; once, it gets a new holder.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.execOnce(options);
+      } catch (error) {
+        if (!(error instanceof HolderGone)) throw error;
+        if (attempt < 2) continue;
+      }
       throw new SandboxError(
         "command_could_not_start",
         "the run's gateway relay (its network holder) died twice as the command started",

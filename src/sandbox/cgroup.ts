@@ -316,12 +316,13 @@ async function removeDirs(dirs: string[], procsFiles: string[]): Promise<void> {
 async function sweepStale(root: string): Promise<void> {
   for (const name of await readdir(root).catch(() => [] as string[])) {
     const pid = Number(/^nightshift-(?:host-)?(\d+)(?:-\d+)?$/.exec(name)?.[1]);
-    if (!pid || pid === process.pid || isAlive(pid)) continue;
+    if (!pid || pid === process.pid || processAlive(pid)) continue;
     await rmdir(path.join(root, name)).catch(() => undefined);
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process lives (EPERM: alive, but another user's). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

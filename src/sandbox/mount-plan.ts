@@ -15,6 +15,7 @@ import {
 } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { processAlive } from "./cgroup.ts";
 import type { GitLayout } from "./git-layout.ts";
 import type { SandboxLimits } from "./types.ts";
 
@@ -235,15 +236,6 @@ function sweepStaleEtcViews(): void {
     const pid = Number(/^nightshift-etc-(\d+)-/.exec(name)?.[1]);
     if (!pid || pid === process.pid || processAlive(pid)) continue;
     rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
