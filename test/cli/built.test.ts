@@ -62,7 +62,9 @@ describe("bin/nightshift.js with dist/ built", () => {
     const listed = execFileSync("find", ["dist", "-type", "f"], { cwd: ROOT, encoding: "utf8" });
     expect(listed).toContain("dist/cli/main.js");
     expect(listed).toContain("dist/gateway/prices.json");
-    expect(listed).toContain("dist/sandbox/supervisor.mjs");
+    // Plain scripts other processes run: the sandbox's gateway relay and the ledger's worker thread.
+    expect(listed).toContain("dist/sandbox/relay.mjs");
+    expect(listed).toContain("dist/ledger/pglite-worker.mjs");
     expect(listed).toContain("dist/ledger/migrations/0001_line.sql");
     // The console's UI, built by Vite; its sources are not shipped.
     expect(listed).toContain("dist/console/web/index.html");
