@@ -50,15 +50,20 @@ async function main() {
     for (let round = 0; round < ROUNDS; round++) {
       for (const [label, command] of Object.entries(COMMANDS)) {
         for (let i = 0; i < SAMPLES; i++) {
-          let bare = Number.NaN;
-          for (const [name, run] of Object.entries(targets)) {
-            const key = `${label}|${name}`;
+          // A new order each sample: a network namespace's teardown runs on in the kernel after
+          // its command ends and slows the next one made, so a fixed order would bill one target
+          // for another's namespace.
+          const took: Record<string, number> = {};
+          for (const [name, run] of shuffled(Object.entries(targets))) {
             const started = performance.now();
             await run(command);
-            const took = performance.now() - started;
-            if (name === "bare bwrap --unshare-all") bare = took;
-            samples[key] = [...(samples[key] ?? []), took];
-            overBare[key] = [...(overBare[key] ?? []), took - bare];
+            took[name] = performance.now() - started;
+          }
+          const bare = took["bare bwrap --unshare-all"] as number;
+          for (const [name, ms] of Object.entries(took)) {
+            const key = `${label}|${name}`;
+            samples[key] = [...(samples[key] ?? []), ms];
+            overBare[key] = [...(overBare[key] ?? []), ms - bare];
           }
         }
       }
@@ -104,6 +109,15 @@ async function bareBwrap(bwrap: string, cwd: string, command: string) {
   );
   if (ending.kind !== "exited" || ending.code !== 0)
     throw new Error(`bare bwrap failed: ${command}`);
+}
+
+function shuffled<T>(items: T[]): T[] {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j] as T, copy[i] as T];
+  }
+  return copy;
 }
 
 function median(values: number[]): number {

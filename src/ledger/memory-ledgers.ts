@@ -3,12 +3,14 @@ import { Kysely } from "kysely";
 import { migrate } from "./migrate.ts";
 import { PGliteDialect } from "./pglite-dialect.ts";
 import type { Database } from "./schema.ts";
+import { dropTemplate, readTemplate, saveTemplate, templateFile } from "./template.ts";
 
 /**
  * In-memory ledgers (tests, throwaway runs) are opened by the hundred in one process, and a new
- * PGlite costs seconds of CPU on a small machine: initdb, then every migration. So the first one
- * is migrated once and copied (a restore skips both), and a closed one is wiped back to that
- * empty, migrated state and handed to the next opener instead of being thrown away.
+ * PGlite costs seconds of CPU on a small machine: initdb, then every migration. So each one is a
+ * copy of the machine's cached template (template.ts; made once, by the first ledger), and a closed
+ * one is wiped back to that empty, migrated state and handed to the next opener instead of being
+ * thrown away.
  */
 interface Template {
   dataDir: Blob;
@@ -64,8 +66,21 @@ function templateOnce(): Promise<Template> {
   return template;
 }
 
+/** From the machine's cached template when there is one that loads (template.ts), else made. */
 async function makeTemplate(): Promise<Template> {
-  const pglite = new PGlite();
+  const cached = await readTemplate();
+  if (cached) {
+    try {
+      return await describeTemplate(new PGlite({ loadDataDir: cached }), cached);
+    } catch {
+      await dropTemplate(await templateFile());
+    }
+  }
+  return describeTemplate(new PGlite());
+}
+
+/** Migrates (a no-op on a copy of the template) and notes what a wipe must restore. */
+async function describeTemplate(pglite: PGlite, cached?: Blob): Promise<Template> {
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
   try {
     await migrate(db);
@@ -86,7 +101,12 @@ async function makeTemplate(): Promise<Template> {
       const rows = (await pglite.query(`select * from ${table}`)).rows;
       if (rows.length > 0) seeds.push({ table, rows });
     }
-    return { dataDir: await pglite.dumpDataDir("none"), seeds, tables, sequences };
+    let dataDir = cached;
+    if (!dataDir) {
+      dataDir = await pglite.dumpDataDir("gzip");
+      await saveTemplate(dataDir);
+    }
+    return { dataDir, seeds, tables, sequences };
   } finally {
     await db.destroy();
   }

@@ -1,3 +1,4 @@
+import { readdir, rm } from "node:fs/promises";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { NightshiftError } from "../errors/index.ts";
@@ -9,6 +10,7 @@ import { migrate } from "./migrate.ts";
 import { PGliteDialect } from "./pglite-dialect.ts";
 import { type PGliteSession, ThreadedPGlite } from "./pglite-thread.ts";
 import type { Database } from "./schema.ts";
+import { cachedTemplate, dropTemplate, saveTemplate } from "./template.ts";
 
 export { type LedgerLocation, ledgerLocationFor } from "./location.ts";
 
@@ -28,11 +30,12 @@ export async function openLedger(
     case "embedded": {
       const unlock = await lockDataDir(location.dataDir, purpose);
       try {
-        // On a thread of its own: PGlite runs each statement synchronously, which on the main
-        // thread held up the gateway's requests and the line's event loop (pglite-thread.ts).
-        const pglite = await ThreadedPGlite.create(location.dataDir);
+        const { pglite, fresh } = await openEmbedded(location.dataDir);
         const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
-        return await ledgerOver(db, { unlock, wakeups: pgliteWakeups(pglite, db) });
+        const ledger = await ledgerOver(db, { unlock, wakeups: pgliteWakeups(pglite, db) });
+        // The first ledger made the long way on this machine is the next ones' template.
+        if (fresh) await saveTemplate(await pglite.dumpDataDir());
+        return ledger;
       } catch (error) {
         await unlock();
         throw wrapOpenError(error, location.dataDir);
@@ -45,6 +48,28 @@ export async function openLedger(
       throw new Error(`unknown ledger location ${JSON.stringify(unknownKind)}`);
     }
   }
+}
+
+/**
+ * The embedded ledger's PGlite, on a thread of its own: PGlite runs each statement synchronously,
+ * which on the main thread held up the gateway's requests and the line's event loop
+ * (pglite-thread.ts). A new (absent or empty) data directory starts as a copy of the cached
+ * template when there is one; `fresh` says it was made the long way, by initdb.
+ */
+async function openEmbedded(dataDir: string): Promise<{ pglite: ThreadedPGlite; fresh: boolean }> {
+  const empty = (await readdir(dataDir).catch(() => [])).length === 0;
+  const template = empty ? await cachedTemplate() : undefined;
+  if (template) {
+    try {
+      return { pglite: await ThreadedPGlite.create(dataDir, template), fresh: false };
+    } catch {
+      // A template that does not load costs this ledger the long way, nothing else: the folder
+      // was empty before, so what the failed copy left in it is all that is removed.
+      await dropTemplate(template);
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }
+  return { pglite: await ThreadedPGlite.create(dataDir), fresh: empty };
 }
 
 async function openPostgres(url: string, schema?: string): Promise<Ledger> {

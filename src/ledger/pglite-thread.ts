@@ -40,10 +40,13 @@ export class ThreadedPGlite implements PGliteSession {
     worker.on("exit", (code) => this.fail(new Error(`the ledger's thread exited (code ${code})`)));
   }
 
-  /** Starts the thread and opens (creating as needed) the data directory in it. */
-  static async create(dataDir: string): Promise<ThreadedPGlite> {
+  /**
+   * Starts the thread and opens (creating as needed) the data directory in it; a new one starts as
+   * a copy of `templateFile` when given (see template.ts).
+   */
+  static async create(dataDir: string, templateFile?: string): Promise<ThreadedPGlite> {
     const worker = new Worker(new URL("./pglite-worker.mjs", import.meta.url), {
-      workerData: { dataDir },
+      workerData: { dataDir, templateFile },
     });
     const session = new ThreadedPGlite(worker);
     // id 0 is the thread's answer to opening the data directory.
@@ -63,6 +66,11 @@ export class ThreadedPGlite implements PGliteSession {
 
   exec(sql: string): Promise<{ rows: unknown[]; affectedRows?: number }[]> {
     return this.call("exec", sql) as Promise<{ rows: unknown[]; affectedRows?: number }[]>;
+  }
+
+  /** The data directory as a gzipped tarball (what PGlite's loadDataDir takes). */
+  async dumpDataDir(): Promise<Uint8Array> {
+    return (await this.call("dump")) as Uint8Array;
   }
 
   onNotification(callback: (channel: string, payload: string) => void): () => void {

@@ -2,6 +2,7 @@
 // PostgreSQL in WebAssembly, and each statement runs synchronously to its end: on the main thread
 // a metering batch held up every request in flight for 5-50 ms. Plain JavaScript so that it loads
 // the same way from src/ (tsx, vitest) and from dist/.
+import { readFile } from "node:fs/promises";
 import { parentPort, workerData } from "node:worker_threads";
 import { PGlite } from "@electric-sql/pglite";
 
@@ -19,7 +20,11 @@ function plainError(error) {
 
 let pglite;
 try {
-  pglite = await PGlite.create(workerData.dataDir);
+  // A new data directory may start as a copy of the cached empty, migrated ledger (template.ts).
+  const template = workerData.templateFile
+    ? { loadDataDir: new Blob([await readFile(workerData.templateFile)]) }
+    : {};
+  pglite = await PGlite.create(workerData.dataDir, template);
 } catch (error) {
   parentPort.postMessage({ id: 0, error: plainError(error) });
   parentPort.close();
@@ -43,6 +48,9 @@ if (pglite) {
           id,
           result: results.map((r) => ({ rows: r.rows, affectedRows: r.affectedRows })),
         });
+      } else if (op === "dump") {
+        const tarball = await pglite.dumpDataDir("gzip");
+        parentPort.postMessage({ id, result: new Uint8Array(await tarball.arrayBuffer()) });
       } else if (op === "close") {
         if (!pglite.closed) await pglite.close();
         parentPort.postMessage({ id, result: null });
