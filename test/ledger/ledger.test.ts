@@ -234,6 +234,44 @@ describe.each(ledgerBackends)("the ledger on $name", ({ location }) => {
     expect((await ledger.getOrder(order!.id))?.attempts).toBe(1);
   });
 
+  it("records a proposed ending's pull request, and a failed one's reason and feedback", async () => {
+    const [proposed, failed] = await ledger.addOrders([
+      { title: "proposed", priority: 1 },
+      { title: "failed" },
+    ]);
+    const first = await ledger.claimNext(claimOptions);
+    const second = await ledger.claimNext(claimOptions);
+    const url = "https://github.com/o/r/pull/7";
+    const p = await ledger.finishRun(first!.run.id, {
+      outcome: "proposed",
+      reason: `proposed as ${url}`,
+      pullRequestUrl: url,
+    });
+    expect(p.order).toMatchObject({ id: proposed!.id, status: "proposed", pull_request_url: url });
+    expect(p.run).toMatchObject({ status: "proposed", phase: "done", merge_commit: null });
+    const f = await ledger.finishRun(second!.run.id, {
+      outcome: "failed",
+      runStatus: "rejected",
+      reason: "gates failed 3 times",
+      feedback: "not ok 2",
+    });
+    expect(f.order).toMatchObject({
+      id: failed!.id,
+      status: "failed",
+      failure_reason: "gates failed 3 times",
+      feedback: "not ok 2",
+    });
+    expect(f.run).toMatchObject({ status: "rejected", outcome_reason: "gates failed 3 times" });
+    expect(f.run.ended_at).toBeInstanceOf(Date);
+    const history = (await ledger.listTransitions(failed!.id)).map(
+      (t) => `${t.entity}:${t.to_status}:${t.message}`,
+    );
+    expect(history.slice(-2)).toEqual([
+      "run:rejected:gates failed 3 times",
+      "order:failed:gates failed 3 times",
+    ]);
+  });
+
   it("will not let a run be finished twice", async () => {
     await ledger.addOrders([{ title: "once" }]);
     const claim = await ledger.claimNext(claimOptions);
