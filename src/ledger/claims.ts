@@ -1,7 +1,7 @@
-import { sql } from "kysely";
+import { type RawBuilder, sql } from "kysely";
 import { type OrderJson, orderFromJson } from "./order-json.ts";
 import type { Run, WorkOrder } from "./schema.ts";
-import { pickScopedOrder } from "./scoped-claim.ts";
+import { scopedCandidates } from "./scoped-claim.ts";
 import type { UnscopedRule } from "./scopes.ts";
 import { type Db, recordTransition } from "./transitions.ts";
 
@@ -34,33 +34,53 @@ export interface ClaimOptions {
 
 export async function claimNext(db: Db, options: ClaimOptions): Promise<Claim | null> {
   const { scopes } = options;
-  if (!scopes) return claimUnscoped(db, options);
+  if (!scopes) {
+    return claimPicked(
+      db,
+      sql`
+        select o.id from work_orders o
+        where o.status = 'queued'
+          and not exists (
+            select 1 from jsonb_array_elements_text(o.depends_on) as dep(key)
+            where not exists (
+              select 1 from work_orders d where d.key = dep.key and d.status = 'landed'))
+        order by o.priority desc, o.id
+        limit 1
+        for update skip locked`,
+      options,
+    );
+  }
   return db.transaction().execute(async (tx) => {
-    const id = await pickScopedOrder(tx, scopes.unscoped);
-    return id === undefined ? null : claimPicked(tx, id, options);
+    for (const id of await scopedCandidates(tx, scopes.unscoped)) {
+      // A person's control (cancel, approve, ...) may hold the row: then the next one.
+      const claim = await claimPicked(
+        tx,
+        sql`select id from work_orders where id = ${id} and status = 'queued'
+          for update skip locked`,
+        options,
+      );
+      if (claim) return claim;
+    }
+    return null;
   });
 }
 
 /**
- * The claim without scopes, as one statement in its own implicit transaction: pick and lock,
- * move the order to running, open the run, and write both transition rows. A claim is the
- * hottest path of a busy ledger, and on a loaded server each round trip is a wait behind every
- * other run's traffic; five of them (begin, pick, update, insert, commit) were most of a claim.
+ * Opens a run on the order `pick` selects and locks (at most one row; none: null), in one
+ * statement: move the order to running, open the run, and write both transition rows. A claim is
+ * the hottest path of a busy ledger, and on a loaded server each round trip is a wait behind
+ * every other run's traffic; a transaction of five (begin, pick, update, insert, commit) was most
+ * of a claim. Without scopes the statement is the whole claim, in its own implicit transaction.
  *
  * The run comes back as a row and the order as JSON beside it (see order-json.ts).
  */
-async function claimUnscoped(db: Db, options: ClaimOptions): Promise<Claim | null> {
+async function claimPicked(
+  db: Db,
+  pick: RawBuilder<unknown>,
+  options: ClaimOptions,
+): Promise<Claim | null> {
   const rows = await sql<Run & { claimed_order: OrderJson }>`
-    with picked as materialized (
-      select o.id from work_orders o
-      where o.status = 'queued'
-        and not exists (
-          select 1 from jsonb_array_elements_text(o.depends_on) as dep(key)
-          where not exists (
-            select 1 from work_orders d where d.key = dep.key and d.status = 'landed'))
-      order by o.priority desc, o.id
-      limit 1
-      for update skip locked),
+    with picked as materialized (${pick}),
     claimed as (
       update work_orders set status = 'running', attempts = attempts + 1, updated_at = now()
       where id = (select id from picked)
@@ -83,41 +103,6 @@ async function claimUnscoped(db: Db, options: ClaimOptions): Promise<Claim | nul
   if (!row) return null;
   const { claimed_order, ...run } = row;
   return { order: orderFromJson(claimed_order), run };
-}
-
-/**
- * Opens a run on the order `id`, picked and locked by the caller's transaction (a scoped claim,
- * which needs its advisory lock and a look at the running orders first). Two statements, each
- * writing its transition row beside it.
- */
-async function claimPicked(tx: Db, id: number, options: ClaimOptions): Promise<Claim> {
-  const order = (
-    await sql<WorkOrder>`
-      with claimed as (
-        update work_orders set status = 'running', attempts = attempts + 1, updated_at = now()
-        where id = ${id}
-        returning *),
-      noted as (
-        insert into transitions (order_id, entity, from_status, to_status, message)
-        select id, 'order', 'queued', 'running', 'attempt ' || attempts from claimed)
-      select * from claimed`.execute(tx)
-  ).rows[0];
-  if (!order) throw new Error(`order ${id} vanished while locked by its claim`);
-  const run = (
-    await sql<Run>`
-      with opened as (
-        insert into runs (order_id, attempt, agent, model, worker_id, lease_expires_at)
-        values (${id}, ${order.attempts}, ${order.driver ?? options.agent},
-          ${order.model ?? options.model}, ${options.workerId},
-          ${new Date(Date.now() + options.leaseMs)})
-        returning *),
-      noted as (
-        insert into transitions (order_id, run_id, entity, to_status)
-        select order_id, id, 'run', 'running' from opened)
-      select * from opened`.execute(tx)
-  ).rows[0];
-  if (!run) throw new Error(`the run of order ${id} was not opened`);
-  return { order, run };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { sql } from "kysely";
-import { afterAll, describe, expect, it } from "vitest";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isNightshiftError } from "../../src/errors/index.ts";
 import { type Ledger, openLedger } from "../../src/ledger/index.ts";
 import { idleMemoryPglites } from "../../src/ledger/memory-ledgers.ts";
@@ -47,7 +48,8 @@ describe.each(ledgerBackends)("the ledger on $name", ({ location }) => {
       previousMain: "a".repeat(40),
       landedCommit: "b".repeat(40),
     });
-    const claim = await ledger.claimNext(claimOptions);
+    // Scope-aware, as the line claims by default.
+    const claim = await ledger.claimNext({ ...claimOptions, scopes: { unscoped: "parallel" } });
     expect(claim?.order.key).toBe("typed");
     expect(claim?.order).toEqual(await ledger.getOrder(claim!.order.id));
     expect(claim?.run).toEqual(await ledger.getRun(claim!.run.id));
@@ -484,10 +486,13 @@ describe("claims by workers racing on one PostgreSQL ledger", () => {
     await dropSchema(schema);
   });
 
-  it("never hand one order to two workers, nor an order before its dependency landed", async () => {
+  beforeAll(async () => {
     for (let i = 0; i < 4; i++) {
       ledgers.push(await openLedger({ kind: "postgres", url: POSTGRES_URL, schema }, "test"));
     }
+  });
+
+  it("never hand one order to two workers, nor an order before its dependency landed", async () => {
     const [first] = ledgers as [Ledger];
     // Twelve roots, and twelve orders each waiting on one of them.
     await first.addOrders(
@@ -523,6 +528,32 @@ describe("claims by workers racing on one PostgreSQL ledger", () => {
       );
     }
     expect(new Set(claimed).size).toBe(24);
+  });
+
+  it("pass over an order a person's control holds locked, scope-aware or not", async () => {
+    const [first] = ledgers as [Ledger];
+    const [held, free, other] = await first.addOrders([
+      { title: "held", priority: 9 },
+      { title: "free", priority: 8 },
+      { title: "other", priority: 7 },
+    ]);
+    const control = new pg.Client({
+      connectionString: POSTGRES_URL,
+      options: `-c search_path=${schema}`,
+    });
+    await control.connect();
+    try {
+      await control.query("begin");
+      await control.query("select id from work_orders where id = $1 for update", [held!.id]);
+      const scoped = await first.claimNext({ ...claimOptions, scopes: { unscoped: "parallel" } });
+      expect(scoped?.order.id).toBe(free!.id);
+      const plain = await first.claimNext(claimOptions);
+      expect(plain?.order.id).toBe(other!.id);
+    } finally {
+      await control.query("rollback");
+      await control.end();
+    }
+    expect((await first.getOrder(held!.id))?.status).toBe("queued");
   });
 });
 
