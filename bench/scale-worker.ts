@@ -15,6 +15,9 @@ if (!schema || !workerId || !url) throw new Error("usage: scale-worker <schema> 
 const concurrency = Number(concurrencyArg);
 const agentMs = Number(agentMsArg);
 const LEASE_MS = 30_000;
+// The line's default ([scheduler] scopes = "separate") claims scope-aware; unset, claims ignore
+// scopes. The bench's orders have none, so the difference is the cost of the scoped claim itself.
+const scopes = process.env.SCALE_SCOPES === "separate" ? { unscoped: "parallel" as const } : null;
 
 const ledger = await openLedger({ kind: "postgres", url, schema }, "bench");
 const claimMs: number[] = [];
@@ -58,6 +61,7 @@ while (!drained || active > 0) {
       leaseMs: LEASE_MS,
       agent: "sim",
       model: "sim",
+      ...(scopes ? { scopes } : {}),
     });
     claimMs.push(performance.now() - t0);
     if (!claim) {

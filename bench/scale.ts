@@ -3,10 +3,11 @@
  * against 1 worker with the same total of concurrent runs (default 1,000), in one run, each in a
  * fresh database of the server at 127.0.0.1:5432. Runs use a trivial in-process agent (see
  * scale-worker.ts): what is measured is the claim, lease, heartbeat and finish cycle. Prints
- * runs/hour, claim latency p50/p99, and transactions committed per run (pg_stat_database).
+ * runs/hour, claim latency p50/p90/p99, and transactions committed per run (pg_stat_database).
  *
  *   npm run bench:scale
  *   SCALE_RUNS=4000 SCALE_CONCURRENCY=1000 SCALE_AGENT_MS=4000 npm run bench:scale
+ *   SCALE_SCOPES=separate npm run bench:scale   # scope-aware claims, the line's default
  */
 import { spawn } from "node:child_process";
 import os from "node:os";
@@ -111,6 +112,7 @@ async function measure(workers: number) {
       finished,
       runsPerHour: (finished / wallMs) * 3_600_000,
       claimP50: percentile(claims, 50),
+      claimP90: percentile(claims, 90),
       claimP99: percentile(claims, 99),
       commitsPerRun: commits / finished,
       loopDelayP99: Math.max(...figures.map((f) => f.loopDelayP99Ms)),
@@ -122,13 +124,13 @@ async function measure(workers: number) {
 }
 
 console.log(
-  `bench:scale: ${runs} runs, ${concurrency} concurrent in total, simulated agent ~${agentMs} ms, PostgreSQL at ${SERVER.replace(/\/\/[^@]*@/, "//")}`,
+  `bench:scale: ${runs} runs, ${concurrency} concurrent in total, simulated agent ~${agentMs} ms, claims ${process.env.SCALE_SCOPES === "separate" ? "scope-aware" : "ignoring scopes"}, PostgreSQL at ${SERVER.replace(/\/\/[^@]*@/, "//")}`,
 );
 const one = await measure(1);
 const four = await measure(4);
 for (const r of [one, four]) {
   console.log(
-    `${r.workers} worker(s) x ${Math.ceil(concurrency / r.workers)} runs: ${r.finished} runs in ${r.wallS.toFixed(1)} s = ${Math.round(r.runsPerHour).toLocaleString("en-US")} runs/hour; claim p50 ${r.claimP50.toFixed(1)} ms, p99 ${r.claimP99.toFixed(1)} ms; ${r.commitsPerRun.toFixed(1)} commits/run; worker event-loop delay p99 ${r.loopDelayP99.toFixed(1)} ms; load average ${os.loadavg()[0]?.toFixed(1)}`,
+    `${r.workers} worker(s) x ${Math.ceil(concurrency / r.workers)} runs: ${r.finished} runs in ${r.wallS.toFixed(1)} s = ${Math.round(r.runsPerHour).toLocaleString("en-US")} runs/hour; claim p50 ${r.claimP50.toFixed(1)} ms, p90 ${r.claimP90.toFixed(1)} ms, p99 ${r.claimP99.toFixed(1)} ms; ${r.commitsPerRun.toFixed(1)} commits/run; worker event-loop delay p99 ${r.loopDelayP99.toFixed(1)} ms; load average ${os.loadavg()[0]?.toFixed(1)}`,
   );
 }
 console.log(

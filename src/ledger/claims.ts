@@ -1,6 +1,7 @@
-import { sql } from "kysely";
+import { type RawBuilder, sql } from "kysely";
+import { type OrderJson, orderFromJson } from "./order-json.ts";
 import type { Run, WorkOrder } from "./schema.ts";
-import { pickScopedOrder } from "./scoped-claim.ts";
+import { scopedCandidates } from "./scoped-claim.ts";
 import type { UnscopedRule } from "./scopes.ts";
 import { type Db, recordTransition } from "./transitions.ts";
 
@@ -31,61 +32,93 @@ export interface ClaimOptions {
   scopes?: { unscoped: UnscopedRule };
 }
 
+/** The claimable orders (queued, every dependency landed), most urgent first. */
+const CLAIMABLE = sql`
+  select o.id, o.scope from work_orders o
+  where o.status = 'queued'
+    and not exists (
+      select 1 from jsonb_array_elements_text(o.depends_on) as dep(key)
+      where not exists (
+        select 1 from work_orders d where d.key = dep.key and d.status = 'landed'))
+  order by o.priority desc, o.id
+  limit 1
+  for update skip locked`;
+
 export async function claimNext(db: Db, options: ClaimOptions): Promise<Claim | null> {
+  const { scopes } = options;
+  if (!scopes) return orNull(await claimPicked(db, CLAIMABLE, sql`true`, options));
+  if (scopes.unscoped === "parallel") {
+    // An order without a scope collides with nothing then, so claiming it needs neither the
+    // claim lock nor a look at the running orders: when it is the most urgent one, one statement
+    // claims it. Otherwise (a scoped order first) the claim takes the serialised path below.
+    const first = await claimPicked(db, CLAIMABLE, sql`scope = '[]'::jsonb`, options);
+    if (first !== "held back") return first;
+  }
   return db.transaction().execute(async (tx) => {
-    if (options.scopes) {
-      const id = await pickScopedOrder(tx, options.scopes.unscoped);
-      return id === undefined ? null : claimPicked(tx, id, options);
+    for (const id of await scopedCandidates(tx, scopes.unscoped)) {
+      // A person's control (cancel, approve, ...) may hold the row: then the next one.
+      const claim = orNull(
+        await claimPicked(
+          tx,
+          sql`select id, scope from work_orders where id = ${id} and status = 'queued'
+            for update skip locked`,
+          sql`true`,
+          options,
+        ),
+      );
+      if (claim) return claim;
     }
-    const picked = await sql<{ id: number }>`
-      select o.id from work_orders o
-      where o.status = 'queued'
-        and not exists (
-          select 1 from jsonb_array_elements_text(o.depends_on) as dep(key)
-          where not exists (
-            select 1 from work_orders d where d.key = dep.key and d.status = 'landed'))
-      order by o.priority desc, o.id
-      limit 1
-      for update skip locked`.execute(tx);
-    const id = picked.rows[0]?.id;
-    if (id === undefined) return null;
-    return claimPicked(tx, id, options);
+    return null;
   });
 }
 
+/** A claim of a pick that was always claimable, or none. */
+function orNull(claim: Claim | null | "held back"): Claim | null {
+  return claim === "held back" ? null : claim;
+}
+
 /**
- * Opens a run on the order `id`, picked and locked by the caller's transaction. Two statements,
- * each writing its transition row beside it: a claim is the hottest path of a busy ledger, and
- * every round trip it saves is one fewer wait behind the other runs' traffic.
+ * Opens a run on the order `pick` selects and locks (at most one row of id and scope) if it is
+ * `claimable`, in one statement: move the order to running, open the run, and write both
+ * transition rows. Null when nothing was picked; "held back" when the pick was not claimable.
+ * A claim is the hottest path of a busy ledger, and on a loaded server each round trip is a wait
+ * behind every other run's traffic; a transaction of five (begin, pick, update, insert, commit)
+ * was most of a claim. Without scopes the statement is the whole claim, in an implicit transaction.
+ *
+ * The run comes back as a row and the order as JSON beside it (see order-json.ts).
  */
-async function claimPicked(tx: Db, id: number, options: ClaimOptions): Promise<Claim> {
-  const order = (
-    await sql<WorkOrder>`
-      with claimed as (
-        update work_orders set status = 'running', attempts = attempts + 1, updated_at = now()
-        where id = ${id}
-        returning *),
-      noted as (
-        insert into transitions (order_id, entity, from_status, to_status, message)
-        select id, 'order', 'queued', 'running', 'attempt ' || attempts from claimed)
-      select * from claimed`.execute(tx)
-  ).rows[0];
-  if (!order) throw new Error(`order ${id} vanished while locked by its claim`);
-  const run = (
-    await sql<Run>`
-      with opened as (
-        insert into runs (order_id, attempt, agent, model, worker_id, lease_expires_at)
-        values (${id}, ${order.attempts}, ${order.driver ?? options.agent},
-          ${order.model ?? options.model}, ${options.workerId},
-          ${new Date(Date.now() + options.leaseMs)})
-        returning *),
-      noted as (
-        insert into transitions (order_id, run_id, entity, to_status)
-        select order_id, id, 'run', 'running' from opened)
-      select * from opened`.execute(tx)
-  ).rows[0];
-  if (!run) throw new Error(`the run of order ${id} was not opened`);
-  return { order, run };
+async function claimPicked(
+  db: Db,
+  pick: RawBuilder<unknown>,
+  claimable: RawBuilder<unknown>,
+  options: ClaimOptions,
+): Promise<Claim | null | "held back"> {
+  const rows = await sql<Run & { claimed_order: OrderJson | null; picked: boolean }>`
+    with picked as materialized (${pick}),
+    claimed as (
+      update work_orders set status = 'running', attempts = attempts + 1, updated_at = now()
+      where id = (select id from picked where ${claimable})
+      returning *),
+    opened as (
+      insert into runs (order_id, attempt, agent, model, worker_id, lease_expires_at)
+      select id, attempts, coalesce(driver, ${options.agent}::text),
+        coalesce(model, ${options.model}::text), ${options.workerId}::text,
+        ${new Date(Date.now() + options.leaseMs)}::timestamptz
+      from claimed
+      returning *),
+    noted as (
+      -- One insert, the order's row first: transitions are read back in id order.
+      insert into transitions (order_id, run_id, entity, from_status, to_status, message)
+      select id, null, 'order', 'queued', 'running', 'attempt ' || attempts from claimed
+      union all
+      select order_id, id, 'run', null, 'running', '' from opened)
+    select opened.*, row_to_json(claimed) as claimed_order,
+      exists (select 1 from picked) as picked
+    from (select) as one left join opened on true left join claimed on true`.execute(db);
+  const row = rows.rows[0];
+  if (!row?.claimed_order) return row?.picked ? "held back" : null;
+  const { claimed_order, picked: _, ...run } = row;
+  return { order: orderFromJson(claimed_order), run };
 }
 
 /**

@@ -1,10 +1,17 @@
 import { sql } from "kysely";
-import { describe, expect, it } from "vitest";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isNightshiftError } from "../../src/errors/index.ts";
 import { type Ledger, openLedger } from "../../src/ledger/index.ts";
 import { idleMemoryPglites } from "../../src/ledger/memory-ledgers.ts";
 import { listMigrations, migrate } from "../../src/ledger/migrate.ts";
-import { freshLedgerEachTest, ledgerBackends } from "../support/ledgers.ts";
+import {
+  dropSchema,
+  freshLedgerEachTest,
+  freshSchemaName,
+  ledgerBackends,
+  POSTGRES_URL,
+} from "../support/ledgers.ts";
 
 const claimOptions = { workerId: "w1", leaseMs: 60_000, agent: "builtin", model: "sim" };
 
@@ -27,6 +34,37 @@ describe.each(ledgerBackends)("the ledger on $name", ({ location }) => {
     expect(first?.run.attempt).toBe(1);
     expect(second?.order.title).toBe("low");
     expect(third).toBeNull();
+  });
+
+  it("hands back the order and the run of a claim and of a finish exactly as the ledger reads them", async () => {
+    await ledger.addOrders([
+      { title: "base", key: "base" },
+      { title: "typed", key: "typed", scope: ["src/a/"], dependsOn: ["base"], spec: "do it" },
+    ]);
+    const base = await ledger.claimNext(claimOptions);
+    await ledger.finishRun(base!.run.id, {
+      outcome: "landed",
+      reason: "ok",
+      previousMain: "a".repeat(40),
+      landedCommit: "b".repeat(40),
+    });
+    // Scope-aware, as the line claims by default.
+    const claim = await ledger.claimNext({ ...claimOptions, scopes: { unscoped: "parallel" } });
+    expect(claim?.order.key).toBe("typed");
+    expect(claim?.order).toEqual(await ledger.getOrder(claim!.order.id));
+    expect(claim?.run).toEqual(await ledger.getRun(claim!.run.id));
+    expect(claim?.order.updated_at).toBeInstanceOf(Date);
+
+    await ledger.setRunPhase(claim!.run.id, "merging", { merge_commit: "c".repeat(40) });
+    const finished = await ledger.finishRun(claim!.run.id, {
+      outcome: "landed",
+      reason: "ok",
+      previousMain: "b".repeat(40),
+      landedCommit: "d".repeat(40),
+    });
+    expect(finished.run.queue_seq).not.toBeNull();
+    expect(finished.order).toEqual(await ledger.getOrder(claim!.order.id));
+    expect(finished.run).toEqual(await ledger.getRun(claim!.run.id));
   });
 
   it("gives concurrent claimers different orders", async () => {
@@ -196,6 +234,44 @@ describe.each(ledgerBackends)("the ledger on $name", ({ location }) => {
     ]);
     expect((await ledger.claimNext(claimOptions))?.run.attempt).toBe(1);
     expect((await ledger.getOrder(order!.id))?.attempts).toBe(1);
+  });
+
+  it("records a proposed ending's pull request, and a failed one's reason and feedback", async () => {
+    const [proposed, failed] = await ledger.addOrders([
+      { title: "proposed", priority: 1 },
+      { title: "failed" },
+    ]);
+    const first = await ledger.claimNext(claimOptions);
+    const second = await ledger.claimNext(claimOptions);
+    const url = "https://github.com/o/r/pull/7";
+    const p = await ledger.finishRun(first!.run.id, {
+      outcome: "proposed",
+      reason: `proposed as ${url}`,
+      pullRequestUrl: url,
+    });
+    expect(p.order).toMatchObject({ id: proposed!.id, status: "proposed", pull_request_url: url });
+    expect(p.run).toMatchObject({ status: "proposed", phase: "done", merge_commit: null });
+    const f = await ledger.finishRun(second!.run.id, {
+      outcome: "failed",
+      runStatus: "rejected",
+      reason: "gates failed 3 times",
+      feedback: "not ok 2",
+    });
+    expect(f.order).toMatchObject({
+      id: failed!.id,
+      status: "failed",
+      failure_reason: "gates failed 3 times",
+      feedback: "not ok 2",
+    });
+    expect(f.run).toMatchObject({ status: "rejected", outcome_reason: "gates failed 3 times" });
+    expect(f.run.ended_at).toBeInstanceOf(Date);
+    const history = (await ledger.listTransitions(failed!.id)).map(
+      (t) => `${t.entity}:${t.to_status}:${t.message}`,
+    );
+    expect(history.slice(-2)).toEqual([
+      "run:rejected:gates failed 3 times",
+      "order:failed:gates failed 3 times",
+    ]);
   });
 
   it("will not let a run be finished twice", async () => {
@@ -399,6 +475,85 @@ describe.each(ledgerBackends)("the ledger on $name", ({ location }) => {
     const totals = await ledger.totals();
     expect(totals).toMatchObject({ runs: 1, inputTokens: 150, outputTokens: 25, costUsd: 0.75 });
     expect(totals.orders.running).toBe(1);
+  });
+});
+
+describe("claims by workers racing on one PostgreSQL ledger", () => {
+  const schema = freshSchemaName("claims");
+  const ledgers: Ledger[] = [];
+  afterAll(async () => {
+    await Promise.all(ledgers.map((l) => l.close()));
+    await dropSchema(schema);
+  });
+
+  beforeAll(async () => {
+    for (let i = 0; i < 4; i++) {
+      ledgers.push(await openLedger({ kind: "postgres", url: POSTGRES_URL, schema }, "test"));
+    }
+  });
+
+  it("never hand one order to two workers, nor an order before its dependency landed", async () => {
+    const [first] = ledgers as [Ledger];
+    // Twelve roots, and twelve orders each waiting on one of them.
+    await first.addOrders(
+      Array.from({ length: 12 }, (_, i) => [
+        { title: `root ${i}`, key: `root${i}` },
+        { title: `leaf ${i}`, key: `leaf${i}`, dependsOn: [`root${i}`], priority: 1 },
+      ]).flat(),
+    );
+    const landed = new Set<string>();
+    const claimed: string[] = [];
+    while (claimed.length < 24) {
+      const claims = await Promise.all(
+        ledgers.flatMap((l, w) =>
+          [0, 1, 2].map(() => l.claimNext({ ...claimOptions, workerId: `w${w}` })),
+        ),
+      );
+      const fresh = claims.flatMap((c) => (c ? [c] : []));
+      expect(fresh.length).toBeGreaterThan(0);
+      for (const { order } of fresh) {
+        for (const dep of order.depends_on) expect(landed).toContain(dep);
+        claimed.push(order.key ?? "");
+      }
+      await Promise.all(
+        fresh.map(async ({ order, run }) => {
+          await first.finishRun(run.id, {
+            outcome: "landed",
+            reason: "ok",
+            previousMain: "a".repeat(40),
+            landedCommit: run.id.toString(16).padStart(40, "0"),
+          });
+          landed.add(order.key ?? "");
+        }),
+      );
+    }
+    expect(new Set(claimed).size).toBe(24);
+  });
+
+  it("pass over an order a person's control holds locked, scope-aware or not", async () => {
+    const [first] = ledgers as [Ledger];
+    const [held, free, other] = await first.addOrders([
+      { title: "held", priority: 9 },
+      { title: "free", priority: 8 },
+      { title: "other", priority: 7 },
+    ]);
+    const control = new pg.Client({
+      connectionString: POSTGRES_URL,
+      options: `-c search_path=${schema}`,
+    });
+    await control.connect();
+    try {
+      await control.query("begin");
+      await control.query("select id from work_orders where id = $1 for update", [held!.id]);
+      const scoped = await first.claimNext({ ...claimOptions, scopes: { unscoped: "parallel" } });
+      expect(scoped?.order.id).toBe(free!.id);
+      const plain = await first.claimNext(claimOptions);
+      expect(plain?.order.id).toBe(other!.id);
+    } finally {
+      await control.query("rollback");
+      await control.end();
+    }
+    expect((await first.getOrder(held!.id))?.status).toBe("queued");
   });
 });
 
