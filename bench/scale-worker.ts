@@ -15,9 +15,10 @@ if (!schema || !workerId || !url) throw new Error("usage: scale-worker <schema> 
 const concurrency = Number(concurrencyArg);
 const agentMs = Number(agentMsArg);
 const LEASE_MS = 30_000;
-// The line's default ([scheduler] scopes = "separate") claims scope-aware; unset, claims ignore
-// scopes. The bench's orders have none, so the difference is the cost of the scoped claim itself.
-const scopes = process.env.SCALE_SCOPES === "separate" ? { unscoped: "parallel" as const } : null;
+// As the line claims by default ([scheduler] scopes = "separate"): scope-aware.
+// SCALE_SCOPES=ignore measures the claim that ignores scopes. The bench's orders have none, so the
+// difference is the cost of the scoped claim itself.
+const scopes = process.env.SCALE_SCOPES === "ignore" ? null : { unscoped: "parallel" as const };
 
 const ledger = await openLedger({ kind: "postgres", url, schema }, "bench");
 const claimMs: number[] = [];

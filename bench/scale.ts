@@ -7,7 +7,7 @@
  *
  *   npm run bench:scale
  *   SCALE_RUNS=4000 SCALE_CONCURRENCY=1000 SCALE_AGENT_MS=4000 npm run bench:scale
- *   SCALE_SCOPES=separate npm run bench:scale   # scope-aware claims, the line's default
+ *   SCALE_SCOPES=ignore npm run bench:scale   # claims that ignore scopes (the line's default is scope-aware)
  */
 import { spawn } from "node:child_process";
 import os from "node:os";
@@ -124,7 +124,7 @@ async function measure(workers: number) {
 }
 
 console.log(
-  `bench:scale: ${runs} runs, ${concurrency} concurrent in total, simulated agent ~${agentMs} ms, claims ${process.env.SCALE_SCOPES === "separate" ? "scope-aware" : "ignoring scopes"}, PostgreSQL at ${SERVER.replace(/\/\/[^@]*@/, "//")}`,
+  `bench:scale: ${runs} runs, ${concurrency} concurrent in total, simulated agent ~${agentMs} ms, claims ${process.env.SCALE_SCOPES === "ignore" ? "ignoring scopes" : "scope-aware (the line's default)"}, PostgreSQL at ${SERVER.replace(/\/\/[^@]*@/, "//")}`,
 );
 const one = await measure(1);
 const four = await measure(4);
