@@ -2,6 +2,7 @@ import { randomUUID, timingSafeEqual } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import http, { type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Readable } from "node:stream";
 import { getRequestListener } from "@hono/node-server";
 import { type Context, Hono } from "hono";
 import type { Logger } from "pino";
@@ -52,6 +53,7 @@ import {
   type RetryPolicy,
   readText,
   UpstreamError,
+  type UpstreamHeaders,
 } from "./upstream.ts";
 
 export interface GatewayOptions {
@@ -719,7 +721,7 @@ export class Gateway {
    */
   private async relayStream(
     exchange: Exchange,
-    upstreamBody: IncomingMessage,
+    upstreamBody: Readable,
     status: number,
     headers: Record<string, string>,
     attempts: number,
@@ -980,7 +982,7 @@ const PASSED_HEADERS = [
   "retry-after",
 ];
 
-function passHeaders(headers: IncomingMessage["headers"]): Record<string, string> {
+function passHeaders(headers: UpstreamHeaders): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of PASSED_HEADERS) {
     const value = headers[name];
