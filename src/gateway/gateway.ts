@@ -751,43 +751,43 @@ export class Gateway {
       if (!res.destroyed) res.flushHeaders();
     };
     const headersDue = setTimeout(begin, FIRST_CHUNK_WAIT_MS);
+    // A stream passed through is kept as its bytes and decoded once it has ended; a translated one
+    // is decoded as it comes, since each event is translated.
+    const chunks: Buffer[] = [];
     let received = "";
-    let failure: string | undefined;
     let clientLeft = false;
-    try {
-      for await (const bytes of upstreamBody as AsyncIterable<Buffer>) {
-        stall.refresh();
+    const onChunk = (bytes: Buffer): boolean => {
+      stall.refresh();
+      let out = "";
+      if (translated && decoder) {
         const text = textDecoder.decode(bytes, { stream: true });
         received += text;
-        let out = "";
-        if (translated && decoder) {
-          for (const event of decoder.push(text)) {
-            meter.onEvent(event);
-            out += translated.push(event);
-          }
+        for (const event of decoder.push(text)) {
+          meter.onEvent(event);
+          out += translated.push(event);
         }
-        // The client left: the chunk is metered, and the rest is still read.
-        if (res.destroyed) {
-          clientLeft = true;
-          continue;
-        }
-        const data = translated ? out : bytes;
-        if (data.length === 0) continue;
-        if (!begun) {
-          begun = true;
-          clearTimeout(headersDue);
-        }
-        if (!res.write(data)) await drained(res);
+      } else {
+        chunks.push(bytes);
       }
-    } catch (error) {
-      failure = (error as Error).message;
-    } finally {
-      clearTimeout(stall);
-      clearTimeout(headersDue);
-    }
+      // The client left: the chunk is metered, and the rest is still read.
+      if (res.destroyed) {
+        clientLeft = true;
+        return true;
+      }
+      const data = translated ? out : bytes;
+      if (data.length === 0) return true;
+      if (!begun) {
+        begun = true;
+        clearTimeout(headersDue);
+      }
+      return res.write(data);
+    };
+    const failure = await relayChunks(upstreamBody, res, onChunk);
+    clearTimeout(stall);
+    clearTimeout(headersDue);
     clientLeft ||= res.destroyed;
     if (!decoder) {
-      received += textDecoder.decode();
+      received = (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)).toString();
       for (const event of eventsMentioning(received, USAGE_MENTION)) meter.onEvent(event);
     }
     const usage = meter.usage();
@@ -1017,6 +1017,44 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   if (res.destroyed) return;
   res.writeHead(status, { "content-type": "application/json" });
   res.end(JSON.stringify(body));
+}
+
+/**
+ * Reads a stream to its end, handing each chunk to `onChunk` as it arrives (no promise per chunk);
+ * while `onChunk` says the client cannot take more, the stream is paused until it can. Resolves
+ * with why the stream broke, or undefined when it ended well.
+ */
+function relayChunks(
+  body: Readable,
+  res: ServerResponse,
+  onChunk: (bytes: Buffer) => boolean,
+): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (failure: string | undefined) => {
+      if (settled) return;
+      settled = true;
+      body.off("data", onData);
+      resolve(failure);
+    };
+    const onData = (bytes: Buffer) => {
+      let more: boolean;
+      try {
+        more = onChunk(bytes);
+      } catch (error) {
+        body.destroy();
+        settle((error as Error).message);
+        return;
+      }
+      if (more) return;
+      body.pause();
+      void drained(res).then(() => body.resume());
+    };
+    body.on("data", onData);
+    body.once("end", () => settle(undefined));
+    body.once("error", (error) => settle(error.message));
+    body.once("close", () => settle("Premature close"));
+  });
 }
 
 /** Resolves when the client can take more (or has gone away). */
