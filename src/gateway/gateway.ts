@@ -960,7 +960,14 @@ function nativeRequest(
  * is released as soon as the reply is metered.
  */
 export function promptTokenBound(requestText: string): number {
-  const images = requestText.split('"image').length - 1;
+  let images = 0;
+  for (
+    let at = requestText.indexOf('"image');
+    at >= 0;
+    at = requestText.indexOf('"image', at + 6)
+  ) {
+    images++;
+  }
   const tools = requestText.includes('"tools"') || requestText.includes('"functionDeclarations"');
   return Buffer.byteLength(requestText) + 64 + (tools ? 1_024 : 0) + images * 1_600;
 }
