@@ -2,6 +2,7 @@ import { randomUUID, timingSafeEqual } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import http, { type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Readable } from "node:stream";
 import { getRequestListener } from "@hono/node-server";
 import { type Context, Hono } from "hono";
 import type { Logger } from "pino";
@@ -52,6 +53,7 @@ import {
   type RetryPolicy,
   readText,
   UpstreamError,
+  type UpstreamHeaders,
 } from "./upstream.ts";
 
 export interface GatewayOptions {
@@ -719,7 +721,7 @@ export class Gateway {
    */
   private async relayStream(
     exchange: Exchange,
-    upstreamBody: IncomingMessage,
+    upstreamBody: Readable,
     status: number,
     headers: Record<string, string>,
     attempts: number,
@@ -749,43 +751,43 @@ export class Gateway {
       if (!res.destroyed) res.flushHeaders();
     };
     const headersDue = setTimeout(begin, FIRST_CHUNK_WAIT_MS);
+    // A stream passed through is kept as its bytes and decoded once it has ended; a translated one
+    // is decoded as it comes, since each event is translated.
+    const chunks: Buffer[] = [];
     let received = "";
-    let failure: string | undefined;
     let clientLeft = false;
-    try {
-      for await (const bytes of upstreamBody as AsyncIterable<Buffer>) {
-        stall.refresh();
+    const onChunk = (bytes: Buffer): boolean => {
+      stall.refresh();
+      let out = "";
+      if (translated && decoder) {
         const text = textDecoder.decode(bytes, { stream: true });
         received += text;
-        let out = "";
-        if (translated && decoder) {
-          for (const event of decoder.push(text)) {
-            meter.onEvent(event);
-            out += translated.push(event);
-          }
+        for (const event of decoder.push(text)) {
+          meter.onEvent(event);
+          out += translated.push(event);
         }
-        // The client left: the chunk is metered, and the rest is still read.
-        if (res.destroyed) {
-          clientLeft = true;
-          continue;
-        }
-        const data = translated ? out : bytes;
-        if (data.length === 0) continue;
-        if (!begun) {
-          begun = true;
-          clearTimeout(headersDue);
-        }
-        if (!res.write(data)) await drained(res);
+      } else {
+        chunks.push(bytes);
       }
-    } catch (error) {
-      failure = (error as Error).message;
-    } finally {
-      clearTimeout(stall);
-      clearTimeout(headersDue);
-    }
+      // The client left: the chunk is metered, and the rest is still read.
+      if (res.destroyed) {
+        clientLeft = true;
+        return true;
+      }
+      const data = translated ? out : bytes;
+      if (data.length === 0) return true;
+      if (!begun) {
+        begun = true;
+        clearTimeout(headersDue);
+      }
+      return res.write(data);
+    };
+    const failure = await relayChunks(upstreamBody, res, onChunk);
+    clearTimeout(stall);
+    clearTimeout(headersDue);
     clientLeft ||= res.destroyed;
     if (!decoder) {
-      received += textDecoder.decode();
+      received = (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)).toString();
       for (const event of eventsMentioning(received, USAGE_MENTION)) meter.onEvent(event);
     }
     const usage = meter.usage();
@@ -958,7 +960,14 @@ function nativeRequest(
  * is released as soon as the reply is metered.
  */
 export function promptTokenBound(requestText: string): number {
-  const images = requestText.split('"image').length - 1;
+  let images = 0;
+  for (
+    let at = requestText.indexOf('"image');
+    at >= 0;
+    at = requestText.indexOf('"image', at + 6)
+  ) {
+    images++;
+  }
   const tools = requestText.includes('"tools"') || requestText.includes('"functionDeclarations"');
   return Buffer.byteLength(requestText) + 64 + (tools ? 1_024 : 0) + images * 1_600;
 }
@@ -980,7 +989,7 @@ const PASSED_HEADERS = [
   "retry-after",
 ];
 
-function passHeaders(headers: IncomingMessage["headers"]): Record<string, string> {
+function passHeaders(headers: UpstreamHeaders): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of PASSED_HEADERS) {
     const value = headers[name];
@@ -1015,6 +1024,44 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   if (res.destroyed) return;
   res.writeHead(status, { "content-type": "application/json" });
   res.end(JSON.stringify(body));
+}
+
+/**
+ * Reads a stream to its end, handing each chunk to `onChunk` as it arrives (no promise per chunk);
+ * while `onChunk` says the client cannot take more, the stream is paused until it can. Resolves
+ * with why the stream broke, or undefined when it ended well.
+ */
+function relayChunks(
+  body: Readable,
+  res: ServerResponse,
+  onChunk: (bytes: Buffer) => boolean,
+): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (failure: string | undefined) => {
+      if (settled) return;
+      settled = true;
+      body.off("data", onData);
+      resolve(failure);
+    };
+    const onData = (bytes: Buffer) => {
+      let more: boolean;
+      try {
+        more = onChunk(bytes);
+      } catch (error) {
+        body.destroy();
+        settle((error as Error).message);
+        return;
+      }
+      if (more) return;
+      body.pause();
+      void drained(res).then(() => body.resume());
+    };
+    body.on("data", onData);
+    body.once("end", () => settle(undefined));
+    body.once("error", (error) => settle(error.message));
+    body.once("close", () => settle("Premature close"));
+  });
 }
 
 /** Resolves when the client can take more (or has gone away). */
