@@ -1,7 +1,7 @@
 import { type RawBuilder, sql } from "kysely";
 import { type OrderJson, orderFromJson } from "./order-json.ts";
 import type { Run, WorkOrder } from "./schema.ts";
-import { scopedCandidates } from "./scoped-claim.ts";
+import { DEPENDENCIES_LANDED, scopedCandidates } from "./scoped-claim.ts";
 import type { UnscopedRule } from "./scopes.ts";
 import { type Db, recordTransition } from "./transitions.ts";
 
@@ -36,10 +36,7 @@ export interface ClaimOptions {
 const CLAIMABLE = sql`
   select o.id, o.scope from work_orders o
   where o.status = 'queued'
-    and not exists (
-      select 1 from jsonb_array_elements_text(o.depends_on) as dep(key)
-      where not exists (
-        select 1 from work_orders d where d.key = dep.key and d.status = 'landed'))
+    and ${DEPENDENCIES_LANDED}
   order by o.priority desc, o.id
   limit 1
   for update skip locked`;

@@ -7,6 +7,11 @@ const CLAIM_LOCK = 0x6e_73_63_6c;
 /** How far down the queue a claim looks for an order that collides with no running one. */
 const LOOKAHEAD = 200;
 
+/** Of a queued order `o`: every order it depends on has landed. */
+export const DEPENDENCIES_LANDED = sql`not exists (
+  select 1 from jsonb_array_elements_text(o.depends_on) as dep(key)
+  where not exists (select 1 from work_orders d where d.key = dep.key and d.status = 'landed'))`;
+
 /**
  * The claimable orders (queued, every dependency landed) whose scope collides with no running
  * order's, most urgent first; the caller claims the first it can lock, in this transaction.
@@ -29,10 +34,7 @@ export async function scopedCandidates(tx: Db, unscoped: UnscopedRule): Promise<
        from (
          select o.id, o.scope, o.priority from work_orders o
          where o.status = 'queued'
-           and not exists (
-             select 1 from jsonb_array_elements_text(o.depends_on) as dep(key)
-             where not exists (
-               select 1 from work_orders d where d.key = dep.key and d.status = 'landed'))
+           and ${DEPENDENCIES_LANDED}
          order by o.priority desc, o.id
          limit ${LOOKAHEAD}) c) as candidates`.execute(tx);
   const running = rows[0]?.running ?? [];
