@@ -4,11 +4,11 @@ import { type ClaudeCodeOptions, claudeCodeDriver } from "./claude-code.ts";
 import type { CliDriverOptions } from "./cli/cli-driver.ts";
 import { type CodexOptions, codexDriver } from "./codex.ts";
 import type { AgentDriver } from "./driver.ts";
+import { DRIVER_NAMES, type DriverName } from "./driver-names.ts";
 import { type GeminiCliOptions, geminiCliDriver } from "./gemini-cli.ts";
 import { openCodeDriver } from "./opencode.ts";
 
-export const DRIVER_NAMES = ["builtin", "claude-code", "codex", "opencode", "gemini-cli"] as const;
-export type DriverName = (typeof DRIVER_NAMES)[number];
+export { DRIVER_NAMES, type DriverName };
 
 /** What the configuration says about the agent, for whichever driver is chosen. */
 export interface DriverSettings {

@@ -56,11 +56,13 @@ export function collectFault(value: string, previous: Partial<Record<FaultKind, 
 /**
  * For the commands that open the ledger and exit: PGlite's WebAssembly then runs on V8's baseline
  * compiler only, which halves the CPU time of a call (the optimising compiler's work would only pay
- * off in a process that lives for minutes, like `run`).
+ * off in a process that lives for minutes, like those named in LONG_LIVED).
  */
 function shortLived(): void {
   v8.setFlagsFromString("--liftoff-only");
 }
+
+const LONG_LIVED = new Set(["run", "watch", "console", "worker", "gateway", "sim", "demo"]);
 
 export function buildProgram(): Command {
   const program = new Command("nightshift")
@@ -70,7 +72,10 @@ export function buildProgram(): Command {
     // Usage errors (bad option values, unknown options) throw instead of exiting with 1, so that
     // main() gives them the same exit code 2 as every other kind of bad input.
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(text) });
+    .configureOutput({ outputError: (text, write) => write(text) })
+    .hook("preAction", (_program, action) => {
+      if (!LONG_LIVED.has(action.name())) shortLived();
+    });
   const dir = () => path.resolve(program.opts<{ dir: string }>().dir);
 
   program
@@ -118,7 +123,6 @@ export function buildProgram(): Command {
           'give a title (nightshift add "title") or a backlog file (--file backlog.yaml).',
         );
       }
-      shortLived();
       const { addCommand } = await import("./commands/add.ts");
       print(await addCommand(dir(), title, options));
     });
@@ -374,7 +378,6 @@ export function buildProgram(): Command {
       "check that the line can start: providers, keys, prices, agent CLIs, one cheap request per provider",
     )
     .action(async () => {
-      shortLived();
       const { doctorCommand } = await import("./commands/doctor.ts");
       process.exitCode = await doctorCommand(dir(), print);
     });
@@ -384,7 +387,6 @@ export function buildProgram(): Command {
     .description("show work orders, runs and totals")
     .option("--json", "machine-readable output")
     .action(async (options) => {
-      shortLived();
       const { statusCommand } = await import("./commands/status.ts");
       print(await statusCommand(dir(), options));
     });
@@ -396,7 +398,6 @@ export function buildProgram(): Command {
     )
     .option("--json", "machine-readable output")
     .action(async (options) => {
-      shortLived();
       const { reportCommand } = await import("./commands/report.ts");
       print(await reportCommand(dir(), options));
     });

@@ -1,11 +1,10 @@
 import { readdir, rm } from "node:fs/promises";
 import { Kysely, PostgresDialect, sql } from "kysely";
-import pg from "pg";
+import type pg from "pg";
 import { NightshiftError } from "../errors/index.ts";
 import { Ledger, type WakeupSource } from "./ledger.ts";
 import type { LedgerLocation } from "./location.ts";
 import { lockDataDir } from "./lock.ts";
-import { takeMemoryPglite } from "./memory-ledgers.ts";
 import { migrate } from "./migrate.ts";
 import { PGliteDialect } from "./pglite-dialect.ts";
 import { type PGliteSession, ThreadedPGlite } from "./pglite-thread.ts";
@@ -14,6 +13,8 @@ import { cachedTemplate, dropTemplate, saveTemplate } from "./template.ts";
 
 export { type LedgerLocation, ledgerLocationFor } from "./location.ts";
 
+type PgModule = typeof pg;
+
 /** Opens (creating and migrating as needed) the ledger; `purpose` names the holder in lock errors. */
 export async function openLedger(
   location: LedgerLocation,
@@ -21,6 +22,9 @@ export async function openLedger(
 ): Promise<Ledger> {
   switch (location.kind) {
     case "memory": {
+      // Loaded here, not at the top: PGlite on this thread is for memory ledgers only, and every
+      // CLI call that opens the embedded ledger would pay for loading it.
+      const { takeMemoryPglite } = await import("./memory-ledgers.ts");
       const memory = await takeMemoryPglite();
       const db = new Kysely<Database>({
         dialect: new PGliteDialect(memory.pglite, memory.release),
@@ -78,10 +82,12 @@ async function openPostgres(url: string, schema?: string): Promise<Ledger> {
       hint: "use lower-case letters, digits and underscores",
     });
   }
-  const db = postgresPool(url, schema, 10);
+  // Loaded only for a server ledger: the embedded one (every CLI call by default) never uses it.
+  const { default: pg } = await import("pg");
+  const db = postgresPool(pg, url, schema, 10);
   // Claims have connections of their own: a worker with hundreds of runs in flight keeps the main
   // pool busy with their heartbeats and phase changes, and the next claim would wait behind them.
-  const claimsDb = postgresPool(url, schema, 2);
+  const claimsDb = postgresPool(pg, url, schema, 2);
   try {
     if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
   } catch (error) {
@@ -92,12 +98,17 @@ async function openPostgres(url: string, schema?: string): Promise<Ledger> {
     });
   }
   return ledgerOver(db, {
-    wakeups: postgresWakeups(url, db),
+    wakeups: postgresWakeups(pg, url, db),
     claimsDb,
   });
 }
 
-function postgresPool(url: string, schema: string | undefined, max: number): Kysely<Database> {
+function postgresPool(
+  pg: PgModule,
+  url: string,
+  schema: string | undefined,
+  max: number,
+): Kysely<Database> {
   const pool = new pg.Pool({
     connectionString: url,
     max,
@@ -120,7 +131,7 @@ const WAKEUP_CHANNEL = "nightshift_work";
  * Wake-ups on a PostgreSQL server: one connection of its own per subscriber, outside the pool,
  * because a LISTEN lasts as long as its session and a pooled connection is handed to others.
  */
-function postgresWakeups(url: string, db: Kysely<Database>): WakeupSource {
+function postgresWakeups(pg: PgModule, url: string, db: Kysely<Database>): WakeupSource {
   return async (onWake, onError) => {
     const schema = (await sql<{ schema: string }>`select current_schema() as schema`.execute(db))
       .rows[0]?.schema;

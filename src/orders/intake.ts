@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import YAML from "yaml";
 import { z } from "zod";
-import { DRIVER_NAMES } from "../agents/index.ts";
+import { DRIVER_NAMES } from "../agents/driver-names.ts";
 import type { NewWorkOrder } from "../ledger/index.ts";
 import { OrderInputError } from "./errors.ts";
 import { readScenarioFiles } from "./holdout-files.ts";

@@ -1,6 +1,8 @@
 import { isNightshiftError } from "../../errors/index.ts";
 import type { NewWorkOrder } from "../../ledger/index.ts";
-import { Inbox, parseOrder, readBacklog } from "../../orders/index.ts";
+// Not the orders barrel: it would load the planner's model SDKs into every `add`.
+import { Inbox } from "../../orders/inbox.ts";
+import { parseOrder, readBacklog } from "../../orders/intake.ts";
 import { inboxDir, locateFactory, openFactory } from "../factory.ts";
 
 export interface AddOptions {
