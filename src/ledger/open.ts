@@ -37,8 +37,14 @@ export async function openLedger(
         const { pglite, fresh } = await openEmbedded(location.dataDir);
         const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
         const ledger = await ledgerOver(db, { unlock, wakeups: pgliteWakeups(pglite, db) });
-        // The first ledger made the long way on this machine is the next ones' template.
-        if (fresh) await saveTemplate(await pglite.dumpDataDir());
+        // The first ledger made the long way on this machine is the next ones' template; one
+        // that cannot be dumped only means the next ledger is made the long way too.
+        if (fresh) {
+          await pglite.dumpDataDir().then(
+            (dump) => saveTemplate(dump),
+            () => undefined,
+          );
+        }
         return ledger;
       } catch (error) {
         await unlock();
